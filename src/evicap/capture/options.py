@@ -1,0 +1,35 @@
+"""Options of one capture, as the user set them. Recorded whole in the manifest and the warcinfo record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """Everything that changes how a page is captured. Frozen: one value per capture."""
+
+    case: str | None = None
+    item: str | None = None
+    investigator: str | None = None
+    organization: str | None = None
+    authority: str | None = None  # legal authority or purpose of the collection
+    persona: str | None = None  # virtual identity / investigation account used, if any
+    timeout: float = 60.0  # seconds for the whole page load + behaviors; the capture ends within it
+    viewport: tuple[int, int] = (1280, 900)
+    user_agent: str | None = None  # None: the browser's own
+    proxy: str | None = None
+    ignore_tls_errors: bool = False
+    profile: str = "auto"
+    session: str | None = None  # name of a saved login session (storage state), never bundled
+    keep_secrets: bool = False  # keep Cookie/Authorization headers in WARC request records
+    max_media_size: int = 512 * 1024 * 1024  # bytes; cap for a re-fetched whole media file
+    max_body_size: int | None = None  # None: no cap on any single response body
+    full_page_max_height: int = 200_000  # CSS px; taller pages are cut and the cut is recorded
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["viewport"] = {"width": self.viewport[0], "height": self.viewport[1]}
+        return data
