@@ -1,0 +1,152 @@
+"""Find a Chromium to drive and launch it through Playwright.
+
+Order: ``--browser PATH``, then ``EVICAP_BROWSER``, then Playwright's own downloaded Chromium, then a system
+Chromium or Chrome on PATH / in the usual places. What was found (and from where) goes into every manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.async_api import Browser, async_playwright
+
+from evicap.errors import EnvironmentProblem
+
+SYSTEM_CANDIDATES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+)
+SYSTEM_PATHS = (
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/opt/google/chrome/chrome",
+    "/snap/bin/chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+)
+
+# Flags that keep the capture to the target alone and in one renderer process:
+# - no background traffic to Google services (it would pollute the WARC and fails offline);
+# - cross-origin iframes stay in the page's process so the page's DevTools session sees their traffic;
+# - QUIC off so every exchange is HTTP/1.1 or HTTP/2 over TCP, with a server IP and TLS details to record.
+CAPTURE_ARGS = (
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-quic",
+    "--disable-features=IsolateOrigins,site-per-process,OptimizationHints,MediaRouter,Translate",
+    "--disable-site-isolation-trials",
+    "--metrics-recording-only",
+    "--mute-audio",
+    "--hide-scrollbars",
+)
+
+INSTALL_HINT = "install one: `apt-get install -y chromium` (Debian/Ubuntu) or `python -m playwright install chromium`"
+
+
+@dataclass(frozen=True)
+class BrowserInfo:
+    """A browser executable evicap can drive."""
+
+    path: str
+    source: str  # "--browser", "EVICAP_BROWSER", "playwright", "system"
+    version: str | None = None  # filled in by probe_version() or after launch
+
+
+def _playwright_chromium() -> str | None:
+    """Path of Playwright's own downloaded Chromium, if it is installed."""
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            path = p.chromium.executable_path
+    except Exception:  # playwright's driver missing or broken: treat as not installed
+        return None
+    return path if path and os.access(path, os.X_OK) else None
+
+
+def _system_chromium() -> str | None:
+    for name in SYSTEM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    for path in SYSTEM_PATHS:
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def find_browser(explicit: str | None = None) -> BrowserInfo:
+    """Locate a Chromium executable, or raise EnvironmentProblem with the command that fixes it."""
+    for source, value in (("--browser", explicit), ("EVICAP_BROWSER", os.environ.get("EVICAP_BROWSER"))):
+        if value:
+            path = shutil.which(value) or value
+            if not (Path(path).is_file() and os.access(path, os.X_OK)):
+                raise EnvironmentProblem(f"browser given by {source} is not an executable file: {value}")
+            return BrowserInfo(path=str(Path(path).resolve()), source=source)
+    path = _playwright_chromium()
+    if path:
+        return BrowserInfo(path=path, source="playwright")
+    path = _system_chromium()
+    if path:
+        return BrowserInfo(path=path, source="system")
+    raise EnvironmentProblem("no Chromium or Chrome browser found", hint=INSTALL_HINT)
+
+
+def probe_version(info: BrowserInfo, timeout: float = 20.0) -> BrowserInfo:
+    """Ask the executable for its version string (e.g. 'Chromium 156.0.8078.108')."""
+    try:
+        out = subprocess.run(
+            [info.path, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentProblem(f"browser at {info.path} does not run: {exc}", hint=INSTALL_HINT) from exc
+    version = (out.stdout or out.stderr).strip().splitlines()
+    return BrowserInfo(info.path, info.source, version[0].strip() if version else None)
+
+
+def extra_args() -> list[str]:
+    """Additional browser flags from EVICAP_BROWSER_ARGS (advanced; recorded in the manifest)."""
+    return shlex.split(os.environ.get("EVICAP_BROWSER_ARGS", ""))
+
+
+def launch_args() -> list[str]:
+    args = list(CAPTURE_ARGS)
+    if os.geteuid() == 0 if hasattr(os, "geteuid") else False:
+        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    return args + extra_args()
+
+
+@asynccontextmanager
+async def launch(info: BrowserInfo, *, headless: bool = True) -> AsyncIterator[Browser]:
+    """Start the browser; yields a Playwright Browser and closes it (and the driver) on exit."""
+    async with async_playwright() as playwright:
+        try:
+            browser = await playwright.chromium.launch(
+                executable_path=info.path,
+                headless=headless,
+                args=launch_args(),
+                ignore_default_args=["--enable-automation"] if not headless else None,
+            )
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=INSTALL_HINT) from exc
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -1,0 +1,30 @@
+"""Human output on stderr (rich), machine output (JSON lines) on stdout. Only cli/ uses this."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+
+class Output:
+    """Where the CLI writes: `err` is a rich console on stderr for people, `json_line` writes stdout."""
+
+    def __init__(self) -> None:
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {message}")
+
+    def info(self, message: str) -> None:
+        self.err.print(message)
+
+    @staticmethod
+    def json_line(obj: Any) -> None:
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
+        sys.stdout.flush()
