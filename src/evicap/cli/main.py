@@ -51,8 +51,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    # Each command module adds its commands here; importing them lazily keeps `evicap --help` fast.
-    pass
+    # Each command module adds its commands here.
+    from evicap.cli.capture import capture, demo, doctor
+
+    cli.add_command(capture)
+    cli.add_command(demo)
+    cli.add_command(doctor)
 
 
 _register()

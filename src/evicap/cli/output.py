@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 
 class Output:
@@ -16,13 +17,13 @@ class Output:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+        self.err.print(f"[bold red]error:[/] {escape(message)}")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {message}")
+        self.err.print(f"[yellow]warning:[/] {escape(message)}")
 
     def info(self, message: str) -> None:
-        self.err.print(message)
+        self.err.print(escape(message))
 
     @staticmethod
     def json_line(obj: Any) -> None:

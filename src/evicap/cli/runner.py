@@ -1,0 +1,108 @@
+"""Turn CLI options into a capture plan (options, browser, sealing) and run captures. Shared by capture and demo."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evicap.bundle.model import CaptureResult
+from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
+from evicap.capture.options import CaptureOptions
+from evicap.capture.session import Sealing, capture_url
+from evicap.errors import CaptureError
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything needed to capture, resolved once before the browser starts (bad keys fail fast)."""
+
+    options: CaptureOptions
+    output: Path
+    browser: BrowserInfo
+    sealing: Sealing
+    key_created: Path | None
+
+
+def _prompt_passphrase() -> str:
+    return str(click.prompt("Passphrase for the signing key", hide_input=True, err=True))
+
+
+def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
+    """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file."""
+    from evicap.config import load_config
+    from evicap.seal.sealer import SealSettings, load_signer
+
+    config = load_config()
+    options = CaptureOptions(
+        case=params.get("case"),
+        item=item,
+        investigator=params.get("investigator") or config.investigator,
+        organization=params.get("organization") or config.organization,
+        authority=params.get("authority"),
+        persona=params.get("persona"),
+        timeout=params["timeout"],
+        viewport=params["viewport"],
+        user_agent=params.get("user_agent"),
+        proxy=params.get("proxy"),
+        ignore_tls_errors=bool(params.get("ignore_tls_errors")),
+        profile=params.get("profile") or "auto",
+        session=params.get("session"),
+        keep_secrets=bool(params.get("keep_secrets")),
+        max_media_size=params["max_media_size"],
+    )
+    settings = SealSettings.resolve(
+        config,
+        key=Path(params["key"]) if params.get("key") else None,
+        tsa=list(params.get("tsa") or ()),
+        tsa_ca=[Path(p) for p in params.get("tsa_ca") or ()],
+        no_timestamp=bool(params.get("no_timestamp")),
+    )
+    signer = load_signer(settings, prompt=_prompt_passphrase)
+    info = probe_version(find_browser(params.get("browser_path")))
+    return Plan(
+        options=options,
+        output=Path(params["output"]),
+        browser=info,
+        sealing=Sealing(signer=signer, settings=settings, actor_name=options.investigator),
+        key_created=signer.path if signer.created else None,
+    )
+
+
+def item_for(base: str | None, index: int, count: int) -> str | None:
+    """--item names one URL; with several URLs each gets base-1, base-2, ... so items stay distinct."""
+    if base is None or count == 1:
+        return base
+    return f"{base}-{index + 1}"
+
+
+async def capture_many(
+    plan: Plan,
+    urls: Sequence[str],
+    items: Sequence[str | None],
+    progress: Callable[[str], None],
+    on_result: Callable[[CaptureResult], None],
+) -> list[CaptureResult]:
+    """Capture URLs one after another with one browser; each in its own fresh context."""
+    results: list[CaptureResult] = []
+    async with launch(plan.browser) as browser:
+        for url, item in zip(urls, items, strict=True):
+            options = CaptureOptions(**{**plan.options.__dict__, "item": item})
+            try:
+                result = await capture_url(
+                    browser, url, options, plan.output, browser_info=plan.browser, sealing=plan.sealing,
+                    progress=progress,
+                )
+            except CaptureError as error:
+                result = CaptureResult(url=url, status="failed", bundle=None, error=error.one_line(), item=item)
+            results.append(result)
+            on_result(result)
+    return results
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
