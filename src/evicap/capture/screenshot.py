@@ -1,0 +1,176 @@
+"""Full-page screenshots of any height, stitched from tiles into one PNG; and the viewport screenshot.
+
+Why tiles: a single full-page capture makes Chromium paint the whole page into one surface and hand it over
+as one base64 PNG. Older Chromium builds repeat or blank everything below the 16,384 px GPU texture limit;
+the Chromium 156 we test on paints a 120,000 px page correctly but the Python side peaks near 800 MB
+decoding it. Tiles of at most ``TILE_PIXELS`` keep both the browser and us bounded by one tile, whatever the
+page height.
+
+Why clipped captures instead of scrolling: each tile is ``Page.captureScreenshot`` with a ``clip`` in page
+coordinates and ``captureBeyondViewport``. Chromium paints that slice of the laid-out document without moving
+the scroll position, so ``position: fixed`` headers and cookie bars appear once, where they sit at the top,
+instead of in every tile as a scroll-and-shoot loop would show them; ``100vh`` sections keep the height the
+user saw; scroll-driven scripts (infinite feeds, "load more" on scroll) are not triggered a second time, so
+the page is not changed by the act of photographing it.
+
+Fixed elements are painted where they sit for the current scroll position, so ``scroll_to_top`` is called
+first (by attachments): the header then appears once, at the top, as a visitor first sees it.
+
+The document height is read once before the first tile: content that grows while we shoot is not chased.
+Tiles are requested at clip scale 1, so the PNG is in CSS pixels whatever the device scale factor.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from playwright.async_api import CDPSession
+
+from evicap.bundle.hashing import FileDigest, HashingWriter
+from evicap.capture.png import PngWriter
+
+# Upper bound of pixels (device px) per tile: 16 Mpx is 64 MB of RGBA in the renderer, 48 MB of RGB here.
+TILE_PIXELS = 16 * 1024 * 1024
+# Tile height in CSS px for ordinary widths; far below Chromium's 16,384 px texture limit.
+TILE_HEIGHT = 4096
+MIN_TILE_HEIGHT = 64
+# Pages wider than this (CSS px) are cut at the right edge; the cut is reported.
+MAX_WIDTH = 16_384
+
+
+@dataclass(frozen=True)
+class FullPageShot:
+    """What the full-page screenshot holds, for page facts and warnings."""
+
+    digest: FileDigest
+    width: int  # PNG width in device pixels
+    height: int  # PNG height in device pixels
+    document_width: int  # CSS px, as laid out when the capture started
+    document_height: int  # CSS px, as laid out when the capture started
+    captured_height: int  # CSS px actually in the PNG (document_height unless cut at max_height)
+    captured_width: int  # CSS px actually in the PNG
+    scale: float  # device pixels per CSS px
+    tiles: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.captured_height < self.document_height or self.captured_width < self.document_width
+
+
+async def document_size(cdp: CDPSession) -> tuple[int, int]:
+    """Width and height of the laid-out document in CSS px (at least the viewport)."""
+    metrics = await cdp.send("Page.getLayoutMetrics")
+    content = metrics.get("cssContentSize") or metrics["contentSize"]
+    viewport = metrics.get("cssLayoutViewport") or metrics["layoutViewport"]
+    width = max(math.ceil(content["width"]), int(viewport["clientWidth"]))
+    height = max(math.ceil(content["height"]), int(viewport["clientHeight"]))
+    return width, height
+
+
+async def scroll_to_top(cdp: CDPSession) -> tuple[int, int]:
+    """Scroll the main frame to its top-left corner; returns where it was (CSS px), for the page facts."""
+    result = await cdp.send(
+        "Runtime.evaluate",
+        {
+            "expression": "(() => { const at = [scrollX, scrollY]; scrollTo(0, 0); return at; })()",
+            "returnByValue": True,
+        },
+    )
+    at = result.get("result", {}).get("value") or [0, 0]
+    return int(at[0]), int(at[1])
+
+
+async def _tile(cdp: CDPSession, x: int, y: int, width: int, height: int) -> Image.Image:
+    params: dict[str, Any] = {
+        "format": "png",
+        "clip": {"x": x, "y": y, "width": width, "height": height, "scale": 1},
+        "captureBeyondViewport": True,
+        "fromSurface": True,
+    }
+    shot = await cdp.send("Page.captureScreenshot", params)
+    data = base64.b64decode(shot["data"])
+    image = Image.open(io.BytesIO(data))
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Crop or pad (white) a tile to exactly the rows and columns the PNG header promised.
+
+    Rounding of device-pixel boundaries can make a tile one pixel off; padding is never more than that.
+    """
+    if image.size == (width, height):
+        return image
+    fitted = Image.new("RGB", (width, height), (255, 255, 255))
+    fitted.paste(image.crop((0, 0, min(width, image.width), min(height, image.height))), (0, 0))
+    return fitted
+
+
+async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> FullPageShot:
+    """Write the whole page (cut at ``max_height`` CSS px) as one PNG at ``path``, one tile in memory at a time.
+
+    The file is written through a HashingWriter, so its digest is known when this returns. On failure the
+    partial file is removed.
+    """
+    doc_width, doc_height = await document_size(cdp)
+    width = min(doc_width, MAX_WIDTH)
+    height = min(doc_height, max(1, max_height))
+    tile_height = max(MIN_TILE_HEIGHT, min(TILE_HEIGHT, TILE_PIXELS // max(1, width)))
+
+    first = await _tile(cdp, 0, 0, width, min(tile_height, height))
+    scale = first.width / width
+    px_width = first.width
+    px_height = round(height * scale)
+
+    def rows_between(top: int, bottom: int) -> int:
+        return round(bottom * scale) - round(top * scale)
+
+    tiles = 0
+    try:
+        with HashingWriter(path) as out:
+            png = PngWriter(out, px_width, px_height)
+            top = 0
+            image: Image.Image | None = first
+            while top < height:
+                bottom = min(top + tile_height, height)
+                if image is None:
+                    image = await _tile(cdp, 0, top, width, bottom - top)
+                rows = rows_between(top, bottom)
+                png.write_rows(_fit(image, px_width, rows).tobytes())
+                image = None
+                tiles += 1
+                top = bottom
+            png.close()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    assert out.digest is not None
+    return FullPageShot(
+        digest=out.digest,
+        width=px_width,
+        height=px_height,
+        document_width=doc_width,
+        document_height=doc_height,
+        captured_height=height,
+        captured_width=width,
+        scale=scale,
+        tiles=tiles,
+    )
+
+
+async def viewport_png(cdp: CDPSession, path: Path) -> FileDigest:
+    """What the user would see in the window right now (the viewport at its current scroll position)."""
+    shot = await cdp.send("Page.captureScreenshot", {"format": "png", "fromSurface": True})
+    try:
+        with HashingWriter(path) as out:
+            out.write(base64.b64decode(shot["data"]))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    assert out.digest is not None
+    return out.digest
