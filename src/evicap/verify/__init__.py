@@ -1,0 +1,16 @@
+"""Verify an evidence bundle: a list of checks, each pass / fail / not-checked with its reason.
+
+    report.py     Check and BundleReport: the outcome as data (JSON form for --json)
+    paths.py      open files strictly inside a bundle: no symlink, no `..`, no absolute path
+    artifacts.py  one read per file: size, SHA-256 and SHA-512 on two threads
+    warc.py       streamed WARC reader: truncation, block and payload digests, record index
+    seal.py       signature, signer trust, RFC 3161 timestamp, custody log (through evicap.seal)
+    bundle.py     verify_bundle(): runs all of the above and returns a BundleReport
+"""
+
+from __future__ import annotations
+
+from evicap.verify.bundle import verify_bundle, verify_path
+from evicap.verify.report import BundleReport, Check
+
+__all__ = ["BundleReport", "Check", "verify_bundle", "verify_path"]

@@ -1,0 +1,241 @@
+"""verify_bundle(): every check on one bundle, as a BundleReport.
+
+Order follows what a recipient asks first: is the manifest what was signed, by whom and when, is the custody
+chain unbroken, and only then are the files the manifest lists still exactly those bytes. Files are read once
+each (the WARC is parsed while it is hashed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from evicap.bundle import layout
+from evicap.errors import EvicapError, VerificationError
+from evicap.verify.artifacts import HashingReader, check_artifact, compare_digest, open_artifact, unlisted_checks
+from evicap.verify.paths import PathProblem, path_problem, read_small
+from evicap.verify.report import BundleReport, Check, failed, not_checked, passed
+from evicap.verify.seal import custody_check, signature_checks, timestamp_check, trusted_fingerprints
+from evicap.verify.warc import WarcScan, scan_warc
+
+MAX_MANIFEST = 64 * 1024 * 1024
+MAX_CHECKSUMS = 64 * 1024 * 1024
+# Where the batch engineer's case index verifier lives; verify_path calls it for a directory holding INDEX.
+INDEX_VERIFIERS = ("evicap.batch.index", "evicap.batch_index")
+
+
+def _load_manifest(root: Path) -> tuple[bytes | None, dict[str, Any] | None, list[Check]]:
+    try:
+        data = read_small(root, layout.MANIFEST, MAX_MANIFEST)
+    except PathProblem as problem:
+        return None, None, [failed("manifest", f"{layout.MANIFEST}: {problem}")]
+    except OSError as error:
+        return None, None, [failed("manifest", f"{layout.MANIFEST}: unreadable: {error.strerror or error}")]
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).splitlines()[0][:200]
+        return data, None, [failed("manifest", f"{layout.MANIFEST} is not valid UTF-8 JSON: {reason}")]
+    if not isinstance(parsed, dict):
+        return data, None, [failed("manifest", f"{layout.MANIFEST} is not a JSON object")]
+    from evicap.bundle.manifest import validate
+
+    try:
+        validate(parsed)
+    except EvicapError as error:
+        return data, parsed, [failed("manifest", f"{layout.MANIFEST} breaks the schema: {error.one_line()}")]
+    except RecursionError:
+        return data, parsed, [failed("manifest", f"{layout.MANIFEST} is nested too deeply to validate")]
+    return data, parsed, [passed("manifest", f"{layout.MANIFEST} is valid JSON and matches the manifest schema")]
+
+
+def _listed_artifacts(manifest: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], list[Check]]:
+    """The manifest's artifact entries that are usable; a failed check for each that is not."""
+    raw = manifest.get("artifacts")
+    if not isinstance(raw, list):
+        return [], [failed("artifact", "manifest has no artifact list")]
+    usable: list[Mapping[str, Any]] = []
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw):
+        path = entry.get("path") if isinstance(entry, Mapping) else None
+        if not isinstance(path, str):
+            checks.append(failed("artifact", f"manifest artifact #{index} has no path"))
+            continue
+        reason = path_problem(path)
+        if reason:
+            checks.append(failed("artifact", f"unsafe path in manifest: {reason}", path))
+        elif path in seen:
+            checks.append(failed("artifact", "listed twice in the manifest", path))
+        else:
+            seen.add(path)
+            usable.append(entry)
+    return usable, checks
+
+
+def _checksums_checks(root: Path, manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]]) -> Check:
+    """SHA256SUMS: its own hash is the one the signed manifest names, and its lines agree with the manifest."""
+    try:
+        data = read_small(root, layout.CHECKSUMS, MAX_CHECKSUMS)
+    except (PathProblem, OSError) as problem:
+        return failed("checksums", f"{layout.CHECKSUMS}: {problem}")
+    named = manifest.get("checksums")
+    expected = named.get("sha256") if isinstance(named, Mapping) else None
+    if hashlib.sha256(data).hexdigest() != expected:
+        return failed("checksums", f"{layout.CHECKSUMS} does not match the SHA-256 the manifest names (edited)")
+    listed: dict[str, str] = {}
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep:
+            digest, sep, name = line.partition(" *")
+        if not sep or len(digest) != 64:
+            return failed("checksums", f"{layout.CHECKSUMS} line {number} is not a sha256sum line")
+        listed[name] = digest.lower()
+    in_manifest = {str(a["path"]): str(a.get("sha256")) for a in artifacts}
+    if listed != in_manifest:
+        differ = sorted(set(listed.items()) ^ set(in_manifest.items()))
+        names = sorted({name for name, _ in differ})[:5]
+        return failed("checksums", f"{layout.CHECKSUMS} disagrees with the manifest on: {', '.join(names)}")
+    return passed("checksums", f"{layout.CHECKSUMS} matches the manifest ({len(listed)} entries)")
+
+
+def _warc_checks(rel: str, scan: WarcScan) -> list[Check]:
+    if scan.problems:
+        more = f" (and {scan.more_problems} more)" if scan.more_problems else ""
+        return [failed("warc", "; ".join(scan.problems[:3]) + more, rel)]
+    return [passed("warc", f"{scan.records} records parse to the end; {scan.digests_checked} digests match", rel)]
+
+
+def _relied_on(manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
+    """(record URIs the artifacts point at, URLs that must have a response record)."""
+    uris = {str(a["warc_record"]) for a in artifacts if isinstance(a.get("warc_record"), str)}
+    urls: set[str] = set()
+    target = manifest.get("target")
+    if isinstance(target, Mapping) and target.get("http_status") is not None:
+        for key in ("requested_url", "final_url"):
+            if isinstance(target.get(key), str):
+                urls.add(target[key])
+    return uris, urls
+
+
+def _records_check(uris: set[str], urls: set[str], scans: Sequence[WarcScan]) -> Check:
+    found = set().union(*(s.found_uris for s in scans)) if scans else set()
+    responses = set().union(*(s.responses for s in scans)) if scans else set()
+    missing = sorted(uris - found) + [f"response for {u}" for u in sorted(urls - responses)]
+    if not uris and not urls:
+        return not_checked("warc-records", "the manifest relies on no WARC record")
+    if not scans:
+        return failed("warc-records", "the manifest relies on WARC records but lists no WARC")
+    if missing:
+        return failed("warc-records", f"missing from the WARC: {', '.join(missing[:5])}")
+    return passed("warc-records", f"all {len(uris) + len(urls)} records the manifest relies on are present")
+
+
+def _check_files(
+    root: Path, manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]], pool: ThreadPoolExecutor
+) -> list[Check]:
+    uris, urls = _relied_on(manifest, artifacts)
+    checks: list[Check] = []
+    scans: list[WarcScan] = []
+    for entry in artifacts:
+        rel = str(entry["path"])
+        if entry.get("role") != "warc":
+            checks.append(check_artifact(root, entry, pool))
+            continue
+        try:
+            stream, _size = open_artifact(root, rel)
+        except PathProblem as problem:
+            checks.append(failed("artifact", str(problem), rel))
+            checks.append(not_checked("warc", "WARC could not be opened", rel))
+            continue
+        with stream:
+            reader = HashingReader(stream, pool)
+            try:
+                scan = scan_warc(reader, uris | urls)
+                digest = reader.finish()
+            except OSError as error:
+                checks.append(failed("artifact", f"unreadable: {error.strerror or error}", rel))
+                continue
+        scans.append(scan)
+        checks.append(compare_digest(rel, entry, digest))
+        checks.extend(_warc_checks(rel, scan))
+    checks.append(_records_check(uris, urls, scans))
+    return checks
+
+
+def verify_bundle(
+    path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Iterable[Path] = (), strict: bool = False
+) -> BundleReport:
+    """Run every check on the bundle at ``path``.
+
+    ``trusted_keys``: public key files (or directories of them) whose signatures are trusted; ``tsa_cas``: PEM trust
+    anchors for time-stamp tokens. The caller merges configured defaults (the CLI does). Raises VerificationError
+    only when ``path`` is not a bundle at all; every problem inside a bundle is a failed Check.
+    """
+    root = Path(path)
+    if not root.is_dir() or not os.path.lexists(root / layout.MANIFEST):
+        raise VerificationError(f"not an evicap bundle: {root} has no {layout.MANIFEST}",
+                                hint="give the bundle directory (the one holding manifest.json)")
+    trusted = trusted_fingerprints(trusted_keys)
+    anchors = list(tsa_cas)
+    manifest_bytes, manifest, checks = _load_manifest(root)
+    if manifest_bytes is None:
+        return BundleReport(str(root), tuple(checks))
+    manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+    checks += signature_checks(root, manifest_bytes, manifest, trusted)
+    checks.append(timestamp_check(root, manifest_bytes, manifest, anchors))
+    checks.append(custody_check(root, manifest_bytes, trusted))
+    if manifest is None:
+        checks.append(not_checked("artifact", "manifest unreadable: no artifact list to check"))
+        return BundleReport(str(root), tuple(checks), manifest_sha256)
+    artifacts, problems = _listed_artifacts(manifest)
+    checks += problems
+    checks.append(_checksums_checks(root, manifest, artifacts))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evicap-digest") as pool:
+        checks += _check_files(root, manifest, artifacts, pool)
+    checks += unlisted_checks(root, [str(a["path"]) for a in artifacts], layout.SEAL_FILES, strict)
+    return BundleReport(str(root), tuple(checks), manifest_sha256)
+
+
+def _index_verifier() -> Callable[..., list[Check]] | None:
+    for module_name in INDEX_VERIFIERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        verifier = getattr(module, "verify_index", None)
+        if callable(verifier):
+            return verifier
+    return None
+
+
+def verify_path(
+    path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Iterable[Path] = (), strict: bool = False
+) -> list[BundleReport]:
+    """A bundle gives one report; a batch directory (holding layout.INDEX) gives the index's report from
+    ``evicap.batch.index.verify_index(dir, *, trusted_keys, tsa_cas) -> list[Check]`` (the hook the batch code
+    implements: index seal + each listed bundle's manifest hash), then one full report per bundle directory in it."""
+    root = Path(path)
+    if not root.exists():
+        raise VerificationError(f"no such bundle: {root}")
+    if not root.is_dir():
+        raise VerificationError(f"not an evicap bundle: {root} is not a directory")
+    keys, cas = list(trusted_keys), list(tsa_cas)
+    if os.path.lexists(root / layout.MANIFEST) or not os.path.lexists(root / layout.INDEX):
+        return [verify_bundle(root, keys, cas, strict)]
+    verifier = _index_verifier()
+    if verifier is None:
+        index_checks = [not_checked("case-index", "this evicap build cannot verify case indexes")]
+    else:
+        index_checks = list(verifier(root, trusted_keys=keys, tsa_cas=cas))
+    reports = [BundleReport(str(root / layout.INDEX), tuple(index_checks))]
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and not child.is_symlink() and (child / layout.MANIFEST).exists():
+            reports.append(verify_bundle(child, keys, cas, strict))
+    return reports
