@@ -57,6 +57,9 @@ def _register() -> None:
     cli.add_command(capture)
     cli.add_command(demo)
     cli.add_command(doctor)
+    from evicap.cli.verify import verify
+
+    cli.add_command(verify)
 
 
 _register()

@@ -1,0 +1,62 @@
+"""`evicap verify`: a table of checks per bundle and a one-line verdict (stderr), or a JSON report (stdout).
+
+Exit 0 when every bundle passes, 1 when any check fails, 2 when verify cannot run (raised as EvicapError and turned
+into one line by the group's handler).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from evicap.cli.output import Output
+from evicap.config import load_config
+from evicap.verify import BundleReport, verify_path
+
+_STYLE = {"pass": "green", "fail": "bold red", "not-checked": "yellow"}
+
+
+def _table(report: BundleReport) -> Table:
+    table = Table(title=report.path, title_justify="left", show_lines=False, expand=False)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("subject", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for check in report.checks:
+        table.add_row(check.name, Text(check.status, style=_STYLE[check.status]), check.subject or "",
+                      Text(check.reason))
+    return table
+
+
+@click.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help="Public key (PEM) or directory of keys whose signatures you trust; adds to the config keyring.")
+@click.option("--tsa-ca", "tsa_cas", multiple=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="PEM trust anchor for time-stamp authorities; adds to tsa_ca in the config.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine report (one JSON line per bundle) on stdout.")
+@click.option("--strict", is_flag=True, help="Fail files present in a bundle but not listed in its manifest.")
+def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: tuple[Path, ...], as_json: bool,
+           strict: bool) -> None:
+    """Check that each BUNDLE is intact, sealed by a trusted key, timestamped and in custody.
+
+    A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
+    """
+    config = load_config()
+    keys = [*trusted_keys, *config.trusted_keys]
+    cas = [*tsa_cas, *config.tsa_ca]
+    # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
+    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, strict)]
+    out = Output()
+    for report in reports:
+        if as_json:
+            out.json_line(report.to_json())
+        else:
+            out.err.print(_table(report))
+        style = "bold green" if report.ok else "bold red"
+        out.err.print(Text(f"{report.path}: {report.verdict}", style=style))
+    sys.exit(0 if all(r.ok for r in reports) else 1)
