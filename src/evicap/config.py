@@ -1,0 +1,177 @@
+"""User defaults: a YAML file in the XDG config directory, EVICAP_* environment variables, CLI options.
+
+Precedence is CLI > environment > file > built-in default. This module merges file and environment into one
+frozen ``Config``; each command applies its own options on top (see ``evicap.seal.sealer.SealSettings``).
+
+    $XDG_CONFIG_HOME/evicap/config.yaml      (default ~/.config/evicap/config.yaml; EVICAP_CONFIG overrides)
+
+    investigator: "Jane Roe"                 EVICAP_INVESTIGATOR
+    organization: "Example Unit"             EVICAP_ORGANIZATION
+    key: ~/.config/evicap/signing-key.pem    EVICAP_KEY
+    tsa: [https://tsa.example/tsr]           EVICAP_TSA          (whitespace-separated URLs)
+    tsa_ca: [~/tsa-root.pem]                 EVICAP_TSA_CA       (paths separated by os.pathsep)
+    tsa_timeout: 10                          EVICAP_TSA_TIMEOUT  (seconds per authority)
+    trusted_keys: [~/keyring/]               EVICAP_TRUSTED_KEYS (.pub.pem files or directories of them)
+    profiles_dir: ~/evicap/profiles          EVICAP_PROFILES_DIR
+    sessions_dir: ~/evicap/sessions          EVICAP_SESSIONS_DIR
+
+Relative paths in the file are taken relative to the file's directory, so a config can travel with its keys.
+A misspelt key is an error, not a silent default: an investigator who typed ``investigtor`` must find out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evicap.errors import ConfigError
+
+CONFIG_FILE = "config.yaml"
+DEFAULT_KEY_FILE = "signing-key.pem"
+DEFAULT_TSA_TIMEOUT = 10.0
+
+_STRINGS = ("investigator", "organization")
+_PATHS = ("key", "profiles_dir", "sessions_dir")
+_PATH_LISTS = ("tsa_ca", "trusted_keys")
+KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, "tsa_timeout")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Defaults from the config file and the environment, already merged (environment wins)."""
+
+    config_dir: Path
+    """Directory holding config.yaml and, when no key is configured, the automatically created key."""
+    file: Path | None
+    """The config file that was read, or None when there was none."""
+    investigator: str | None = None
+    organization: str | None = None
+    key: Path | None = None
+    """Signing key; None means the default key in ``config_dir`` (created on first capture)."""
+    tsa: tuple[str, ...] = ()
+    """Time-stamp authority URLs, tried in order."""
+    tsa_ca: tuple[Path, ...] = ()
+    """PEM files of trust anchors for time-stamp authorities."""
+    tsa_timeout: float = DEFAULT_TSA_TIMEOUT
+    trusted_keys: tuple[Path, ...] = ()
+    """Keyring: .pub.pem files (or directories of them) whose signatures verify treats as known."""
+    profiles_dir: Path | None = None
+    sessions_dir: Path | None = None
+
+    @property
+    def default_key_path(self) -> Path:
+        return self.config_dir / DEFAULT_KEY_FILE
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """evicap's directory under $XDG_CONFIG_HOME (or ~/.config when unset or not absolute, per the XDG spec)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "evicap"
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the config file (if any) and apply EVICAP_* environment variables over it.
+
+    ``path`` (or EVICAP_CONFIG) names a file that must exist; otherwise the XDG file is optional.
+    """
+    env = os.environ if env is None else env
+    directory = config_dir(env)
+    explicit = path or (Path(env["EVICAP_CONFIG"]).expanduser() if env.get("EVICAP_CONFIG") else None)
+    candidate = explicit or directory / CONFIG_FILE
+    file = candidate if explicit is not None or candidate.exists() else None
+    values: dict[str, Any] = _read_file(file) if file is not None else {}
+    values.update(_from_env(env))
+    return Config(config_dir=directory, file=file, **values)
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file} does not exist", hint="check EVICAP_CONFIG") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {file}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {file}{where}: YAML syntax error: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {file}: expected a mapping of settings, got {type(data).__name__}")
+    base = file.parent
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in KNOWN_KEYS:
+            raise ConfigError(f"config file {file}: unknown key {key!r}", hint=f"known keys: {', '.join(KNOWN_KEYS)}")
+        if value is None:
+            continue
+        values[key] = _coerce(file, key, value, base)
+    return values
+
+
+def _coerce(file: Path, key: str, value: Any, base: Path) -> Any:
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"config file {file}: key {key!r}: expected {expected}, got {value!r}")
+
+    if key in _STRINGS:
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if key in _PATHS:
+        if not isinstance(value, str) or not value:
+            raise bad("a path")
+        return _path(value, base)
+    if key == "tsa_timeout":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise bad("a positive number of seconds")
+        return float(value)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise bad("a list of URLs" if key == "tsa" else "a list of paths")
+    if key == "tsa":
+        for url in items:
+            if not url.startswith(("http://", "https://")):
+                raise bad("a list of http(s) URLs")
+        return tuple(items)
+    return tuple(_path(i, base) for i in items)
+
+
+def _path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    cwd = Path.cwd()
+    for key in (*_STRINGS, *_PATHS):
+        raw = env.get(f"EVICAP_{key.upper()}")
+        if raw:
+            values[key] = raw if key in _STRINGS else _path(raw, cwd)
+    if env.get("EVICAP_TSA"):
+        values["tsa"] = tuple(env["EVICAP_TSA"].split())
+    for key in _PATH_LISTS:
+        raw = env.get(f"EVICAP_{key.upper()}")
+        if raw:
+            values[key] = tuple(_path(p, cwd) for p in raw.split(os.pathsep) if p)
+    raw = env.get("EVICAP_TSA_TIMEOUT")
+    if raw:
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = -1.0
+        if timeout <= 0:
+            raise ConfigError(f"EVICAP_TSA_TIMEOUT: expected a positive number of seconds, got {raw!r}")
+        values["tsa_timeout"] = timeout
+    return values

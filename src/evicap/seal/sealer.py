@@ -1,0 +1,285 @@
+"""Seal a staged bundle: signature, public key, trusted timestamp, and the first custody events.
+
+The capture writes artifacts/, SHA256SUMS and manifest.json into its staging directory; ``seal_bundle`` then
+adds manifest.sig, signer.pub.pem, manifest.tsr (when an authority answered) and custody.jsonl. Sealing fails
+closed: if the signature cannot be made and checked back, SigningError is raised and the capture must not be
+reported complete. A missing timestamp is not fatal: the bundle is signed, the custody log says why there is
+no token, and ``evicap timestamp BUNDLE`` (``timestamp_bundle``) adds one later.
+
+Key policy: ``load_signer`` runs before the capture starts so that a wrong passphrase or a bad key fails fast.
+With no key configured, it uses (or on first use creates) ``signing-key.pem`` in the config directory,
+encrypted with EVICAP_KEY_PASSPHRASE when that is set, otherwise unencrypted with mode 0600; the custody log
+records which (``key_protection``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evicap.bundle import layout
+from evicap.bundle.model import CaptureWarning
+from evicap.config import Config
+from evicap.errors import BundleError, SigningError, TimestampError
+from evicap.seal.custody import Actor, append_event, sha256_file
+from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, load_key
+from evicap.seal.signing import SignatureMismatch, verify_signature
+from evicap.seal.timestamp import TimestampOutcome, load_trust_anchors, request_timestamp
+
+CLOCK_OFFSET_WARN_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class SealSettings:
+    """Everything sealing needs, resolved from CLI options over environment over config file."""
+
+    key: Path
+    """The signing key file."""
+    key_is_default: bool
+    """True when no key was configured: the default key in the config dir, created on first use."""
+    tsa: tuple[str, ...] = ()
+    tsa_ca: tuple[Path, ...] = ()
+    no_timestamp: bool = False
+    tsa_timeout: float = 10.0
+    investigator: str | None = None
+    organization: str | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        config: Config,
+        *,
+        key: Path | None = None,
+        tsa: Sequence[str] | None = None,
+        tsa_ca: Sequence[Path] | None = None,
+        no_timestamp: bool = False,
+        tsa_timeout: float | None = None,
+        investigator: str | None = None,
+        organization: str | None = None,
+    ) -> SealSettings:
+        """CLI values (non-empty) win over ``config`` (already environment-over-file)."""
+        chosen_key = key or config.key
+        return cls(
+            key=chosen_key or config.default_key_path,
+            key_is_default=chosen_key is None,
+            tsa=tuple(tsa) if tsa else config.tsa,
+            tsa_ca=tuple(tsa_ca) if tsa_ca else config.tsa_ca,
+            no_timestamp=no_timestamp,
+            tsa_timeout=tsa_timeout or config.tsa_timeout,
+            investigator=investigator or config.investigator,
+            organization=organization or config.organization,
+        )
+
+
+@dataclass(frozen=True)
+class SealResult:
+    """How sealing went. The signature always exists when this is returned."""
+
+    timestamped: bool
+    tsa_url: str | None
+    gen_time: dt.datetime | None
+    clock_offset_seconds: float | None
+    warnings: list[CaptureWarning] = field(default_factory=list)
+
+
+def load_signer(settings: SealSettings, prompt: PassphrasePrompt | None = None) -> Signer:
+    """Load the signing key, or create the default one on first use (``signer.created`` tells the caller)."""
+    if settings.key_is_default and not settings.key.exists():
+        return generate_key(settings.key, os.environ.get(PASSPHRASE_ENV) or None)
+    return load_key(settings.key, prompt)
+
+
+def key_protection(signer: Signer) -> str:
+    return "passphrase" if signer.encrypted else "unencrypted-file-mode-0600"
+
+
+def seal_bundle(
+    staging_dir: Path,
+    signer: Signer,
+    settings: SealSettings,
+    *,
+    actor: Actor,
+    acquired: Mapping[str, Any],
+) -> SealResult:
+    """Sign manifest.json, write the key, timestamp, and start the custody log. See the module docstring."""
+    manifest = staging_dir / layout.MANIFEST
+    try:
+        manifest_bytes = manifest.read_bytes()
+    except OSError as error:
+        raise SigningError(f"cannot read {manifest}: {error.strerror or error}") from None
+    _check_checksums_bound(staging_dir, manifest_bytes)
+    manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+    signature = signer.sign(manifest_bytes)
+    try:
+        verify_signature(manifest_bytes, signature, signer.public_pem)
+    except SignatureMismatch:
+        raise SigningError("the signature just made does not verify; not sealing") from None
+    try:
+        _write_new(staging_dir / layout.SIGNATURE, signature)
+        _write_new(staging_dir / layout.SIGNER_KEY, signer.public_pem)
+    except OSError as error:
+        raise SigningError(f"cannot write the seal into {staging_dir}: {error.strerror or error}") from None
+
+    custody = staging_dir / layout.CUSTODY
+    append_event(custody, signer, actor, "acquired", dict(acquired), manifest_sha256)
+    append_event(
+        custody,
+        signer,
+        actor,
+        "sealed",
+        {
+            "signature_file": layout.SIGNATURE,
+            "algorithm": "Ed25519",
+            "key_fingerprint": signer.fingerprint,
+            "key_protection": key_protection(signer),
+            "signature_sha256": hashlib.sha256(signature).hexdigest(),
+        },
+        manifest_sha256,
+    )
+    if settings.no_timestamp:
+        append_event(
+            custody,
+            signer,
+            actor,
+            "note",
+            {"timestamped": False, "reason": "time-stamping turned off (--no-timestamp)"},
+            manifest_sha256,
+        )
+        return SealResult(False, None, None, None, [_untimestamped("turned off with --no-timestamp")])
+    return _timestamp(staging_dir, manifest_bytes, manifest_sha256, signer, settings, actor)
+
+
+def timestamp_bundle(bundle_dir: Path, signer: Signer, settings: SealSettings, *, actor: Actor) -> SealResult:
+    """Add a trusted timestamp to a bundle sealed without one, and record it in its custody log.
+
+    Raises BundleError when the bundle already has a token or manifest.json no longer matches its custody log,
+    TimestampError (listing every authority's failure) when no authority gave a usable token.
+    """
+    manifest = bundle_dir / layout.MANIFEST
+    if not manifest.is_file() or not (bundle_dir / layout.CUSTODY).is_file():
+        raise BundleError(f"{bundle_dir} is not a sealed bundle (no manifest.json or custody.jsonl)")
+    if (bundle_dir / layout.TIMESTAMP).exists():
+        raise BundleError(f"{bundle_dir} already has a trusted timestamp ({layout.TIMESTAMP})")
+    if not settings.tsa:
+        raise TimestampError("no time-stamp authority configured", hint="pass --tsa URL or set tsa in the config")
+    manifest_bytes = manifest.read_bytes()
+    manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+    _check_bound(bundle_dir, manifest_sha256)
+    result = _timestamp(bundle_dir, manifest_bytes, manifest_sha256, signer, settings, actor, record_failure=False)
+    if not result.timestamped:
+        raise TimestampError("; ".join(w.message for w in result.warnings) or "no authority answered")
+    return result
+
+
+def _timestamp(
+    directory: Path,
+    manifest_bytes: bytes,
+    manifest_sha256: str,
+    signer: Signer,
+    settings: SealSettings,
+    actor: Actor,
+    *,
+    record_failure: bool = True,
+) -> SealResult:
+    custody = directory / layout.CUSTODY
+    warnings: list[CaptureWarning] = []
+    if not settings.tsa:
+        outcome = TimestampOutcome(None, ())
+        reason = "no time-stamp authority configured"
+    else:
+        try:
+            anchors = load_trust_anchors(settings.tsa_ca)
+        except TimestampError as error:
+            anchors, outcome, reason = [], TimestampOutcome(None, ()), error.message
+        else:
+            outcome = request_timestamp(manifest_bytes, settings.tsa, anchors, settings.tsa_timeout)
+            reason = "no time-stamp authority gave a valid token"
+    attempts = [{"tsa": f.tsa_url, "error": f.reason} for f in outcome.failures]
+    for failure in outcome.failures:
+        warnings.append(CaptureWarning("timestamp-failed", f"{failure.tsa_url}: {failure.reason}"))
+    stamp = outcome.stamp
+    if stamp is None:
+        if record_failure:
+            append_event(
+                custody,
+                signer,
+                actor,
+                "note",
+                {"timestamped": False, "reason": reason, "attempts": attempts},
+                manifest_sha256,
+            )
+        return SealResult(False, None, None, None, [*warnings, _untimestamped(reason)])
+    _write_new(directory / layout.TIMESTAMP, stamp.token)
+    offset_ms = round(stamp.clock_offset_seconds * 1000)
+    append_event(
+        custody,
+        signer,
+        actor,
+        "timestamped",
+        {
+            "tsa": stamp.tsa_url,
+            "authority": stamp.info.authority,
+            "gen_time": stamp.info.gen_time.isoformat().replace("+00:00", "Z"),
+            "serial_number": str(stamp.info.serial_number),
+            "policy": stamp.info.policy,
+            "token_file": layout.TIMESTAMP,
+            "token_sha256": hashlib.sha256(stamp.token).hexdigest(),
+            "clock_offset_ms": offset_ms,
+            "attempts": attempts,
+        },
+        manifest_sha256,
+    )
+    if abs(stamp.clock_offset_seconds) > CLOCK_OFFSET_WARN_SECONDS:
+        warnings.append(
+            CaptureWarning(
+                "clock-offset",
+                f"local clock differs from the time-stamp authority by {stamp.clock_offset_seconds:+.0f} s "
+                f"(more than {CLOCK_OFFSET_WARN_SECONDS:.0f} s); recorded in the custody log",
+            )
+        )
+    return SealResult(True, stamp.tsa_url, stamp.info.gen_time, stamp.clock_offset_seconds, warnings)
+
+
+def _untimestamped(reason: str) -> CaptureWarning:
+    return CaptureWarning(
+        "untimestamped", f"bundle is signed but has no trusted timestamp: {reason} (add one: evicap timestamp)"
+    )
+
+
+def _check_bound(bundle_dir: Path, manifest_sha256: str) -> None:
+    """Refuse to touch a bundle whose manifest.json differs from the one its custody log began with."""
+    with open(bundle_dir / layout.CUSTODY, "rb") as handle:
+        first = handle.readline()
+    try:
+        bound = json.loads(first)["manifest_sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise BundleError(f"{bundle_dir / layout.CUSTODY} line 1: not a custody event") from None
+    if bound != manifest_sha256:
+        raise BundleError(
+            f"manifest.json in {bundle_dir} no longer matches its custody log (seq 0 is bound to {bound[:16]}…)",
+            hint="the bundle was altered after sealing",
+        )
+
+
+def _check_checksums_bound(staging_dir: Path, manifest_bytes: bytes) -> None:
+    """Fail closed if the manifest names a SHA256SUMS hash that the file on disk does not have."""
+    sums = staging_dir / layout.CHECKSUMS
+    try:
+        declared = json.loads(manifest_bytes).get("checksums", {}).get("sha256")
+    except (ValueError, AttributeError):
+        raise SigningError(f"{staging_dir / layout.MANIFEST} is not a JSON object; not signing it") from None
+    if declared and (not sums.is_file() or sha256_file(sums) != declared):
+        raise SigningError(f"{layout.CHECKSUMS} does not match the hash manifest.json declares; not signing")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,235 @@
+"""A real local RFC 3161 time-stamp authority for tests: ``openssl ts -reply`` behind a LocalServer route.
+
+A throwaway root CA issues the TSA certificate (EC P-256, extendedKeyUsage timeStamping, critical), so both
+rfc3161-client and ``openssl ts -verify`` accept its tokens when given ``ca_pem``. Failure modes, one URL each:
+
+    tsa.url()                  a good authority
+    tsa.url("slow")            answers only after ``SLOW_SECONDS`` (past a short client timeout)
+    tsa.url("garbage")         200 with bytes that are no TimeStampResp
+    tsa.url("wrong-nonce")     a valid token for the right data but a different request (nonce differs)
+    tsa.url("wrong-imprint")   a valid token over other data
+    tsa.url("untrusted")       a valid token signed by a TSA certificate from a second, unknown CA
+    tsa.url("error")           HTTP 500
+    tsa.down_url               a closed port (connection refused)
+
+Use it through the ``tsa`` fixture: ``from tests.tsa import tsa  # noqa: F401`` in a test module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from rfc3161_client import _rust as rfc3161_rust
+
+from tests.servers import LocalServer, free_port
+
+SLOW_SECONDS = 3.0
+MODES = ("ok", "slow", "garbage", "wrong-nonce", "wrong-imprint", "untrusted", "error")
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def _make_tsa_cert(
+    common_name: str, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert, key
+
+
+_OPENSSL_CNF = """\
+[ tsa ]
+default_tsa = tsa_config
+
+[ tsa_config ]
+dir = {dir}
+serial = $dir/serial
+crypto_device = builtin
+signer_cert = $dir/tsa.pem
+signer_key = $dir/tsa.key
+signer_digest = sha256
+default_policy = 1.3.6.1.4.1.55555.1
+other_policies = 1.3.6.1.4.1.55555.2
+digests = sha256, sha384, sha512
+accuracy = secs:1
+ordering = no
+tsa_name = yes
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+"""
+
+
+class _Signer:
+    """One signing identity (certificate + key + openssl.cnf) in its own directory."""
+
+    def __init__(self, directory: Path, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> None:
+        directory.mkdir(parents=True)
+        cert, key = _make_tsa_cert(f"evicap test TSA ({directory.name})", ca, ca_key)
+        (directory / "tsa.pem").write_bytes(_pem(cert))
+        (directory / "tsa.key").write_bytes(_key_pem(key))
+        (directory / "serial").write_text("01\n")
+        (directory / "openssl.cnf").write_text(_OPENSSL_CNF.format(dir=directory))
+        self.directory = directory
+        self._lock = threading.Lock()  # openssl updates the serial file
+
+    def reply(self, query: bytes) -> bytes:
+        with self._lock, tempfile.TemporaryDirectory(dir=self.directory) as tmp:
+            query_file = Path(tmp) / "query.tsq"
+            reply_file = Path(tmp) / "reply.tsr"
+            query_file.write_bytes(query)
+            subprocess.run(
+                [
+                    "openssl", "ts", "-reply",
+                    "-config", str(self.directory / "openssl.cnf"),
+                    "-queryfile", str(query_file),
+                    "-out", str(reply_file),
+                ],
+                check=True,
+                capture_output=True,
+            )  # fmt: skip
+            return reply_file.read_bytes()
+
+
+def _query_for_digest(digest: bytes) -> bytes:
+    """A fresh TimeStampReq (new random nonce, certReq) for a SHA-256 digest, made by openssl."""
+    result = subprocess.run(
+        ["openssl", "ts", "-query", "-digest", digest.hex(), "-sha256", "-cert"],
+        check=True,
+        capture_output=True,
+    )
+    return result.stdout
+
+
+class LocalTSA:
+    """A time-stamp authority on 127.0.0.1 with one URL per behaviour; see the module docstring."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ca, ca_key = _make_ca("evicap test TSA root")
+        self.ca_pem = directory / "tsa-ca.pem"
+        self.ca_pem.write_bytes(_pem(self.ca))
+        self._good = _Signer(directory / "good", self.ca, ca_key)
+        other_ca, other_key = _make_ca("unknown TSA root")
+        self.other_ca_pem = directory / "other-ca.pem"
+        self.other_ca_pem.write_bytes(_pem(other_ca))
+        self._rogue = _Signer(directory / "rogue", other_ca, other_key)
+        self.server = LocalServer()
+        self.down_url = f"http://127.0.0.1:{free_port()}/tsr"
+        self.hits: dict[str, int] = dict.fromkeys(MODES, 0)
+
+    def start(self) -> LocalTSA:
+        self.server.start()
+        for mode in MODES:
+            self.server.route_fn(f"/{mode}", self._handler(mode))
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def url(self, mode: str = "ok") -> str:
+        assert mode in MODES, mode
+        return self.server.url(f"/{mode}")
+
+    def _handler(self, mode: str) -> object:
+        def handle(handler: BaseHTTPRequestHandler) -> None:
+            self.hits[mode] += 1
+            query = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+            status, body = 200, b""
+            try:
+                body = self._answer(mode, query)
+            except subprocess.CalledProcessError:
+                status, body = 400, b"bad request"
+            if mode == "error":
+                status, body = 500, b"internal error"
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/timestamp-reply")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            try:
+                handler.wfile.write(body)
+            except OSError:
+                pass  # the client gave up (slow mode)
+
+        return handle
+
+    def _answer(self, mode: str, query: bytes) -> bytes:
+        if mode == "garbage":
+            return b"<html>this is not a time-stamp response</html>" * 3
+        if mode == "slow":
+            time.sleep(SLOW_SECONDS)
+        if mode == "untrusted":
+            return self._rogue.reply(query)
+        if mode == "wrong-nonce":
+            imprint = rfc3161_rust.parse_timestamp_request(query).message_imprint.message
+            return self._good.reply(_query_for_digest(imprint))
+        if mode == "wrong-imprint":
+            return self._good.reply(_query_for_digest(hashlib.sha256(os.urandom(16)).digest()))
+        return self._good.reply(query)
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
+    """A running local TSA for the whole session (cheap: EC keys, one server)."""
+    authority = LocalTSA(tmp_path_factory.mktemp("tsa")).start()
+    yield authority
+    authority.stop()
