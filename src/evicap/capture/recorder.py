@@ -1,0 +1,534 @@
+"""NetworkRecorder: every HTTP exchange of the capturing page, from CDP events to WARC records.
+
+One ``Flow`` per CDP requestId; a redirect reuses the requestId, so a flow holds one ``Hop`` per redirect hop.
+A flow is written (request + response record per hop) once its body is known: after ``loadingFinished`` (small
+bodies by ``Network.getResponseBody``), after a Fetch stream (large ones, see streaming.py), after
+``loadingFailed``, or at ``drain()`` for whatever is still open. Nothing is dropped silently: every flow ends as
+an ExchangeSummary, and every failure or truncation also as a CaptureWarning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import shutil
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.async_api import CDPSession, Page
+from playwright.async_api import Error as PlaywrightError
+
+from evicap.bundle.model import CaptureWarning
+from evicap.capture import httpheads
+from evicap.capture.httpheads import Redactor
+from evicap.capture.options import CaptureOptions
+from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation, RedirectHop
+from evicap.capture.warc import HttpMessage, WarcWriter
+
+Event = dict[str, Any]
+
+
+@dataclass
+class Hop:
+    """One request/response pair of a flow (one redirect hop, or the final exchange)."""
+
+    url: str
+    method: str
+    request: Event
+    wall_time: float | None
+    request_extra: Event | None = None
+    response: Event | None = None
+    response_extra: Event | None = None
+
+
+@dataclass
+class Flow:
+    request_id: str
+    resource_type: str | None
+    frame_id: str | None
+    hops: list[Hop] = field(default_factory=list)
+    request_extras: list[Event] = field(default_factory=list)
+    response_extras: list[Event] = field(default_factory=list)
+    post_data: bytes | None = None
+    # Set when the body was taken through Fetch (streaming.py): where it is and whether the page got it.
+    stream: asyncio.Future[StreamedBody] | None = None
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    path: Path | None  # spool file; None when the stream could not be read
+    size: int
+    truncated: str | None  # WARC-Truncated reason
+    detail: str | None  # what the page got (fulfilled / failed) or why reading stopped
+
+
+class NetworkRecorder:
+    """Records the page's network traffic into ``warc``. Call ``start()`` before navigating."""
+
+    def __init__(self, cdp: CDPSession, warc: WarcWriter, spool_dir: Path, options: CaptureOptions) -> None:
+        self.cdp = cdp
+        self.warc = warc
+        self.spool_dir = spool_dir
+        self.options = options
+        self.navigation = Navigation(requested_url="")
+        self.certificates: dict[str, CertificateChain] = {}
+        self.exchanges: list[ExchangeSummary] = []
+        self.warnings: list[CaptureWarning] = []
+        self._redactor = Redactor(options.keep_secrets)
+        self._flows: dict[str, Flow] = {}
+        self._early_extras: dict[str, tuple[list[Event], list[Event]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._main_frame: str | None = None
+        self._nav_flow: Flow | None = None
+        self._cert_origins: set[str] = set()
+        self._spool_counter = 0
+        self.streaming: Any = None  # streaming.FetchStreamer, set in start()
+
+    @property
+    def redactions(self) -> list[str]:
+        return self._redactor.summary()
+
+    @property
+    def redactor(self) -> Redactor:
+        return self._redactor
+
+    @property
+    def main_frame(self) -> str | None:
+        return self._main_frame
+
+    def all_flows(self) -> list[Flow]:
+        return list(self._flows.values())
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe and enable Network (and Fetch for large bodies) before the first navigation."""
+        from evicap.capture.streaming import FetchStreamer
+
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        handlers = {
+            "Network.requestWillBeSent": self._on_request,
+            "Network.requestWillBeSentExtraInfo": self._on_request_extra,
+            "Network.responseReceived": self._on_response,
+            "Network.responseReceivedExtraInfo": self._on_response_extra,
+            "Network.loadingFinished": self._on_finished,
+            "Network.loadingFailed": self._on_failed,
+        }
+        for name, handler in handlers.items():
+            self.cdp.on(name, handler)
+        tree = await self.cdp.send("Page.getFrameTree")
+        self._main_frame = tree["frameTree"]["frame"]["id"]
+        # Bodies must stay retrievable until we ask for them: raise the per-resource and total buffers.
+        await self.cdp.send(
+            "Network.enable",
+            {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSize": 64 * 1024 * 1024},
+        )
+        await self.cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        self.streaming = FetchStreamer(self)
+        await self.streaming.enable()
+
+    async def complete_media(self, page: Page | None = None, timeout: float = 60.0) -> None:
+        """Re-fetch whole every video/audio the page only loaded as 206 ranges (media.py).
+
+        ``page`` is accepted for the session's call shape; the frames come from CDP events.
+        """
+        from evicap.capture.media import ranged_media, refetch_whole
+
+        await self._settle(min(timeout, 5.0))
+        for url, frame_id in ranged_media(self).items():
+            try:
+                await asyncio.wait_for(refetch_whole(self, url, frame_id), timeout)
+            except TimeoutError:
+                self.warn("media-incomplete", f"re-fetch of ranged media took over {timeout:.0f} s", url)
+
+    async def _settle(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.01, deadline - loop.time()))
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait up to ``timeout`` s for bodies in flight; record whatever is still open as incomplete."""
+        await self._settle(timeout)
+        for flow in list(self._flows.values()):
+            if not flow.done:
+                await self._write_flow(
+                    flow,
+                    None,
+                    truncated="unspecified",
+                    outcome="aborted",
+                    detail="still loading when the capture ended",
+                )
+        if self.spool_dir.exists() and not any(self.spool_dir.iterdir()):
+            shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.warn("recorder-error", f"network recorder error: {type(exc).__name__}: {exc}")
+
+    def warn(self, code: str, message: str, url: str | None = None) -> None:
+        self.warnings.append(CaptureWarning(code, message, url))
+
+    def new_spool_path(self) -> Path:
+        self._spool_counter += 1
+        return self.spool_dir / f"body-{self._spool_counter:06d}"
+
+    def flow(self, request_id: str) -> Flow | None:
+        return self._flows.get(request_id)
+
+    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.cdp.send(method, params or {})
+        return result
+
+    # -- CDP events (synchronous: state changes happen in event order) --------------------------------------
+
+    def _on_request(self, event: Event) -> None:
+        url = event["request"]["url"]
+        if urlsplit(url).scheme not in ("http", "https"):
+            return
+        rid = event["requestId"]
+        hop = Hop(url, event["request"].get("method", "GET"), event["request"], event.get("wallTime"))
+        flow = self._flows.get(rid)
+        if flow is not None and event.get("redirectResponse") and flow.hops:
+            flow.hops[-1].response = event["redirectResponse"]
+            flow.hops.append(hop)
+            return
+        flow = Flow(rid, event.get("type"), event.get("frameId"))
+        flow.hops.append(hop)
+        requests, responses = self._early_extras.pop(rid, ([], []))
+        flow.request_extras, flow.response_extras = requests, responses
+        self._flows[rid] = flow
+        if event["request"].get("hasPostData"):
+            self.spawn(self._fetch_post_data(flow, event["request"]))
+        if self._nav_flow is None and event.get("type") == "Document" and event.get("frameId") == self._main_frame:
+            self._nav_flow = flow
+            self.navigation.requested_url = url
+
+    def _extras(self, rid: str) -> tuple[list[Event], list[Event]]:
+        flow = self._flows.get(rid)
+        if flow is not None:
+            return flow.request_extras, flow.response_extras
+        return self._early_extras.setdefault(rid, ([], []))
+
+    def _on_request_extra(self, event: Event) -> None:
+        self._extras(event["requestId"])[0].append(event)
+
+    def _on_response_extra(self, event: Event) -> None:
+        self._extras(event["requestId"])[1].append(event)
+
+    def _on_response(self, event: Event) -> None:
+        flow = self._flows.get(event["requestId"])
+        if flow is None or not flow.hops:
+            return
+        flow.hops[-1].response = event["response"]
+        if event.get("type"):
+            flow.resource_type = event["type"]
+        self._maybe_certificate(event["response"])
+
+    def _on_finished(self, event: Event) -> None:
+        flow = self._flows.get(event["requestId"])
+        if flow is not None and not flow.done:
+            self.spawn(self._finish(flow))
+
+    def _on_failed(self, event: Event) -> None:
+        flow = self._flows.get(event["requestId"])
+        if flow is not None and not flow.done:
+            self.spawn(self._fail(flow, event))
+
+    # -- bodies and records ----------------------------------------------------------------------------------
+
+    async def _fetch_post_data(self, flow: Flow, request: Event) -> None:
+        entries = request.get("postDataEntries")
+        if entries and all("bytes" in e for e in entries):
+            flow.post_data = b"".join(base64.b64decode(e["bytes"]) for e in entries)
+            return
+        with contextlib.suppress(PlaywrightError):
+            result = await self.send("Network.getRequestPostData", {"requestId": flow.request_id})
+            data = result.get("postData", "")
+            flow.post_data = base64.b64decode(data) if result.get("base64Encoded") else data.encode()
+
+    async def _finish(self, flow: Flow) -> None:
+        if flow.stream is not None:
+            streamed = await flow.stream
+            await self._write_streamed(flow, streamed)
+            return
+        final = flow.hops[-1]
+        status = int((final.response or {}).get("status") or 0)
+        if final.response is None or status in (204, 304) or final.method == "HEAD":
+            await self._write_flow(flow, b"" if final.response is not None else None)
+            return
+        try:
+            result = await self.send("Network.getResponseBody", {"requestId": flow.request_id})
+        except PlaywrightError as exc:
+            await self._write_flow(
+                flow,
+                b"",
+                truncated="unspecified",
+                outcome="no-body",
+                detail=f"browser did not give the body: {_first_line(exc)}",
+            )
+            return
+        body = result.get("body", "")
+        data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
+        limit = self.options.max_body_size
+        if limit is not None and len(data) > limit:
+            await self._write_flow(
+                flow,
+                data[:limit],
+                truncated="length",
+                outcome="truncated",
+                detail=f"body cut at max_body_size ({limit} bytes)",
+            )
+            return
+        await self._write_flow(flow, data)
+
+    async def _fail(self, flow: Flow, event: Event) -> None:
+        if flow.stream is not None:  # we took the body ourselves; the failure the page saw is ours
+            await self._write_streamed(flow, await flow.stream)
+            return
+        error = event.get("errorText") or "failed"
+        blocked = event.get("blockedReason") or event.get("corsErrorStatus", {}).get("corsError")
+        if event.get("canceled"):
+            outcome, detail = "aborted", f"canceled by the browser ({error})"
+        elif blocked:
+            outcome, detail = "blocked", f"{error} (blocked: {blocked})"
+        else:
+            outcome, detail = "failed", error
+        has_response = flow.hops[-1].response is not None
+        if flow is self._nav_flow:
+            self.navigation.error = error
+        await self._write_flow(
+            flow,
+            b"" if has_response else None,
+            truncated="disconnect" if has_response else None,
+            outcome="truncated" if has_response else outcome,
+            detail=detail,
+        )
+
+    async def _write_streamed(self, flow: Flow, streamed: StreamedBody) -> None:
+        outcome = "truncated" if streamed.truncated else "recorded"
+        try:
+            await self._write_flow(
+                flow,
+                streamed.path if streamed.path else b"",
+                size=streamed.size,
+                truncated=streamed.truncated,
+                outcome=outcome,
+                detail=streamed.detail,
+            )
+        finally:
+            if streamed.path is not None:
+                streamed.path.unlink(missing_ok=True)
+
+    async def _write_flow(
+        self,
+        flow: Flow,
+        body: bytes | Path | None,
+        *,
+        size: int | None = None,
+        truncated: str | None = None,
+        outcome: str = "recorded",
+        detail: str | None = None,
+    ) -> None:
+        """Request + response records for every hop; only the last hop carries ``body``."""
+        if flow.done:
+            return
+        flow.done = True
+        for index, hop in enumerate(flow.hops):
+            last = index == len(flow.hops) - 1
+            hop.request_extra = _nth(flow.request_extras, index)
+            hop.response_extra = _match_response_extra(flow.response_extras, index, hop.response)
+            hop_body: bytes | Path | None = body if last else (b"" if hop.response is not None else None)
+            hop_size = size if (last and size is not None) else (len(hop_body) if isinstance(hop_body, bytes) else 0)
+            await self._write_hop(
+                flow,
+                hop,
+                hop_body,
+                hop_size,
+                truncated if last else None,
+                outcome if last else "recorded",
+                detail if last else None,
+            )
+        if flow is self._nav_flow:
+            self._update_navigation(flow)
+
+    async def _write_hop(
+        self,
+        flow: Flow,
+        hop: Hop,
+        body: bytes | Path | None,
+        size: int,
+        truncated: str | None,
+        outcome: str,
+        detail: str | None,
+    ) -> None:
+        response = hop.response
+        protocol = (response or {}).get("protocol")
+        if response is None and hop.request_extra is None:
+            # The request never went on the wire (refused before sending, blocked): no record claims it did.
+            self._summarise(flow, hop, None, outcome, detail, None, None)
+            return
+        raw_request = (hop.request_extra or {}).get("headers") or hop.request.get("headers")
+        request = httpheads.request_message(
+            hop.method,
+            hop.url,
+            httpheads.header_list(raw_request),
+            protocol,
+            flow.post_data if hop is flow.hops[0] else None,
+            self._redactor,
+        )
+        message: HttpMessage | None = None
+        if response is not None:
+            message = self._response_message(hop, body, size)
+        ip = (response or {}).get("remoteIPAddress")
+        when = datetime.fromtimestamp(hop.wall_time, UTC) if hop.wall_time else None
+        ids = await self.warc.write_exchange(
+            hop.url,
+            request,
+            message,
+            date=when,
+            ip_address=ip,
+            protocols=httpheads.warc_protocols(response),
+            truncated=truncated if message else None,
+        )
+        self._summarise(flow, hop, size if message else None, outcome, detail, ids.request_id, ids.response_id)
+
+    def _response_message(self, hop: Hop, body: bytes | Path | None, size: int) -> HttpMessage:
+        response = hop.response or {}
+        extra = hop.response_extra or {}
+        status_line = None
+        text = extra.get("headersText") or response.get("headersText")
+        if text:
+            status_line, headers = httpheads.parse_headers_text(text)
+        elif extra.get("headers"):
+            headers = httpheads.header_list(extra["headers"])
+        else:
+            headers = httpheads.header_list(response.get("headers"))
+        return httpheads.response_message(
+            int(extra.get("statusCode") or response.get("status") or 0),
+            response.get("statusText"),
+            headers,
+            response.get("protocol"),
+            body,
+            size,
+            self._redactor,
+            status_line,
+        )
+
+    def _summarise(
+        self,
+        flow: Flow,
+        hop: Hop,
+        size: int | None,
+        outcome: str,
+        detail: str | None,
+        request_id: str | None,
+        response_id: str | None,
+    ) -> None:
+        response = hop.response or {}
+        status = response.get("status")
+        self.exchanges.append(
+            ExchangeSummary(
+                url=hop.url,
+                method=hop.method,
+                resource_type=flow.resource_type,
+                status=int(status) if status is not None else None,
+                remote_ip=response.get("remoteIPAddress"),
+                body_size=size,
+                outcome=outcome,
+                detail=detail,
+                request_record=request_id,
+                response_record=response_id,
+            )
+        )
+        if outcome != "recorded":
+            self.warn(f"exchange-{outcome}", f"{hop.method} {hop.url}: {outcome}: {detail or 'no detail'}", hop.url)
+        elif detail:
+            self.warn("body-withheld" if "page" in detail else "exchange-note", f"{hop.url}: {detail}", hop.url)
+
+    def _update_navigation(self, flow: Flow) -> None:
+        nav = self.navigation
+        nav.redirects = []
+        for hop in flow.hops[:-1]:
+            response = hop.response or {}
+            headers = httpheads.header_list(response.get("headers"))
+            nav.redirects.append(
+                RedirectHop(
+                    hop.url,
+                    int(response.get("status") or 0),
+                    httpheads.find(headers, "location"),
+                    response.get("remoteIPAddress"),
+                )
+            )
+        final = flow.hops[-1]
+        nav.final_url = final.url
+        if final.response is not None:
+            got = final.response
+            nav.status = int(got.get("status") or 0)
+            nav.status_text = got.get("statusText") or None
+            nav.remote_ip = got.get("remoteIPAddress")
+            nav.remote_port = got.get("remotePort")
+            nav.protocol = got.get("protocol")
+            nav.mime_type = got.get("mimeType")
+            nav.security_state = got.get("securityState")
+
+    # -- certificates ----------------------------------------------------------------------------------------
+
+    def _maybe_certificate(self, response: Event) -> None:
+        parts = urlsplit(response.get("url", ""))
+        if parts.scheme != "https" or not response.get("securityDetails"):
+            return
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        if origin in self._cert_origins:
+            return
+        self._cert_origins.add(origin)
+        self.spawn(self._fetch_certificate(origin, response))
+
+    async def _fetch_certificate(self, origin: str, response: Event) -> None:
+        try:
+            result = await self.send("Network.getCertificate", {"origin": origin})
+        except PlaywrightError as exc:
+            self.warn("certificate-missing", f"certificate chain of {origin} not available: {_first_line(exc)}")
+            return
+        chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
+        if not chain:
+            self.warn("certificate-missing", f"browser reported no certificate chain for {origin}")
+            return
+        self.certificates[origin] = CertificateChain(
+            origin, chain, dict(response["securityDetails"]), response.get("remoteIPAddress")
+        )
+
+
+def _nth(items: list[Event], index: int) -> Event | None:
+    return items[index] if index < len(items) else None
+
+
+def _match_response_extra(extras: list[Event], index: int, response: Event | None) -> Event | None:
+    """The ExtraInfo of hop ``index``: same position when its status agrees, else the first with that status."""
+    if response is None:
+        return None
+    status = response.get("status")
+    candidate = _nth(extras, index)
+    if candidate is not None and candidate.get("statusCode") == status:
+        return candidate
+    return next((e for e in extras if e.get("statusCode") == status), None)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
