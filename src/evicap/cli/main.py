@@ -60,6 +60,10 @@ def _register() -> None:
     from evicap.cli.verify import verify
 
     cli.add_command(verify)
+    from evicap.cli.seal import custody, keys, timestamp
+
+    for command in (keys, custody, timestamp):
+        cli.add_command(command)
 
 
 _register()
