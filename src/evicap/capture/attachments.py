@@ -42,6 +42,8 @@ MAX_CONSOLE_MESSAGES = 1000
 MAX_CONSOLE_TEXT = 4000
 MAX_FRAMES = 200
 IO_CHUNK = 1024 * 1024
+# Error texts by which Playwright says the page will never answer again.
+PAGE_GONE_MARKS = ("Target crashed", "has been closed", "Target closed")
 
 
 class ResourceSink(Protocol):
@@ -140,19 +142,30 @@ class _Collector:
         self.artifacts: list[Artifact] = []
         self.warnings: list[CaptureWarning] = []
         self.failed: list[str] = []
+        self.page_gone: str | None = None  # set once the renderer crashed or the page closed
 
     def path(self, rel_path: str) -> Path:
         return self.staging_dir / rel_path
 
     async def attempt(self, name: str, step: Callable[[], Awaitable[T]]) -> T | None:
         """Run the browser side of one step within the time limit; a failure becomes a warning."""
+        if self.page_gone is not None:
+            self._fail(name, self.page_gone)
+            return None
         try:
             return await asyncio.wait_for(step(), timeout=self.inputs.step_timeout)
         except Exception as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else _first_line(exc)
-            self.warnings.append(CaptureWarning("attachment-failed", f"{name} not captured: {reason}", self.target))
-            self.failed.append(name)
+            if any(mark in reason for mark in PAGE_GONE_MARKS):
+                # A crashed or closed page answers nothing more; fail the remaining steps at once
+                # instead of letting each wait out its timeout.
+                self.page_gone = f"page unavailable ({reason})"
+            self._fail(name, reason)
             return None
+
+    def _fail(self, name: str, reason: str) -> None:
+        self.warnings.append(CaptureWarning("attachment-failed", f"{name} not captured: {reason}", self.target))
+        self.failed.append(name)
 
     async def store(
         self, rel_path: str, role: str, media_type: str, digest: FileDigest, *, metadata: bool = False
