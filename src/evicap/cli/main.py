@@ -64,6 +64,11 @@ def _register() -> None:
 
     for command in (keys, custody, timestamp):
         cli.add_command(command)
+    from evicap.cli.profiles import login_command, profiles_group
+
+    cli.add_command(profiles_group)
+    cli.add_command(login_command)
+    from evicap.cli.batch import batch; cli.add_command(batch)  # noqa: E702, I001
 
 
 _register()

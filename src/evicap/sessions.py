@@ -1,0 +1,144 @@
+"""Saved login sessions: Playwright storage state (cookies + local storage) of an investigation account.
+
+A session file holds live credentials, so it is written with mode 0600 in a 0700 directory, atomically
+(never half-written), and it never goes into a bundle: captures load it by name through ``session_path``.
+``record_login`` opens a browser at the site's sign-in page, lets the investigator sign in, and saves the
+state when they are done (window closed, or whatever ``done`` waits for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page
+
+from evicap.capture.browser import BrowserInfo, launch
+from evicap.config import load_config
+from evicap.errors import ConfigError, UsageError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SNAPSHOT_EVERY = 2.0  # seconds; the state is re-read while the investigator works, in case the browser dies
+
+
+def sessions_dir() -> Path:
+    """``sessions_dir`` from the config (file or EVICAP_SESSIONS_DIR), else ``<config dir>/sessions``."""
+    config = load_config()
+    return config.sessions_dir or config.config_dir / "sessions"
+
+
+def _check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise UsageError(
+            f"bad session name {name!r}",
+            hint="use letters, digits, '.', '_' or '-' (e.g. investigation-account-1)",
+        )
+    return name
+
+
+def session_path(name: str) -> Path:
+    """The storage-state file of a saved session; ConfigError when there is none, or it is readable by others."""
+    path = sessions_dir() / f"{_check_name(name)}.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"no saved session named {name!r} (looked for {path})", hint=f"run `evicap login {name} --url URL`"
+        )
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"session file {path} is readable by other users (mode {mode:04o})", hint=f"run `chmod 600 {path}`"
+        )
+    return path
+
+
+def list_sessions() -> list[str]:
+    directory = sessions_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.json") if NAME.match(p.stem))
+
+
+def save_session(name: str, state: dict[str, Any]) -> Path:
+    """Write ``state`` as sessions/NAME.json, mode 0600, directory 0700, replacing any earlier one atomically."""
+    directory = sessions_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    path = directory / f"{_check_name(name)}.json"
+    temp = directory / f".{name}.json.tmp-{os.getpid()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return path
+
+
+def delete_session(name: str) -> None:
+    path = sessions_dir() / f"{_check_name(name)}.json"
+    if not path.exists():
+        raise ConfigError(f"no saved session named {name!r}")
+    path.unlink()
+
+
+def load_session(name: str) -> dict[str, Any]:
+    """The storage state of a saved session, for ``browser.new_context(storage_state=...)``."""
+    path = session_path(name)
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"session file {path} is unreadable: {exc}", hint=f"run `evicap login {name}` again") from exc
+    return state
+
+
+async def _wait_closed(page: Page) -> None:
+    await page.wait_for_event("close", timeout=0)
+
+
+async def record_login(
+    info: BrowserInfo,
+    name: str,
+    url: str,
+    *,
+    headless: bool = False,
+    done: Callable[[Page], Awaitable[object]] | None = None,
+) -> Path:
+    """Open ``url`` in a fresh browser context, wait for ``done(page)`` (default: the window is closed), save state.
+
+    The state is also snapshotted every few seconds, so closing the whole browser window still keeps the
+    sign-in that happened before it.
+    """
+    _check_name(name)
+    if not re.match(r"^https?://", url):
+        raise UsageError(f"not an http(s) URL: {url}")
+    async with launch(info, headless=headless) as browser:
+        context: BrowserContext = await browser.new_context(no_viewport=not headless)
+        page = await context.new_page()
+        await page.goto(url)
+        last: dict[str, Any] | None = None
+        waiter = asyncio.ensure_future((done or _wait_closed)(page))
+        try:
+            while not waiter.done():
+                with contextlib.suppress(Exception):
+                    last = dict(await context.storage_state())
+                await asyncio.wait({waiter}, timeout=SNAPSHOT_EVERY)
+            waiter.result()
+            with contextlib.suppress(Exception):  # the context is gone when the whole browser was closed
+                last = dict(await context.storage_state())
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+        if last is None:
+            raise ConfigError(f"could not read the browser's session state for {name!r}; nothing saved")
+        return save_session(name, last)
