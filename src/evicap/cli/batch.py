@@ -1,0 +1,262 @@
+"""`evicap batch`: a target list in, one sealed bundle per target and a sealed case index out.
+
+Exit codes: 0 every target complete; 1 any target partial or failed, or a line of the list skipped;
+2 usage or environment problem; 130 interrupted (Ctrl-C): run again with --resume to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from evicap.batch.index import CaseIndex, Superseded
+from evicap.batch.index_seal import archive_seal, is_sealed, seal_index
+from evicap.batch.job import SharedBrowser, browser_capture
+from evicap.batch.resume import case_lock, clear_staging, ensure_case_dir, reconcile
+from evicap.batch.runner import RunReport, RunSettings, TargetOutcome, run_batch
+from evicap.batch.targets import FORMATS, Target, TargetList, load_targets
+from evicap.bundle import layout
+from evicap.bundle.model import CaptureResult
+from evicap.cli.batch_progress import make_progress
+from evicap.cli.options import capture_options
+from evicap.cli.output import Output
+from evicap.errors import UsageError
+
+INTERRUPTED = 130
+
+
+@click.command()
+@click.argument("targets_file", metavar="TARGETS")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Captures at once (default: number of cores).")
+@click.option(
+    "--per-host", type=click.IntRange(1, 64), default=2, show_default=True, help="Captures in flight on one host."
+)
+@click.option(
+    "--host-delay",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Seconds between two capture starts on one host.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=2,
+    show_default=True,
+    help="Extra attempts for transient failures (connection errors, timeouts, HTTP 502/503/504).",
+)
+@click.option(
+    "--target-timeout",
+    type=click.FloatRange(1, 86400),
+    help="Hard limit in seconds for one attempt, sealing included (default: 2 x --timeout + 60).",
+)
+@click.option("--resume", is_flag=True, help="Continue a batch in DIR: keep complete bundles, capture the rest.")
+@click.option(
+    "--format",
+    "list_format",
+    type=click.Choice(["auto", *FORMATS]),
+    default="auto",
+    show_default=True,
+    help="Target list format (auto: from the extension or the content).",
+)
+@capture_options
+def batch(
+    targets_file: str,
+    concurrency: int | None,
+    per_host: int,
+    host_delay: float,
+    retries: int,
+    target_timeout: float | None,
+    resume: bool,
+    list_format: str,
+    **params: Any,
+) -> None:
+    """Capture every URL of TARGETS (.txt, .csv, .yaml, or - for stdin) into DIR, with a sealed case index."""
+    from evicap.cli.runner import build_plan
+
+    out = Output()
+    as_json = bool(params.get("as_json"))
+    case_id = params.get("case")
+    if not case_id:
+        raise UsageError("evicap batch needs --case ID", hint="the case index and every bundle name the case")
+    targets = load_targets(targets_file, fmt=None if list_format == "auto" else list_format)  # type: ignore[arg-type]
+    for problem in targets.problems:
+        out.warn(f"{escape(targets.source)} {escape(str(problem))}")
+    plan = build_plan(params)
+    if plan.key_created:
+        out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
+    directory = ensure_case_dir(plan.output)
+    settings = RunSettings(
+        concurrency=concurrency or os.cpu_count() or 2,
+        per_host=per_host,
+        host_delay=host_delay,
+        retries=retries,
+        target_timeout=target_timeout or plan.options.timeout * 2 + 60,
+    )
+    with case_lock(directory):
+        index = _open_index(out, directory, case_id, targets, resume)
+        todo = [t for t in targets.targets if index.entries[t.item].status != "complete"]
+        done_before = len(targets.targets) - len(todo)
+        if done_before:
+            out.info(f"{done_before} target(s) already complete in {directory}; capturing {len(todo)}")
+        report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before)
+        _finish(out, index, report, plan, as_json)
+    summary = index.summary()
+    if report.interrupted:
+        out.warn(f"interrupted: {summary['pending']} target(s) not captured; run again with --resume to finish")
+        sys.exit(INTERRUPTED)
+    bad = summary["partial"] + summary["failed"] + summary["pending"]
+    sys.exit(1 if bad or targets.problems else 0)
+
+
+def _open_index(out: Output, directory: Path, case_id: str, targets: TargetList, resume: bool) -> CaseIndex:
+    if (directory / layout.INDEX).exists():
+        if not resume:
+            raise UsageError(
+                f"{directory} already holds a case index",
+                hint="add --resume to continue that batch, or choose another --output",
+            )
+        index = CaseIndex.load(directory)
+        if index.case_id != case_id:
+            raise UsageError(f"{directory} holds case {index.case_id!r}, not {case_id!r}")
+        if is_sealed(directory):
+            archive_seal(directory)  # the sealed index is kept whole before anything changes it
+        for name in clear_staging(directory):
+            out.info(f"removed half-written {name}")
+        for note in reconcile(index):
+            out.info(escape(note))
+    else:
+        if resume:
+            out.info(f"no case index in {directory} yet: starting the batch")
+        index = CaseIndex(directory, case_id)
+        for name in clear_staging(directory):
+            out.info(f"removed half-written {name}")
+    index.add_targets(targets)
+    index.state = "running"
+    index.runs.append({"started_at": _now(), "targets": len(targets.targets), "resume": resume})
+    index.save(force=True)
+    return index
+
+
+def _now() -> str:
+    from evicap.batch.index import utc_now
+
+    return utc_now()
+
+
+def _record(index: CaseIndex, outcome: TargetOutcome) -> None:
+    result = outcome.result
+    entry = index.entries[outcome.target.item]
+    superseded = entry.superseded + tuple(_superseded(index, r) for r in outcome.superseded)
+    if entry.bundle and result.bundle:
+        superseded += (Superseded(entry.bundle, entry.status, entry.reason, entry.manifest_sha256),)
+    index.update(
+        outcome.target.item,
+        status=result.status,
+        reason=result.error if result.status != "complete" else None,
+        attempts=entry.attempts + outcome.attempts,
+        bundle=_relative(index, result.bundle) if result.bundle else entry.bundle,
+        manifest_sha256=result.manifest_sha256 if result.bundle else entry.manifest_sha256,
+        http_status=outcome.http_status,
+        started_at=outcome.started_at,
+        ended_at=outcome.ended_at,
+        superseded=superseded,
+    )
+    index.save()
+
+
+def _relative(index: CaseIndex, bundle: str) -> str:
+    return Path(bundle).resolve().relative_to(index.directory.resolve()).as_posix()
+
+
+def _superseded(index: CaseIndex, result: CaptureResult) -> Superseded:
+    assert result.bundle is not None
+    return Superseded(_relative(index, result.bundle), result.status, result.error, result.manifest_sha256)
+
+
+def _run(
+    out: Output,
+    index: CaseIndex,
+    todo: list[Target],
+    plan: Any,
+    settings: RunSettings,
+    as_json: bool,
+    *,
+    total: int,
+    done: int,
+) -> RunReport:
+    async def main() -> RunReport:
+        stop, abort = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_sigint() -> None:
+            if stop.is_set():
+                out.warn("second interrupt: discarding captures in flight")
+                abort.set()
+            else:
+                out.warn("interrupt: finishing captures in flight (Ctrl-C again to discard them)")
+                stop.set()
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, on_sigint)
+        shared = SharedBrowser(plan.browser)
+        progress = make_progress(out, as_json, total=total, done=done)
+        try:
+            with progress:
+                return await run_batch(
+                    todo,
+                    browser_capture(shared, plan.options, index.directory, plan.sealing),
+                    settings,
+                    on_outcome=lambda outcome: _record(index, outcome),
+                    progress=progress,
+                    stop=stop,
+                    abort=abort,
+                )
+        finally:
+            await shared.close()
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(main())
+
+
+def _finish(out: Output, index: CaseIndex, report: RunReport, plan: Any, as_json: bool) -> None:
+    for left in report.unfinished:
+        entry = index.entries[left.target.item]
+        index.update(
+            left.target.item,
+            attempts=entry.attempts + left.attempts,
+            reason="interrupted before it was captured" if entry.status == "pending" else entry.reason,
+            superseded=entry.superseded + tuple(_superseded(index, r) for r in left.superseded),
+        )
+    index.state = "interrupted" if report.interrupted else "finished"
+    index.runs[-1]["ended_at"] = _now()
+    index.runs[-1]["interrupted"] = report.interrupted
+    index.save(force=True)
+    summary = index.summary()
+    line = ", ".join(f"{v} {k}" for k, v in summary.items() if k != "total" and v)
+    out.info(f"case index {index.path}: {summary['total']} target(s): {line}")
+    if report.interrupted:
+        return
+    sealed = seal_index(index.directory, plan.sealing, {"case_id": index.case_id, "summary": summary})
+    for warning in sealed.warnings:
+        out.warn(escape(warning))
+    stamped = f", timestamped by {sealed.tsa_url}" if sealed.timestamped else ", not timestamped"
+    out.info(f"case index sealed (SHA-256 {sealed.index_sha256}{stamped})")
+    if as_json:
+        out.json_line(
+            {
+                "event": "index",
+                "path": str(index.path),
+                "sha256": sealed.index_sha256,
+                "timestamped": sealed.timestamped,
+                "summary": summary,
+            }
+        )
