@@ -38,7 +38,7 @@ def path_problem(rel: str) -> str | None:
     return None
 
 
-def _describe_open_error(error: OSError, rel: str) -> str:
+def _describe_open_error(error: OSError) -> str:
     if error.errno == errno.ENOENT:
         return "missing"
     if error.errno in (errno.ELOOP, errno.EMLINK):
@@ -57,9 +57,6 @@ def open_inside(root: Path, rel: str) -> tuple[int, os.stat_result]:
     if reason:
         raise PathProblem(reason)
     root_real = os.path.realpath(root)
-    target_real = os.path.realpath(os.path.join(root_real, rel))
-    if os.path.commonpath([root_real, target_real]) != root_real:
-        raise PathProblem("path resolves outside the bundle")
     parts = rel.split("/")
     fds: list[int] = []
     try:
@@ -68,15 +65,23 @@ def open_inside(root: Path, rel: str) -> tuple[int, os.stat_result]:
             try:
                 fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
             except OSError as error:
-                raise PathProblem(_describe_open_error(error, rel)) from None
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise PathProblem(f"parent directory {part!r} is a symbolic link or not a directory "
+                                      "(not followed)") from None
+                raise PathProblem(_describe_open_error(error)) from None
         try:
             fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=fds[-1])
         except OSError as error:
-            raise PathProblem(_describe_open_error(error, rel)) from None
+            raise PathProblem(_describe_open_error(error)) from None
     finally:
         for dir_fd in fds:
             os.close(dir_fd)
+    # Second, independent guard: what the name resolves to now must still lie inside the bundle.
+    target_real = os.path.realpath(os.path.join(root_real, rel))
     info = os.fstat(fd)
+    if os.path.commonpath([root_real, target_real]) != root_real:
+        os.close(fd)
+        raise PathProblem("path resolves outside the bundle")
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise PathProblem("not a regular file")

@@ -7,6 +7,7 @@ Check, so a verdict always says which part of the seal held and which did not.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -15,8 +16,10 @@ from typing import Any
 
 from evicap.bundle import layout
 from evicap.errors import EvicapError, VerificationError
+from evicap.seal.custody import verify_custody
 from evicap.seal.keys import public_key_fingerprint
 from evicap.seal.signing import verify_signature
+from evicap.seal.timestamp import verify_timestamp
 from evicap.verify.paths import PathProblem, open_inside, read_small
 from evicap.verify.report import Check, failed, not_checked, passed
 
@@ -98,6 +101,21 @@ def _parse_utc(text: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _custody_says_timestamped(root: Path) -> bool:
+    """Whether custody.jsonl records that a token was added: then a missing manifest.tsr was removed."""
+    log = _read(root, layout.CUSTODY, MAX_CUSTODY)
+    if isinstance(log, str):
+        return False
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(event, dict) and event.get("action") == "timestamped":
+            return True
+    return False
+
+
 def timestamp_check(
     root: Path, manifest_bytes: bytes, manifest: Mapping[str, Any] | None, anchors: list[Path]
 ) -> Check:
@@ -106,6 +124,9 @@ def timestamp_check(
         fd, _info = open_inside(root, layout.TIMESTAMP)
     except PathProblem as problem:
         if str(problem) == "missing":
+            if _custody_says_timestamped(root):
+                return failed("timestamp", f"{layout.TIMESTAMP} removed: the custody log records a "
+                                           "'timestamped' event but the bundle has no token")
             return not_checked("timestamp", "bundle is not timestamped (no manifest.tsr): its time rests on the "
                                              "capturing machine's clock only")
         return failed("timestamp", f"{layout.TIMESTAMP}: {problem}")
@@ -115,13 +136,6 @@ def timestamp_check(
     token = _read(root, layout.TIMESTAMP)
     if isinstance(token, str):
         return failed("timestamp", token)
-    if not anchors:
-        return not_checked("timestamp", "token present but no time-stamp authority trust anchor given "
-                                        "(--tsa-ca PEM or tsa_ca in the config)")
-    try:
-        from evicap.seal.timestamp import verify_timestamp
-    except ImportError:
-        return not_checked("timestamp", "this evicap build cannot verify RFC 3161 tokens")
     try:
         info = verify_timestamp(token, manifest_bytes, anchors)
     except EvicapError as error:
@@ -152,10 +166,6 @@ def custody_check(root: Path, manifest_bytes: bytes, trusted: Mapping[str, str])
     os.close(fd)
     if info.st_size > MAX_CUSTODY:
         return failed("custody", f"{layout.CUSTODY}: {info.st_size} bytes, more than {MAX_CUSTODY} allowed")
-    try:
-        from evicap.seal.custody import verify_custody
-    except ImportError:
-        return not_checked("custody", "this evicap build cannot verify custody logs")
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
     try:
         problems = verify_custody(root / layout.CUSTODY, manifest_sha256, set(trusted))
