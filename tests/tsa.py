@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -233,3 +234,45 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
     authority = LocalTSA(tmp_path_factory.mktemp("tsa")).start()
     yield authority
     authority.stop()
+
+
+# -- helpers shared by the seal tests ------------------------------------------------------------------------
+
+_EVICAP_ENV = (
+    "EVICAP_CONFIG", "EVICAP_INVESTIGATOR", "EVICAP_ORGANIZATION", "EVICAP_KEY", "EVICAP_TSA", "EVICAP_TSA_CA",
+    "EVICAP_TSA_TIMEOUT", "EVICAP_TRUSTED_KEYS", "EVICAP_PROFILES_DIR", "EVICAP_SESSIONS_DIR",
+    "EVICAP_KEY_PASSPHRASE",
+)  # fmt: skip
+
+
+@pytest.fixture
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private XDG_CONFIG_HOME and no EVICAP_* settings from the developer's environment."""
+    home = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    for name in _EVICAP_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return home / "evicap"
+
+
+def stage_bundle(directory: Path, files: dict[str, bytes] | None = None, fingerprint: str | None = None) -> Path:
+    """A staged, unsealed bundle from real files: artifacts/, SHA256SUMS, manifest.json binding SHA256SUMS."""
+    files = files or {
+        "page.html": "<!doctype html><title>Résumé</title><p>evidence</p>\n".encode(),
+        "notes.txt": b"second artifact\n",
+    }
+    (directory / "artifacts").mkdir(parents=True)
+    lines = []
+    for name, data in sorted(files.items()):
+        (directory / "artifacts" / name).write_bytes(data)
+        lines.append(f"{hashlib.sha256(data).hexdigest()}  artifacts/{name}\n")
+    sums = "".join(lines).encode()
+    (directory / "SHA256SUMS").write_bytes(sums)
+    manifest = {
+        "format": "evicap-bundle",
+        "artifacts": [{"path": f"artifacts/{n}", "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()],
+        "checksums": {"path": "SHA256SUMS", "sha256": hashlib.sha256(sums).hexdigest()},
+        "seal": {"algorithm": "Ed25519", "signer_fingerprint": fingerprint},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return directory
