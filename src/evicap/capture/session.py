@@ -291,6 +291,7 @@ async def capture_url(
                     navigation=navigation,
                     certificates=recorder.certificates,
                     console=console.messages,
+                    console_dropped=console.dropped,
                     dialogs=watch.dialogs,
                     popups=watch.popups,
                     options=options,
@@ -321,7 +322,7 @@ async def capture_url(
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
         manifest_digest = write_manifest(staging, manifest)
-        error = _seal(run, staging, sealing, say)
+        error = await _seal(run, staging, sealing, say)
         final = publish(staging, output_dir, name)
     except EvicapError:
         shutil.rmtree(staging, ignore_errors=True)
@@ -394,7 +395,7 @@ def _profile_json(profile: Any, profile_run: Any) -> dict[str, Any] | None:
     return {
         "name": profile.name,
         "sha256": profile.sha256,
-        "source": str(profile.source) if getattr(profile, "source", None) else "",
+        "source": ("builtin:" if profile.builtin else "") + profile.path.name,
         "steps": [step.to_json() for step in profile_run.steps] if profile_run is not None else [],
         "wall": wall.to_json() if wall is not None else None,
     }
@@ -481,13 +482,15 @@ def _manifest(
     }
 
 
-def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:
+async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:
     """Seal the staged bundle. Returns None when sealed, else the one-line reason it is not complete."""
     from evicap.seal.sealer import Actor, seal_bundle
 
     say("sealing")
     try:
-        result = seal_bundle(
+        # Off the event loop: a time-stamp authority may take seconds, and batch runs other captures meanwhile.
+        result = await asyncio.to_thread(
+            seal_bundle,
             staging,
             sealing.signer,
             sealing.settings,

@@ -14,7 +14,9 @@ class Output:
     """Where the CLI writes: `err` is a rich console on stderr for people, `json_line` writes stdout."""
 
     def __init__(self) -> None:
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        # Not a terminal (CI logs, pipes): wide enough that tables of paths and hashes stay readable.
+        width = None if sys.stderr.isatty() else 160
+        self.err = Console(stderr=True, highlight=False, width=width)
 
     def error(self, message: str) -> None:
         self.err.print(f"[bold red]error:[/] {escape(message)}")
