@@ -159,3 +159,12 @@ def tmp_output(tmp_path: Path) -> Path:
     out = tmp_path / "output"
     out.mkdir()
     return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real ~/.config/evicap, nor inherits EVICAP_* settings from the machine."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    for name in list(os.environ):
+        if name.startswith("EVICAP_") and name not in ("EVICAP_BROWSER", "EVICAP_BROWSER_ARGS"):
+            monkeypatch.delenv(name)

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from evicap.capture.options import CaptureOptions
 from evicap.capture.session import capture_url
 from evicap.cli.main import cli
+from evicap.sessions import save_session
 from tests.integration.capture_helpers import make_sealing, manifest_of, warc_records, warc_text, warcio_check
 from tests.servers import free_port
 
@@ -26,12 +27,6 @@ PNG_1PX = bytes.fromhex(
 @pytest.fixture(scope="module")
 def sealing(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return make_sealing(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(autouse=True)
-def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("EVICAP_KEY_PASSPHRASE", raising=False)
 
 
 def capture(run: Any, browser: Any, browser_info: Any, sealing: Any, url: str, out: Path, **opts: Any) -> Any:
@@ -210,22 +205,14 @@ def test_unicode_url_is_captured(
 
 
 def test_secret_cookie_never_reaches_the_bundle(
-    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path, tmp_path: Path
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
 ) -> None:
     secret = "s3cr3t-session-value-8d1f"
-    state = tmp_path / "state.json"
-    state.write_text(json.dumps({"cookies": [{
+    save_session("investigator", {"cookies": [{
         "name": "sid", "value": secret, "domain": "127.0.0.1", "path": "/", "expires": -1,
-        "httpOnly": True, "secure": False, "sameSite": "Lax"}], "origins": []}))
+        "httpOnly": True, "secure": False, "sameSite": "Lax"}], "origins": []})
     url = http_server.route("/feed", "<h1>members feed</h1>")
-    from evicap.capture import session as session_module
-
-    original = session_module._session_state
-    session_module._session_state = lambda options: state  # the saved-session lookup is tested in test_sessions
-    try:
-        result = capture(run, browser, browser_info, sealing, url, tmp_output, session="investigator")
-    finally:
-        session_module._session_state = original
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, session="investigator")
     assert result.status == "complete", result.error
     seen = [r for r in http_server.requests_for("/feed")]
     assert secret in seen[-1].headers.get("Cookie", "")  # the browser really sent it

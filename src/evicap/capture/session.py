@@ -244,11 +244,11 @@ async def capture_url(
     ensure_output_dir(output_dir)
     run = _Run(url=target, options=options)
     deadline = time.monotonic() + options.timeout
+    storage_state = _session_state(options)
+    profile = _resolve_profile(options, target)
     name = bundle_name(target, run.started, options.item)
     staging = create_staging(output_dir, name)
-    storage_state = _session_state(options)
     try:
-        profile = _resolve_profile(options, target)
         context = await _new_context(browser, options, storage_state)
         try:
             page = await context.new_page()
