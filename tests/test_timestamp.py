@@ -1,0 +1,91 @@
+"""RFC 3161 timestamps against a real local authority (openssl ts -reply), including every way it can fail."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from evicap.errors import TimestampError
+from evicap.seal.timestamp import load_trust_anchors, request_timestamp, verify_timestamp
+from tests.tsa import SLOW_SECONDS, LocalTSA, tsa  # noqa: F401
+
+DATA = b'{"format": "evicap-bundle", "x": 1}\n'
+
+
+def test_token_is_checked_kept_and_readable_by_openssl(tsa: LocalTSA, tmp_path: Path) -> None:  # noqa: F811
+    outcome = request_timestamp(DATA, [tsa.url()], load_trust_anchors([tsa.ca_pem]), timeout=5)
+    stamp = outcome.stamp
+    assert stamp is not None and outcome.failures == ()
+    assert stamp.tsa_url == tsa.url() and abs(stamp.clock_offset_seconds) < 5
+    assert stamp.info.hash_algorithm == "SHA-256" and "evicap test TSA" in stamp.info.authority
+    (tmp_path / "m.json").write_bytes(DATA)
+    (tmp_path / "m.tsr").write_bytes(stamp.token)
+    check = subprocess.run(
+        ["openssl", "ts", "-verify", "-data", "m.json", "-in", "m.tsr", "-CAfile", str(tsa.ca_pem)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0 and "Verification: OK" in check.stdout
+    # The token carries the authority's certificate (certReq) and a nonce.
+    text = subprocess.run(
+        ["openssl", "ts", "-reply", "-in", "m.tsr", "-text"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
+    assert "Nonce: 0x" in text and hashlib.sha256(DATA).hexdigest()[:8].upper() in text.replace(" ", "").upper()
+    info = verify_timestamp(stamp.token, DATA, [tsa.ca_pem])
+    assert info.gen_time == stamp.info.gen_time and info.serial_number == stamp.info.serial_number
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("down", "connection refused"),
+        ("garbage", "garbage: the answer is not a DER RFC 3161 time-stamp response"),
+        ("wrong-nonce", "nonce mismatch"),
+        ("wrong-imprint", "message imprint mismatch"),
+        ("untrusted", "untrusted chain: CN=evicap test TSA (rogue) does not chain to a configured"),
+        ("error", "HTTP 500"),
+    ],
+)
+def test_each_bad_authority_is_rejected_and_the_next_one_used(tsa: LocalTSA, mode: str, reason: str) -> None:  # noqa: F811
+    bad = tsa.down_url if mode == "down" else tsa.url(mode)
+    outcome = request_timestamp(DATA, [bad, tsa.url()], load_trust_anchors([tsa.ca_pem]), timeout=5)
+    assert outcome.stamp is not None and outcome.stamp.tsa_url == tsa.url()
+    [failure] = outcome.failures
+    assert failure.tsa_url == bad and reason in failure.reason
+
+
+def test_slow_authority_times_out(tsa: LocalTSA) -> None:  # noqa: F811
+    started = time.monotonic()
+    outcome = request_timestamp(DATA, [tsa.url("slow")], load_trust_anchors([tsa.ca_pem]), timeout=0.5)
+    assert time.monotonic() - started < SLOW_SECONDS
+    assert outcome.stamp is None
+    assert "no answer within 0.5 s (timeout)" in outcome.failures[0].reason
+
+
+def test_verify_stored_token_names_the_failed_check(tsa: LocalTSA) -> None:  # noqa: F811
+    token = request_timestamp(DATA, [tsa.url()], load_trust_anchors([tsa.ca_pem])).stamp
+    assert token is not None
+    with pytest.raises(TimestampError, match="message imprint mismatch"):
+        verify_timestamp(token.token, DATA + b" ", [tsa.ca_pem])
+    with pytest.raises(TimestampError, match="untrusted chain"):
+        verify_timestamp(token.token, DATA, [tsa.other_ca_pem])
+    with pytest.raises(TimestampError, match="garbage"):
+        verify_timestamp(b"\x30\x03\x02\x01\x00garbage", DATA, [tsa.ca_pem])
+    # Flip one bit of the ECDSA signature (the token's last bytes): structure intact, signature bad.
+    forged = bytearray(token.token)
+    forged[-3] ^= 0x01
+    with pytest.raises(TimestampError, match="bad signature on the token"):
+        verify_timestamp(bytes(forged), DATA, [tsa.ca_pem])
+
+
+def test_unreadable_trust_anchor_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TimestampError, match="cannot read time-stamp trust anchor"):
+        load_trust_anchors([tmp_path / "missing.pem"])
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(TimestampError, match="holds no PEM certificate"):
+        load_trust_anchors([tmp_path / "junk.pem"])
