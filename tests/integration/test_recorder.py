@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from warcio.archiveiterator import ArchiveIterator
 from evicap.capture.options import CaptureOptions
 from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.warc import WarcWriter
-from tests.servers import LocalServer
+from tests.servers import LocalServer, free_port
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
 
@@ -24,8 +25,9 @@ WARCIO = str(Path(sys.executable).with_name("warcio"))
 class Record:
     type: str
     uri: str
-    headers: dict[str, str]
-    http_status: str | None
+    headers: dict[str, str]  # WARC headers; repeated ones (WARC-Protocol) in ``protocols``
+    protocols: list[str]
+    start_line: str
     http_headers: list[tuple[str, str]]
     body: bytes
 
@@ -58,7 +60,8 @@ def read_warc(path: Path) -> list[Record]:
                     rec.rec_type,
                     rec.rec_headers.get_header("WARC-Target-URI") or "",
                     dict(rec.rec_headers.headers),
-                    http.statusline if http is not None else None,
+                    [v for k, v in rec.rec_headers.headers if k == "WARC-Protocol"],
+                    f"{http.protocol} {http.statusline}" if http is not None else "",
                     list(http.headers) if http is not None else [],
                     rec.content_stream().read(),
                 )
@@ -113,8 +116,103 @@ def test_page_with_subresources_gzip_chunked(run, browser, http_server: LocalSer
     assert ("X-Orig-Transfer-Encoding", "chunked") in js.http_headers
     for resp in cap.of("response", "127.0.0.1"):
         assert resp.headers["WARC-IP-Address"] == "127.0.0.1"
-        assert resp.headers["WARC-Protocol"] == "http/1.1"
+        assert resp.protocols == ["http/1.1"]
         req = [r for r in cap.records if r.headers["WARC-Record-ID"] == resp.headers["WARC-Concurrent-To"]]
         assert req and req[0].type == "request"
     nav = cap.recorder.navigation
     assert nav.requested_url == url and nav.final_url == url and nav.status == 200 and nav.remote_ip == "127.0.0.1"
+
+
+def test_redirect_chain_every_hop_recorded(run, browser, http_server: LocalServer, tmp_path: Path) -> None:
+    final = http_server.route("/final", "<p>landed</p>")
+    http_server.redirect("/c", "/final", status=307)
+    http_server.redirect("/b", "/c", status=302)
+    start = http_server.redirect("/a", "/b", status=301)
+    cap = run(record_page(browser, tmp_path, start))
+    for path, status, location in (("/a", 301, "/b"), ("/b", 302, "/c"), ("/c", 307, "/final")):
+        resp = cap.one("response", http_server.url(path))
+        assert resp.start_line.startswith(f"HTTP/1.1 {status} ")
+        assert ("Location", location) in resp.http_headers
+        assert cap.one("request", http_server.url(path)).start_line == f"GET {path} HTTP/1.1"
+    assert b"landed" in cap.one("response", final).body
+    nav = cap.recorder.navigation
+    assert [(h.url, h.status, h.location) for h in nav.redirects] == [
+        (start, 301, "/b"),
+        (http_server.url("/b"), 302, "/c"),
+        (http_server.url("/c"), 307, "/final"),
+    ]
+    assert nav.final_url == final and nav.status == 200
+
+
+def test_iframe_xhr_unicode_and_error_statuses(
+    run, browser, http_server: LocalServer, http_server2: LocalServer, tmp_path: Path
+) -> None:
+    frame = http_server2.route("/frame", "<p>other origin</p><img src='/pixel.svg'>")
+    http_server2.route("/pixel.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>", content_type="image/svg+xml")
+    http_server.route("/api/data", '{"ok": true}', content_type="application/json")
+    http_server.route("/missing", "<h1>gone</h1>", status=404)
+    http_server.route("/broken", "<h1>server error</h1>", status=500)
+    unicode_url = http_server.route("/страница/ü.html", "<p>unicode</p>")
+    dead = f"http://127.0.0.1:{free_port()}/nothing.js"
+    url = http_server.route(
+        "/",
+        f"""<iframe src="{frame}"></iframe><script src="{dead}"></script>
+        <iframe src="{unicode_url}"></iframe><iframe src="/missing"></iframe><iframe src="/broken"></iframe>
+        <script>fetch('/api/data').then(r => r.json()).then(d => document.title = 'xhr ' + d.ok)</script>""",
+    )
+
+    async def wait_xhr(page: Page) -> None:
+        await page.wait_for_function("document.title === 'xhr true'")
+
+    cap = run(record_page(browser, tmp_path, url, then=wait_xhr))
+    assert b"other origin" in cap.one("response", frame).body
+    assert cap.one("response", http_server2.url("/pixel.svg")).body.startswith(b"<svg")
+    assert cap.one("response", http_server.url("/api/data")).body == b'{"ok": true}'
+    assert b"unicode" in cap.one("response", unicode_url).body
+    assert cap.one("response", http_server.url("/missing")).start_line.startswith("HTTP/1.1 404")
+    assert b"gone" in cap.one("response", http_server.url("/missing")).body
+    assert b"server error" in cap.one("response", http_server.url("/broken")).body
+    failed = [x for x in cap.recorder.exchanges if x.url == dead]
+    assert len(failed) == 1 and failed[0].outcome == "failed" and "ERR_CONNECTION_REFUSED" in (failed[0].detail or "")
+    assert any(w.url == dead for w in cap.recorder.warnings)
+    assert not cap.of("response", dead)
+
+
+def test_secrets_redacted_unless_kept(run, browser, http_server: LocalServer, tmp_path: Path) -> None:
+    secret = "s3cr3t-session-value-42"
+    http_server.route("/next", "<p>next</p>")
+    url = http_server.route(
+        "/",
+        # The secret reaches the page only as a cookie; the script sends it back as a bearer token too.
+        "<p>first</p><script>fetch('/next', {headers: {Authorization: 'Bearer ' + document.cookie}})</script>",
+        headers={"Set-Cookie": f"sid={secret}; Path=/"},
+    )
+
+    async def wait_next(page: Page) -> None:
+        await page.wait_for_timeout(300)
+
+    (tmp_path / "a").mkdir()
+    redacted = run(record_page(browser, tmp_path / "a", url, then=wait_next))
+    raw = gzip.decompress(redacted.warc_path.read_bytes())
+    assert secret.encode() not in raw
+    assert b"[redacted by evicap]" in raw
+    assert any("Set-Cookie" in r for r in redacted.recorder.redactions)
+    assert any("Cookie" in r and "request" in r for r in redacted.recorder.redactions)
+    assert any("Authorization" in r for r in redacted.recorder.redactions)
+
+    (tmp_path / "b").mkdir()
+    kept = run(record_page(browser, tmp_path / "b", url, CaptureOptions(keep_secrets=True), then=wait_next))
+    assert secret.encode() in gzip.decompress(kept.warc_path.read_bytes())
+    assert kept.recorder.redactions == []
+
+
+def test_https_tls_details_and_certificate_chain(run, browser, https_server: LocalServer, tmp_path: Path) -> None:
+    url = https_server.route("/", "<p>secure</p>")
+    cap = run(record_page(browser, tmp_path, url))
+    resp = cap.one("response", url)
+    assert resp.headers["WARC-IP-Address"] == "127.0.0.1"
+    assert resp.protocols == ["http/1.1", "tls/1.3"]
+    chain = cap.recorder.certificates[https_server.origin]
+    assert chain.der_chain and chain.der_chain[0][:1] == b"\x30"  # DER SEQUENCE
+    assert chain.security_details["protocol"].startswith("TLS")
+    assert chain.remote_ip == "127.0.0.1"

@@ -31,6 +31,7 @@ from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation, 
 from evicap.capture.warc import HttpMessage, WarcWriter
 
 Event = dict[str, Any]
+QUIET_SECONDS = 1.0  # drain stops waiting for open exchanges after this long without network events
 
 
 @dataclass
@@ -88,6 +89,7 @@ class NetworkRecorder:
         self._nav_flow: Flow | None = None
         self._cert_origins: set[str] = set()
         self._spool_counter = 0
+        self._last_event = 0.0
         self.streaming: Any = None  # streaming.FetchStreamer, set in start()
 
     @property
@@ -148,10 +150,18 @@ class NetworkRecorder:
                 self.warn("media-incomplete", f"re-fetch of ranged media took over {timeout:.0f} s", url)
 
     async def _settle(self, timeout: float) -> None:
+        """Wait for pending work and open exchanges; give up on open ones after QUIET_SECONDS without events
+        (long-polls and streams never finish) or at ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._tasks and loop.time() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=max(0.01, deadline - loop.time()))
+        while loop.time() < deadline:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=min(0.05, max(0.0, deadline - loop.time())))
+                continue
+            open_flows = any(not flow.done for flow in self._flows.values())
+            if not open_flows or loop.time() - self._last_event > QUIET_SECONDS:
+                return
+            await asyncio.sleep(0.05)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait up to ``timeout`` s for bodies in flight; record whatever is still open as incomplete."""
@@ -197,7 +207,11 @@ class NetworkRecorder:
 
     # -- CDP events (synchronous: state changes happen in event order) --------------------------------------
 
+    def _touch(self) -> None:
+        self._last_event = asyncio.get_running_loop().time()
+
     def _on_request(self, event: Event) -> None:
+        self._touch()
         url = event["request"]["url"]
         if urlsplit(url).scheme not in ("http", "https"):
             return
@@ -226,12 +240,15 @@ class NetworkRecorder:
         return self._early_extras.setdefault(rid, ([], []))
 
     def _on_request_extra(self, event: Event) -> None:
+        self._touch()
         self._extras(event["requestId"])[0].append(event)
 
     def _on_response_extra(self, event: Event) -> None:
+        self._touch()
         self._extras(event["requestId"])[1].append(event)
 
     def _on_response(self, event: Event) -> None:
+        self._touch()
         flow = self._flows.get(event["requestId"])
         if flow is None or not flow.hops:
             return
@@ -241,11 +258,13 @@ class NetworkRecorder:
         self._maybe_certificate(event["response"])
 
     def _on_finished(self, event: Event) -> None:
+        self._touch()
         flow = self._flows.get(event["requestId"])
         if flow is not None and not flow.done:
             self.spawn(self._finish(flow))
 
     def _on_failed(self, event: Event) -> None:
+        self._touch()
         flow = self._flows.get(event["requestId"])
         if flow is not None and not flow.done:
             self.spawn(self._fail(flow, event))
