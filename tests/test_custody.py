@@ -1,0 +1,116 @@
+"""Sealing and the custody log: real keys, real files, the local TSA; every break in the chain is found."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from evicap.config import load_config
+from evicap.errors import BundleError, SigningError
+from evicap.seal import (
+    Actor,
+    SealSettings,
+    append_event,
+    generate_key,
+    load_signer,
+    read_events,
+    seal_bundle,
+    verify_custody,
+    verify_signature,
+)
+from evicap.seal.keys import Signer
+from tests.tsa import LocalTSA, isolated_config, stage_bundle, tsa  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
+
+
+def sealed(tmp_path: Path, settings: SealSettings) -> tuple[Path, Signer]:
+    signer = load_signer(settings)
+    bundle = stage_bundle(tmp_path / "b", fingerprint=signer.fingerprint)
+    seal_bundle(bundle, signer, settings, actor=Actor("Ana", signer.fingerprint), acquired={"url": "https://x/"})
+    return bundle, signer
+
+
+def manifest_hash(bundle: Path) -> str:
+    return hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+
+
+def test_seal_writes_signature_key_token_and_three_events(tmp_path: Path, tsa: LocalTSA) -> None:  # noqa: F811
+    settings = SealSettings.resolve(load_config(), tsa=[tsa.url()], tsa_ca=[tsa.ca_pem])
+    bundle, signer = sealed(tmp_path, settings)
+    verify_signature(
+        (bundle / "manifest.json").read_bytes(),
+        (bundle / "manifest.sig").read_bytes(),
+        (bundle / "signer.pub.pem").read_bytes(),
+    )
+    assert len((bundle / "manifest.sig").read_bytes()) == 64 and (bundle / "manifest.tsr").is_file()
+    events = read_events(bundle / "custody.jsonl")
+    assert [e.action for e in events] == ["acquired", "sealed", "timestamped"]
+    assert events[0].prev is None and events[0].details == {"url": "https://x/"}
+    assert all(e.manifest_sha256 == manifest_hash(bundle) for e in events)
+    assert events[2].details["tsa"] == tsa.url() and isinstance(events[2].details["clock_offset_ms"], int)
+    for line in (bundle / "custody.jsonl").read_text().splitlines():
+        assert json.loads(line)["time"].endswith("Z")
+    assert verify_custody(bundle / "custody.jsonl", manifest_hash(bundle), {signer.fingerprint}) == []
+
+
+def test_no_authority_reachable_leaves_a_signed_bundle_and_a_recorded_note(tmp_path: Path, tsa: LocalTSA) -> None:  # noqa: F811
+    settings = SealSettings.resolve(
+        load_config(), tsa=[tsa.down_url, tsa.url("garbage")], tsa_ca=[tsa.ca_pem], tsa_timeout=2
+    )
+    signer = load_signer(settings)
+    bundle = stage_bundle(tmp_path / "b")
+    result = seal_bundle(bundle, signer, settings, actor=Actor("Ana", signer.fingerprint), acquired={})
+    assert not result.timestamped and not (bundle / "manifest.tsr").exists()
+    assert [w.code for w in result.warnings] == ["timestamp-failed", "timestamp-failed", "untimestamped"]
+    note = read_events(bundle / "custody.jsonl")[-1]
+    assert note.action == "note" and note.details["timestamped"] is False
+    assert [a["tsa"] for a in note.details["attempts"]] == [tsa.down_url, tsa.url("garbage")]
+
+
+def test_seal_fails_closed_when_sha256sums_is_not_the_one_the_manifest_names(tmp_path: Path) -> None:
+    settings = SealSettings.resolve(load_config(), no_timestamp=True)
+    signer = load_signer(settings)
+    bundle = stage_bundle(tmp_path / "b")
+    (bundle / "SHA256SUMS").write_text("0" * 64 + "  artifacts/other\n")
+    with pytest.raises(SigningError, match="SHA256SUMS does not match"):
+        seal_bundle(bundle, signer, settings, actor=Actor("Ana", signer.fingerprint), acquired={})
+    assert not (bundle / "manifest.sig").exists()
+
+
+def test_verify_custody_pins_each_break_to_its_line(tmp_path: Path) -> None:
+    settings = SealSettings.resolve(load_config(), no_timestamp=True)
+    bundle, signer = sealed(tmp_path, settings)
+    log = bundle / "custody.jsonl"
+    append_event(log, signer, Actor("Ana", signer.fingerprint), "transferred", {"to": "Court"}, manifest_hash(bundle))
+    good = log.read_bytes()
+    lines = good.splitlines(keepends=True)
+    assert len(lines) == 4
+
+    log.write_bytes(lines[0] + lines[1] + lines[2].replace(b"--no-timestamp", b"--no-timestamp!") + lines[3])
+    problems = verify_custody(log, manifest_hash(bundle), {signer.fingerprint})
+    assert [(p.line, p.seq) for p in problems] == [(3, 2), (4, 3)]
+    assert "signature does not match" in problems[0].message and "prev does not match" in problems[1].message
+
+    log.write_bytes(lines[0] + lines[2] + lines[3])
+    messages = [str(p) for p in verify_custody(log, manifest_hash(bundle), {signer.fingerprint})]
+    assert "custody.jsonl line 2 (seq 2): seq is 2, expected 1 (event missing, reordered or inserted)" in messages
+
+    log.write_bytes(good)
+    stranger = generate_key(tmp_path / "stranger.pem", None)
+    append_event(log, stranger, Actor("Eve", stranger.fingerprint), "note", {"note": "hi"}, manifest_hash(bundle))
+    [problem] = verify_custody(log, manifest_hash(bundle), {signer.fingerprint})
+    assert problem.line == 5 and "not trusted" in problem.message
+    assert verify_custody(log, "f" * 64, {signer.fingerprint})[0].message.startswith("first event is bound")
+
+
+def test_append_refuses_when_manifest_changed(tmp_path: Path) -> None:
+    settings = SealSettings.resolve(load_config(), no_timestamp=True)
+    bundle, signer = sealed(tmp_path, settings)
+    before = (bundle / "custody.jsonl").read_bytes()
+    with pytest.raises(BundleError, match=r"manifest.json no longer matches the custody log"):
+        append_event(bundle / "custody.jsonl", signer, Actor("Ana", signer.fingerprint), "note", {}, "a" * 64)
+    assert (bundle / "custody.jsonl").read_bytes() == before
