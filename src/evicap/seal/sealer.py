@@ -173,7 +173,8 @@ def timestamp_bundle(bundle_dir: Path, signer: Signer, settings: SealSettings, *
     _check_bound(bundle_dir, manifest_sha256)
     result = _timestamp(bundle_dir, manifest_bytes, manifest_sha256, signer, settings, actor, record_failure=False)
     if not result.timestamped:
-        raise TimestampError("; ".join(w.message for w in result.warnings) or "no authority answered")
+        failures = "; ".join(w.message for w in result.warnings if w.code == "timestamp-failed")
+        raise TimestampError(f"no time-stamp authority gave a valid token: {failures or 'none answered'}")
     return result
 
 
