@@ -21,7 +21,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG colour types we produce, with their bytes per pixel at 8 bits per sample.
 COLOR_TYPES = {"L": (0, 1), "RGB": (2, 3), "RGBA": (6, 4)}
 
-# IDAT chunks are flushed once this much compressed data is pending; any size is valid PNG.
+# Compressed data is written in IDAT chunks of at most this size; any split is valid PNG.
 IDAT_SIZE = 256 * 1024
 
 # PNG limits width and height to 2**31 - 1.
@@ -77,10 +77,10 @@ class PngWriter:
             raise ValueError(f"{len(view)} bytes is not a whole number of {self.row_bytes}-byte rows")
         if self.rows_written + count > self.height:
             raise ValueError(f"more rows than the declared height {self.height}")
-        none_filter = b"\x00"
-        for start in range(0, len(view), self.row_bytes):
-            self._feed(self._zlib.compress(none_filter))
-            self._feed(self._zlib.compress(view[start : start + self.row_bytes]))
+        if count:
+            # One compress call per batch of rows: per-row calls cost ten times more in call overhead.
+            rows = [view[start : start + self.row_bytes] for start in range(0, len(view), self.row_bytes)]
+            self._feed(self._zlib.compress(b"\x00" + b"\x00".join(rows)))
         self.rows_written += count
 
     def close(self) -> None:
@@ -103,6 +103,8 @@ class PngWriter:
 
     def _emit(self) -> None:
         if self._pending:
-            self._sink.write(chunk(b"IDAT", b"".join(self._pending)))
+            data = b"".join(self._pending)
+            for start in range(0, len(data), IDAT_SIZE):
+                self._sink.write(chunk(b"IDAT", data[start : start + IDAT_SIZE]))
             self._pending.clear()
             self._pending_size = 0

@@ -22,6 +22,7 @@ Tiles are requested at clip scale 1, so the PNG is in CSS pixels whatever the de
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import math
@@ -86,15 +87,20 @@ async def scroll_to_top(cdp: CDPSession) -> tuple[int, int]:
     return int(at[0]), int(at[1])
 
 
-async def _tile(cdp: CDPSession, x: int, y: int, width: int, height: int) -> Image.Image:
+async def _tile(cdp: CDPSession, x: int, y: int, width: int, height: int) -> bytes:
+    """One slice of the page as PNG bytes, painted by Chromium without scrolling."""
     params: dict[str, Any] = {
         "format": "png",
         "clip": {"x": x, "y": y, "width": width, "height": height, "scale": 1},
         "captureBeyondViewport": True,
         "fromSurface": True,
+        "optimizeForSpeed": True,  # the tile is decoded at once; its PNG size does not matter
     }
     shot = await cdp.send("Page.captureScreenshot", params)
-    data = base64.b64decode(shot["data"])
+    return base64.b64decode(shot["data"])
+
+
+def _decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     return image.convert("RGB") if image.mode != "RGB" else image
 
@@ -114,39 +120,42 @@ def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
 async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> FullPageShot:
     """Write the whole page (cut at ``max_height`` CSS px) as one PNG at ``path``, one tile in memory at a time.
 
-    The file is written through a HashingWriter, so its digest is known when this returns. On failure the
-    partial file is removed.
+    While one tile is decoded and compressed in a worker thread, Chromium already paints the next one; at most
+    two tiles are alive at once. The file is written through a HashingWriter, so its digest is known when this
+    returns. On failure the partial file is removed.
     """
     doc_width, doc_height = await document_size(cdp)
     width = min(doc_width, MAX_WIDTH)
     height = min(doc_height, max(1, max_height))
     tile_height = max(MIN_TILE_HEIGHT, min(TILE_HEIGHT, TILE_PIXELS // max(1, width)))
+    bounds = [(top, min(top + tile_height, height)) for top in range(0, height, tile_height)]
 
-    first = await _tile(cdp, 0, 0, width, min(tile_height, height))
+    first = await asyncio.to_thread(_decode, await _tile(cdp, 0, 0, width, bounds[0][1]))
     scale = first.width / width
     px_width = first.width
     px_height = round(height * scale)
 
-    def rows_between(top: int, bottom: int) -> int:
-        return round(bottom * scale) - round(top * scale)
+    def encode(png: PngWriter, image: Image.Image | bytes, top: int, bottom: int) -> None:
+        tile = image if isinstance(image, Image.Image) else _decode(image)
+        rows = round(bottom * scale) - round(top * scale)
+        png.write_rows(_fit(tile, px_width, rows).tobytes())
 
-    tiles = 0
+    pending: asyncio.Future[bytes] | None = None
     try:
         with HashingWriter(path) as out:
             png = PngWriter(out, px_width, px_height)
-            top = 0
-            image: Image.Image | None = first
-            while top < height:
-                bottom = min(top + tile_height, height)
-                if image is None:
-                    image = await _tile(cdp, 0, top, width, bottom - top)
-                rows = rows_between(top, bottom)
-                png.write_rows(_fit(image, px_width, rows).tobytes())
-                image = None
-                tiles += 1
-                top = bottom
+            current: Image.Image | bytes = first
+            for index, (top, bottom) in enumerate(bounds):
+                if index + 1 < len(bounds):
+                    following = bounds[index + 1]
+                    pending = asyncio.ensure_future(_tile(cdp, 0, following[0], width, following[1] - following[0]))
+                await asyncio.to_thread(encode, png, current, top, bottom)
+                if pending is not None:
+                    current, pending = await pending, None
             png.close()
     except BaseException:
+        if pending is not None:
+            pending.cancel()
         path.unlink(missing_ok=True)
         raise
     assert out.digest is not None
@@ -159,7 +168,7 @@ async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> Full
         captured_height=height,
         captured_width=width,
         scale=scale,
-        tiles=tiles,
+        tiles=len(bounds),
     )
 
 
