@@ -18,11 +18,13 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from rfc3161_client import (
     HashAlgorithm,
     PKIStatus,
@@ -104,7 +106,10 @@ def load_trust_anchors(paths: Sequence[Path]) -> list[x509.Certificate]:
                 hint="check --tsa-ca / tsa_ca",
             ) from None
         try:
-            anchors.extend(x509.load_pem_x509_certificates(data))
+            with warnings.catch_warnings():
+                # System bundles hold a few legacy roots (e.g. non-positive serials) that cryptography warns about.
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                anchors.extend(x509.load_pem_x509_certificates(data))
         except ValueError:
             raise TimestampError(
                 f"time-stamp trust anchor {path} holds no PEM certificate", hint="check --tsa-ca / tsa_ca"
