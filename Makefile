@@ -26,11 +26,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+# Stock tools the verification recipe (docs/verify-without-evicap.md) and its test use: openssl, jq, sha256sum.
 # A browser: one already found (EVICAP_BROWSER, Playwright's, or a system Chromium/Chrome) is kept; otherwise
 # Playwright's own download where it is reachable, else the distribution's chromium package.
 browser: $(STAMP)
 	@scripts/install-browser.sh $(BIN)/python
-	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+	@scripts/install-tools.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
