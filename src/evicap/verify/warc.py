@@ -204,6 +204,10 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int) -> N
     http = rtype in _HTTP_TYPES and headers.get("content-type", "").startswith("application/http")
     head = b""
     in_payload = payload is not None and not http
+    # Without an HTTP head the payload is the block: one hash pass serves both digests when the algorithm agrees.
+    shared = bool(block and payload and not http and block[0].name == payload[0].name)
+    if shared and block and payload:
+        payload = (block[0], payload[1])
     remaining = length
     while remaining:
         piece = stream.read(min(remaining, _OUT))
@@ -215,7 +219,7 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int) -> N
         remaining -= len(piece)
         if block:
             block[0].update(piece)
-        if payload is None:
+        if payload is None or shared:
             continue
         if in_payload:
             payload[0].update(piece)
