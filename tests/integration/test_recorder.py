@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, Page
 from warcio.archiveiterator import ArchiveIterator
 
+from evicap.capture import streaming
 from evicap.capture.options import CaptureOptions
 from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.warc import WarcWriter
@@ -216,3 +218,52 @@ def test_https_tls_details_and_certificate_chain(run, browser, https_server: Loc
     assert chain.der_chain and chain.der_chain[0][:1] == b"\x30"  # DER SEQUENCE
     assert chain.security_details["protocol"].startswith("TLS")
     assert chain.remote_ip == "127.0.0.1"
+
+
+def test_download_navigation_recorded_whole_in_warc(
+    run, browser, http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Limits scaled down so a 3 MiB body takes the path of a huge one: streamed to disk, not handed back.
+    monkeypatch.setattr(streaming, "STREAM_THRESHOLD", 1024 * 1024)
+    monkeypatch.setattr(streaming, "FULFIL_LIMIT", 2 * 1024 * 1024)
+    payload = bytes(range(256)) * (3 * 4096)
+    url = http_server.route(
+        "/report.bin",
+        payload,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="../../report.bin"'},
+    )
+    cap = run(record_page(browser, tmp_path, url))
+    resp = cap.one("response", url)
+    assert resp.body == payload
+    assert ("Content-Length", str(len(payload))) in resp.http_headers
+    summary = [x for x in cap.recorder.exchanges if x.url == url]
+    assert summary[0].outcome == "recorded" and summary[0].body_size == len(payload)
+    assert any(w.code == "body-withheld" for w in cap.recorder.warnings)
+    assert not (tmp_path / ".spool").exists()  # spool files never stay behind in the bundle
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["capture.warc.gz"]
+
+
+def test_ranged_video_comes_out_whole_and_capped(run, browser, http_server: LocalServer, tmp_path: Path) -> None:
+    video = bytes(range(251)) * 8000  # ~2 MB, served with Accept-Ranges; the player asks for ranges (206)
+    url = http_server.route("/clip.mp4", video, content_type="video/mp4", ranges=True)
+    page = http_server.route("/", f'<video src="{url}" preload="auto" muted></video>')
+
+    async def let_media_load(p: Page) -> None:
+        await p.wait_for_timeout(500)
+
+    (tmp_path / "whole").mkdir()
+    cap = run(record_page(browser, tmp_path / "whole", page, then=let_media_load))
+    assert any(r.start_line.startswith("HTTP/1.1 206") for r in cap.of("response", url))
+    whole = [r for r in cap.of("response", url) if r.start_line.startswith("HTTP/1.1 200")]
+    assert len(whole) == 1 and whole[0].body == video
+    assert "WARC-Truncated" not in whole[0].headers
+
+    (tmp_path / "capped").mkdir()
+    capped = run(
+        record_page(browser, tmp_path / "capped", page, CaptureOptions(max_media_size=100_000), let_media_load)
+    )
+    cut = [r for r in capped.of("response", url) if r.start_line.startswith("HTTP/1.1 200")]
+    assert len(cut) == 1 and cut[0].body == video[:100_000]
+    assert cut[0].headers["WARC-Truncated"] == "length"
+    assert any(w.code == "media-truncated" for w in capped.recorder.warnings)

@@ -58,6 +58,7 @@ class Flow:
     post_data: bytes | None = None
     # Set when the body was taken through Fetch (streaming.py): where it is and whether the page got it.
     stream: asyncio.Future[StreamedBody] | None = None
+    paused: Event | None = None  # the Fetch.requestPaused event, when we took the body
     done: bool = False
 
 
@@ -368,6 +369,16 @@ class NetworkRecorder:
         if flow.done:
             return
         flow.done = True
+        if flow.paused is not None and flow.hops and flow.hops[-1].response is None:
+            # Taking the body stream suppresses responseReceived (downloads): rebuild the response from the
+            # paused event. CDP does not tell us the server address in that case.
+            paused = flow.paused
+            flow.hops[-1].response = {
+                "url": flow.hops[-1].url,
+                "status": paused.get("responseStatusCode"),
+                "statusText": paused.get("responseStatusText"),
+                "headers": {h["name"]: h["value"] for h in paused.get("responseHeaders") or []},
+            }
         for index, hop in enumerate(flow.hops):
             last = index == len(flow.hops) - 1
             hop.request_extra = _nth(flow.request_extras, index)

@@ -65,6 +65,7 @@ class FetchStreamer:
         if event.get("responseErrorReason") or flow is None or not should_stream(status, headers):
             recorder.spawn(self._continue(event["requestId"]))
             return
+        flow.paused = event
         flow.stream = asyncio.get_running_loop().create_future()
         recorder.spawn(self._take(event, flow.stream, status, headers))
 
