@@ -402,3 +402,58 @@ def test_untimestamped_bundle_says_so_plainly(tmp_path: Path, sealed: Sealed) ->
     assert check["status"] == "not-checked"
     assert "not timestamped" in check["reason"]
     assert str(uuid.UUID(CAPTURE_ID))  # the bundle built is the same shape as the pristine one
+
+
+# --- A real capture (real Chromium, local server, local TSA) must verify clean, and stop verifying when touched.
+
+
+@pytest.fixture(scope="session")
+def captured(run: Any, browser: Any, browser_info: Any, tsa: LocalTSA,  # noqa: F811
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(bundle, signer public key) of one real capture of a small page with an image and a redirect."""
+    from evicap.capture.options import CaptureOptions
+    from evicap.capture.session import Sealing, capture_url
+    from evicap.config import load_config
+    from tests.servers import LocalServer
+
+    root = tmp_path_factory.mktemp("captured")
+    server = LocalServer().start()
+    try:
+        png = io.BytesIO()
+        Image.new("RGB", (8, 8), (0, 90, 200)).save(png, format="PNG")
+        server.route("/img.png", body=png.getvalue(), content_type="image/png")
+        server.route("/post", body="<html><title>Post</title><h1>A statement</h1><img src='/img.png'></html>",
+                     content_type="text/html")
+        server.route("/start", status=302, headers={"Location": "/post"}, body="")
+        signer = generate_key(root / "signing-key.pem", None)
+        settings = SealSettings.resolve(load_config(env={"XDG_CONFIG_HOME": str(root)}), key=root / "signing-key.pem",
+                                        tsa=[tsa.url()], tsa_ca=[tsa.ca_pem])
+        result = run(capture_url(browser, server.url("/start"), CaptureOptions(investigator="Jane Roe", timeout=30),
+                                 root / "out", browser_info=browser_info,
+                                 sealing=Sealing(signer=signer, settings=settings, actor_name="Jane Roe")))
+    finally:
+        server.stop()
+    assert result.status == "complete", result.error
+    return Path(str(result.bundle)), root / "signing-key.pem.pub"
+
+
+def test_real_capture_verifies_then_fails_on_any_flipped_byte(
+    captured: tuple[Path, Path], tsa: LocalTSA, tmp_path: Path  # noqa: F811
+) -> None:
+    bundle, pub = captured
+    args = ["--json", "--trusted-key", str(pub), "--tsa-ca", str(tsa.ca_pem)]
+    result = CliRunner().invoke(cli, ["verify", str(bundle), *args])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, failures(report)
+    assert {c["name"]: c["status"] for c in report["checks"]}["timestamp"] == "pass"
+    listed = [a["path"] for a in json.loads((bundle / layout.MANIFEST).read_text())["artifacts"]]
+    assert layout.WARC in listed and layout.SCREENSHOT_FULL in listed
+    for rel in listed:
+        copy = tmp_path / rel.replace("/", "_")
+        shutil.copytree(bundle, copy, symlinks=True)
+        data = bytearray((copy / rel).read_bytes())
+        data[len(data) // 2] ^= 0x20
+        (copy / rel).write_bytes(bytes(data))
+        result = CliRunner().invoke(cli, ["verify", str(copy), *args])
+        assert result.exit_code == 1, rel
+        assert f"artifact:{rel}" in failures(json.loads(result.stdout)), rel
