@@ -457,3 +457,14 @@ def test_real_capture_verifies_then_fails_on_any_flipped_byte(
         result = CliRunner().invoke(cli, ["verify", str(copy), *args])
         assert result.exit_code == 1, rel
         assert f"artifact:{rel}" in failures(json.loads(result.stdout)), rel
+
+
+def test_case_directory_is_handed_to_the_index_verifier(tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / layout.INDEX).write_text('{"not": "an index"}')
+    result = CliRunner().invoke(cli, ["verify", str(case), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout.splitlines()[0])
+    assert report["bundle"].endswith(layout.INDEX)
+    assert [c["status"] for c in report["checks"] if c["name"] == "case-index"] == ["fail"]
