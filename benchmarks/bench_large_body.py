@@ -1,0 +1,121 @@
+"""Capture a 256 MiB response through NetworkRecorder + WarcWriter and print memory and time figures.
+
+Serves SIZE bytes of pseudo-random data (application/octet-stream, Content-Length set) from a local server,
+navigates a fresh context to it, and reports: wall time, the Python process's peak RSS and its growth over the
+baseline, and whether the body stored in the WARC is whole (SHA-256 of the record payload == served body).
+
+    .venv/bin/python benchmarks/bench_large_body.py [SIZE_MIB]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psutil
+from warcio.archiveiterator import ArchiveIterator
+
+from evicap.capture.browser import find_browser, launch
+from evicap.capture.options import CaptureOptions
+from evicap.capture.recorder import NetworkRecorder
+from evicap.capture.warc import WarcWriter
+
+MIB = 1024 * 1024
+BLOCK = hashlib.sha256(b"evicap").digest() * (MIB // 32)  # 1 MiB, repeated; cheap to generate and to check
+
+
+class Handler(BaseHTTPRequestHandler):
+    size = 0
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+        for _ in range(self.size // MIB):
+            self.wfile.write(BLOCK)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def expected_sha256(size: int) -> str:
+    digest = hashlib.sha256()
+    for _ in range(size // MIB):
+        digest.update(BLOCK)
+    return digest.hexdigest()
+
+
+async def capture(url: str, out: Path, sample: list[int]) -> tuple[float, NetworkRecorder]:
+    process = psutil.Process()
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        while not stop.is_set():
+            sample.append(process.memory_info().rss)
+            await asyncio.sleep(0.05)
+
+    async with launch(find_browser()) as browser:
+        context = await browser.new_context(accept_downloads=False)
+        page = await context.new_page()
+        cdp = await context.new_cdp_session(page)
+        sample.append(process.memory_info().rss)
+        watcher = asyncio.create_task(watch())
+        started = time.monotonic()
+        warc = WarcWriter(out, {"software": "evicap benchmark"})
+        recorder = NetworkRecorder(cdp, warc, out.parent / ".spool", CaptureOptions())
+        await recorder.start()
+        try:
+            await page.goto(url, wait_until="commit", timeout=300_000)
+        except Exception as exc:  # the page does not get a body this large; the recorder has it
+            print(f"page: {str(exc).splitlines()[0]}")
+        await recorder.drain(timeout=300)
+        await warc.close()
+        elapsed = time.monotonic() - started
+        stop.set()
+        await watcher
+        await context.close()
+    return elapsed, recorder
+
+
+def main() -> None:
+    size = int(sys.argv[1]) * MIB if len(sys.argv) > 1 else 256 * MIB
+    Handler.size = size
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/big.bin"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "capture.warc.gz"
+        samples: list[int] = []
+        elapsed, recorder = asyncio.run(capture(url, out, samples))
+        baseline, peak = samples[0], max(samples)
+        stored = None
+        with open(out, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
+                    digest = hashlib.sha256()
+                    content = record.content_stream()
+                    while block := content.read(MIB):
+                        digest.update(block)
+                    stored = digest.hexdigest()
+        whole = stored == expected_sha256(size)
+        print(f"body size:        {size / MIB:.0f} MiB")
+        print(f"capture time:     {elapsed:.1f} s")
+        print(f"RSS baseline:     {baseline / MIB:.0f} MiB")
+        print(f"RSS peak:         {peak / MIB:.0f} MiB (growth {(peak - baseline) / MIB:.0f} MiB)")
+        print(f"WARC size:        {out.stat().st_size / MIB:.1f} MiB")
+        print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
+        for exchange in recorder.exchanges:
+            print(f"exchange:         {exchange.url} {exchange.status} {exchange.outcome} {exchange.detail or ''}")
+    server.shutdown()
+    sys.exit(0 if whole else 1)
+
+
+if __name__ == "__main__":
+    main()
