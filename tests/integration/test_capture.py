@@ -261,3 +261,40 @@ def test_cli_json_lines_and_exit_codes(http_server: Any, tmp_output: Path) -> No
     assert "connection refused" in lines[1]["error"]
     assert {line["item"] for line in lines} == {"EX-1", "EX-2"}
     assert result.exit_code == 1
+
+
+def test_each_capture_starts_with_no_cookies_or_cache_from_earlier_ones(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    url = http_server.route(
+        "/tracker", "<h1>tracked</h1><img src=/cached.png>",
+        headers={"Set-Cookie": "visitor=returning; Path=/; Max-Age=3600"},
+    )
+    http_server.route("/cached.png", PNG_1PX, content_type="image/png", headers={"Cache-Control": "max-age=3600"})
+    first = capture(run, browser, browser_info, sealing, url, tmp_output, item="A")
+    second = capture(run, browser, browser_info, sealing, url, tmp_output, item="B")
+    assert first.status == second.status == "complete"
+    page_requests = http_server.requests_for("/tracker")
+    assert len(page_requests) == 2
+    assert "visitor=" not in (page_requests[1].headers.get("Cookie") or "")
+    assert len(http_server.requests_for("/cached.png")) == 2  # fetched again: no cache shared between captures
+    image = [r for r in warc_records(second.bundle) if r["type"] == "response" and r["uri"].endswith("/cached.png")]
+    assert image and image[0]["payload"] == PNG_1PX
+
+
+def test_viewport_and_user_agent_are_used_and_recorded(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    url = http_server.route("/ua", "<h1>who</h1>")
+    agent = "Mozilla/5.0 (evicap test agent)"
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, viewport=(800, 600), user_agent=agent)
+    assert result.status == "complete", result.error
+    assert http_server.requests_for("/ua")[0].headers.get("User-Agent") == agent
+    environment = manifest_of(result.bundle)["environment"]
+    assert environment["user_agent"] == agent
+    assert environment["viewport"] == {"width": 800, "height": 600}
+    assert environment["browser"]["version"] and environment["evicap_version"]
+    from PIL import Image
+
+    with Image.open(Path(result.bundle) / "artifacts" / "screenshot-viewport.png") as shot:
+        assert shot.size == (800, 600)
