@@ -1,10 +1,10 @@
 """Full-page screenshots of any height, stitched from tiles into one PNG; and the viewport screenshot.
 
-Why tiles: a single full-page capture makes Chromium paint the whole page into one surface and hand it over
-as one base64 PNG. Older Chromium builds repeat or blank everything below the 16,384 px GPU texture limit;
-the Chromium 156 we test on paints a 120,000 px page correctly but the Python side peaks near 800 MB
-decoding it. Tiles of at most ``TILE_PIXELS`` keep both the browser and us bounded by one tile, whatever the
-page height.
+Why tiles: a single full-page capture makes Chromium paint the whole page into one surface. Past the GPU
+texture limit (16,384 px) some Chromium builds and GPUs repeat or blank the lower part; the Chromium 156 we
+test on paints a 120,000 px page correctly, but its processes then peak at about 2.6 GB for a 1280 px wide
+page against about 1.1 GB with tiles (benchmarks/bench_tall_screenshot.py). Tiles of at most
+``TILE_PIXELS`` keep the browser's surface and our decoded pixels bounded by one tile, whatever the height.
 
 Why clipped captures instead of scrolling: each tile is ``Page.captureScreenshot`` with a ``clip`` in page
 coordinates and ``captureBeyondViewport``. Chromium paints that slice of the laid-out document without moving
