@@ -88,6 +88,7 @@ async def run_profile(
     network = NetworkTracker(page)
     network.attach()
     ctx = StepContext(page=page, artifacts_dir=artifacts_dir, network=network)
+    skipped = 0
     try:
         for index, step in enumerate(profile.steps):
             ctx.index = index + 1
@@ -97,6 +98,7 @@ async def run_profile(
                 run.steps.append(
                     StepRecord(step.label, step.kind, started, started, "timeout", "not run: the capture's time was up")
                 )
+                skipped += 1
                 continue
             budget = min(float(step.params.get("timeout", DEFAULT_STEP_TIMEOUT)), remaining)
             outcome: StepOutcome
@@ -115,6 +117,10 @@ async def run_profile(
                         f"step-{outcome}", f"profile {profile.name} step {index + 1} ({step.label}): {detail}"
                     )
                 )
+        if skipped:
+            run.warnings.append(
+                CaptureWarning("step-timeout", f"profile {profile.name}: {skipped} step(s) not run, the time was up")
+            )
         started = _now()
         try:
             run.wall = await asyncio.wait_for(

@@ -88,7 +88,10 @@ async def step_wait(ctx: StepContext, p: dict[str, Any], budget: float) -> StepR
         await ctx.page.wait_for_selector(p["selector"], state=p.get("state", "visible"), timeout=budget * 1000)
         done.append(f"selector {p['selector']} present")
     if "seconds" in p:
-        await asyncio.sleep(min(float(p["seconds"]), budget))
+        if float(p["seconds"]) > budget:
+            await asyncio.sleep(budget)
+            return "timeout", f"waited {budget:.1f}s of {p['seconds']}s: the time was up"
+        await asyncio.sleep(float(p["seconds"]))
         done.append(f"waited {p['seconds']}s")
     if "network_quiet" in p:
         quiet = await ctx.network.quiet(float(p["network_quiet"]), budget)
