@@ -68,6 +68,7 @@ class StreamedBody:
     size: int
     truncated: str | None  # WARC-Truncated reason
     detail: str | None  # what the page got (fulfilled / failed) or why reading stopped
+    withheld: bool = False  # the page did not get the body (too large to hand back)
 
 
 class NetworkRecorder:
@@ -342,6 +343,8 @@ class NetworkRecorder:
 
     async def _write_streamed(self, flow: Flow, streamed: StreamedBody) -> None:
         outcome = "truncated" if streamed.truncated else "recorded"
+        if streamed.withheld:
+            self.warn("body-withheld", f"{flow.hops[-1].url}: {streamed.detail}", flow.hops[-1].url)
         try:
             await self._write_flow(
                 flow,
@@ -488,8 +491,6 @@ class NetworkRecorder:
         )
         if outcome != "recorded":
             self.warn(f"exchange-{outcome}", f"{hop.method} {hop.url}: {outcome}: {detail or 'no detail'}", hop.url)
-        elif detail:
-            self.warn("body-withheld" if "page" in detail else "exchange-note", f"{hop.url}: {detail}", hop.url)
 
     def _update_navigation(self, flow: Flow) -> None:
         nav = self.navigation

@@ -96,7 +96,7 @@ class FetchStreamer:
         handed = await self._hand_back(fetch_id, status, headers, path, size, truncated)
         if not handed:
             detail = (detail + "; " if detail else "") + f"streamed to the WARC ({size} bytes), not given to the page"
-        future.set_result(StreamedBody(path, size, truncated, detail))
+        future.set_result(StreamedBody(path, size, truncated, detail, withheld=not handed))
 
     async def _hand_back(
         self, fetch_id: str, status: int, headers: list[tuple[str, str]], path: Path, size: int, truncated: str | None
