@@ -111,15 +111,17 @@ def _key_path(path: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
+def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """The most specific error under a oneOf/anyOf: the one deepest in the file (e.g. the bad option's key)."""
+    while error.context:
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
+    return error
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     """What was expected, in words an editor of the file understands."""
-    if error.validator == "propertyNames":
-        return f"unknown step {error.instance!r}; expected one of the step kinds " + ", ".join(
-            error.schema.get("enum", [])
-        )
-    if error.validator in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.relative_path)))
-        return _describe(best)
+    if "propertyNames" in error.absolute_schema_path:
+        return f"unknown step {error.instance!r}; the step kinds are " + ", ".join(error.validator_value)
     return error.message
 
 
@@ -142,7 +144,7 @@ def parse_profile(text: str, path: Path, *, builtin: bool = False) -> Profile:
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     if errors:
-        error = errors[0]
+        error = _leaf(errors[0])
         key = tuple(error.absolute_path)
         line = next((lines[key[:n]] for n in range(len(key), -1, -1) if key[:n] in lines), None)
         where = f":{line}" if line else ""
