@@ -14,7 +14,6 @@ import base64
 import contextlib
 import shutil
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,50 +24,13 @@ from playwright.async_api import Error as PlaywrightError
 
 from evicap.bundle.model import CaptureWarning
 from evicap.capture import httpheads
+from evicap.capture.flows import Event, Flow, Hop, StreamedBody, match_response_extra, nth, update_navigation
 from evicap.capture.httpheads import Redactor
 from evicap.capture.options import CaptureOptions
-from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation, RedirectHop
+from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation
 from evicap.capture.warc import HttpMessage, WarcWriter
 
-Event = dict[str, Any]
 QUIET_SECONDS = 1.0  # drain stops waiting for open exchanges after this long without network events
-
-
-@dataclass
-class Hop:
-    """One request/response pair of a flow (one redirect hop, or the final exchange)."""
-
-    url: str
-    method: str
-    request: Event
-    wall_time: float | None
-    request_extra: Event | None = None
-    response: Event | None = None
-    response_extra: Event | None = None
-
-
-@dataclass
-class Flow:
-    request_id: str
-    resource_type: str | None
-    frame_id: str | None
-    hops: list[Hop] = field(default_factory=list)
-    request_extras: list[Event] = field(default_factory=list)
-    response_extras: list[Event] = field(default_factory=list)
-    post_data: bytes | None = None
-    # Set when the body was taken through Fetch (streaming.py): where it is and whether the page got it.
-    stream: asyncio.Future[StreamedBody] | None = None
-    paused: Event | None = None  # the Fetch.requestPaused event, when we took the body
-    done: bool = False
-
-
-@dataclass(frozen=True)
-class StreamedBody:
-    path: Path | None  # spool file; None when the stream could not be read
-    size: int
-    truncated: str | None  # WARC-Truncated reason
-    detail: str | None  # what the page got (fulfilled / failed) or why reading stopped
-    withheld: bool = False  # the page did not get the body (too large to hand back)
 
 
 class NetworkRecorder:
@@ -384,8 +346,8 @@ class NetworkRecorder:
             }
         for index, hop in enumerate(flow.hops):
             last = index == len(flow.hops) - 1
-            hop.request_extra = _nth(flow.request_extras, index)
-            hop.response_extra = _match_response_extra(flow.response_extras, index, hop.response)
+            hop.request_extra = nth(flow.request_extras, index)
+            hop.response_extra = match_response_extra(flow.response_extras, index, hop.response)
             hop_body: bytes | Path | None = body if last else (b"" if hop.response is not None else None)
             hop_size = size if (last and size is not None) else (len(hop_body) if isinstance(hop_body, bytes) else 0)
             await self._write_hop(
@@ -398,7 +360,7 @@ class NetworkRecorder:
                 detail if last else None,
             )
         if flow is self._nav_flow:
-            self._update_navigation(flow)
+            update_navigation(self.navigation, flow)
 
     async def _write_hop(
         self,
@@ -492,32 +454,6 @@ class NetworkRecorder:
         if outcome != "recorded":
             self.warn(f"exchange-{outcome}", f"{hop.method} {hop.url}: {outcome}: {detail or 'no detail'}", hop.url)
 
-    def _update_navigation(self, flow: Flow) -> None:
-        nav = self.navigation
-        nav.redirects = []
-        for hop in flow.hops[:-1]:
-            response = hop.response or {}
-            headers = httpheads.header_list(response.get("headers"))
-            nav.redirects.append(
-                RedirectHop(
-                    hop.url,
-                    int(response.get("status") or 0),
-                    httpheads.find(headers, "location"),
-                    response.get("remoteIPAddress"),
-                )
-            )
-        final = flow.hops[-1]
-        nav.final_url = final.url
-        if final.response is not None:
-            got = final.response
-            nav.status = int(got.get("status") or 0)
-            nav.status_text = got.get("statusText") or None
-            nav.remote_ip = got.get("remoteIPAddress")
-            nav.remote_port = got.get("remotePort")
-            nav.protocol = got.get("protocol")
-            nav.mime_type = got.get("mimeType")
-            nav.security_state = got.get("securityState")
-
     # -- certificates ----------------------------------------------------------------------------------------
 
     def _maybe_certificate(self, response: Event) -> None:
@@ -543,21 +479,6 @@ class NetworkRecorder:
         self.certificates[origin] = CertificateChain(
             origin, chain, dict(response["securityDetails"]), response.get("remoteIPAddress")
         )
-
-
-def _nth(items: list[Event], index: int) -> Event | None:
-    return items[index] if index < len(items) else None
-
-
-def _match_response_extra(extras: list[Event], index: int, response: Event | None) -> Event | None:
-    """The ExtraInfo of hop ``index``: same position when its status agrees, else the first with that status."""
-    if response is None:
-        return None
-    status = response.get("status")
-    candidate = _nth(extras, index)
-    if candidate is not None and candidate.get("statusCode") == status:
-        return candidate
-    return next((e for e in extras if e.get("statusCode") == status), None)
 
 
 def _first_line(exc: BaseException) -> str:

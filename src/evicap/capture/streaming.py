@@ -22,7 +22,8 @@ from playwright.async_api import Error as PlaywrightError
 from evicap.capture import httpheads
 
 if TYPE_CHECKING:
-    from evicap.capture.recorder import NetworkRecorder, StreamedBody
+    from evicap.capture.flows import StreamedBody
+    from evicap.capture.recorder import NetworkRecorder
 
 # Resource types whose bodies may be large (documents that are downloads, media, XHR/fetch payloads, other).
 INTERCEPTED_TYPES = ("Document", "Media", "Other", "XHR", "Fetch")
@@ -76,7 +77,7 @@ class FetchStreamer:
     async def _take(
         self, event: dict[str, Any], future: asyncio.Future[StreamedBody], status: int, headers: list[tuple[str, str]]
     ) -> None:
-        from evicap.capture.recorder import StreamedBody
+        from evicap.capture.flows import StreamedBody
 
         fetch_id = event["requestId"]
         path = self.recorder.new_spool_path()

@@ -1,0 +1,92 @@
+"""Per-request state of the network recorder: one Flow per CDP requestId, one Hop per redirect hop."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evicap.capture import httpheads
+from evicap.capture.types import Navigation, RedirectHop
+
+Event = dict[str, Any]
+
+
+@dataclass
+class Hop:
+    """One request/response pair of a flow (one redirect hop, or the final exchange)."""
+
+    url: str
+    method: str
+    request: Event
+    wall_time: float | None
+    request_extra: Event | None = None
+    response: Event | None = None
+    response_extra: Event | None = None
+
+
+@dataclass
+class Flow:
+    request_id: str
+    resource_type: str | None
+    frame_id: str | None
+    hops: list[Hop] = field(default_factory=list)
+    request_extras: list[Event] = field(default_factory=list)
+    response_extras: list[Event] = field(default_factory=list)
+    post_data: bytes | None = None
+    # Set when the body was taken through Fetch (streaming.py): where it is and whether the page got it.
+    stream: asyncio.Future[StreamedBody] | None = None
+    paused: Event | None = None  # the Fetch.requestPaused event, when we took the body
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class StreamedBody:
+    path: Path | None  # spool file; None when the stream could not be read
+    size: int
+    truncated: str | None  # WARC-Truncated reason
+    detail: str | None  # what the page got (fulfilled / failed) or why reading stopped
+    withheld: bool = False  # the page did not get the body (too large to hand back)
+
+
+def nth(items: list[Event], index: int) -> Event | None:
+    return items[index] if index < len(items) else None
+
+
+def match_response_extra(extras: list[Event], index: int, response: Event | None) -> Event | None:
+    """The ExtraInfo of hop ``index``: same position when its status agrees, else the first with that status."""
+    if response is None:
+        return None
+    status = response.get("status")
+    candidate = nth(extras, index)
+    if candidate is not None and candidate.get("statusCode") == status:
+        return candidate
+    return next((e for e in extras if e.get("statusCode") == status), None)
+
+
+def update_navigation(nav: Navigation, flow: Flow) -> None:
+    """Fill ``nav`` from the main document's flow: every redirect hop, then the final response."""
+    nav.redirects = []
+    for hop in flow.hops[:-1]:
+        response = hop.response or {}
+        headers = httpheads.header_list(response.get("headers"))
+        nav.redirects.append(
+            RedirectHop(
+                hop.url,
+                int(response.get("status") or 0),
+                httpheads.find(headers, "location"),
+                response.get("remoteIPAddress"),
+            )
+        )
+    final = flow.hops[-1]
+    nav.final_url = final.url
+    if final.response is not None:
+        got = final.response
+        nav.status = int(got.get("status") or 0)
+        nav.status_text = got.get("statusText") or None
+        nav.remote_ip = got.get("remoteIPAddress")
+        nav.remote_port = got.get("remotePort")
+        nav.protocol = got.get("protocol")
+        nav.mime_type = got.get("mimeType")
+        nav.security_state = got.get("securityState")
