@@ -252,3 +252,85 @@ def test_steps_stop_at_the_deadline_and_say_so(run: Any, browser: Any, http_serv
     assert "time was up" in result.steps[0].detail and "not run" in result.steps[1].detail
     assert result.items is None  # the extract step never ran
     assert any(w.code == "step-timeout" for w in result.warnings)
+
+
+SECRET = "sid-5ecret-7f3a91"
+
+
+def serve_login_site(server: Any) -> str:
+    """A sign-in form that sets a session cookie, and an account page that needs it."""
+
+    def login(handler: Any) -> None:
+        if handler.command == "POST":
+            handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+            handler.send_response(303)
+            handler.send_header("Set-Cookie", f"sid={SECRET}; Path=/; HttpOnly")
+            handler.send_header("Location", "/account")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        body = (
+            b'<form method="post" action="/login"><input name="u">'
+            b'<input type="password" name="p"><button>Go</button></form>'
+        )
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def account(handler: Any) -> None:
+        signed_in = f"sid={SECRET}" in (handler.headers.get("Cookie") or "")
+        body = b"<h1>Welcome back, investigator</h1>" if signed_in else b"<h2>Log in to continue</h2>"
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    server.route_fn("/login", login)
+    server.route_fn("/account", account)
+    return str(server.url("/login"))
+
+
+def test_login_saves_a_private_session_that_a_capture_uses_without_bundling_it(
+    run: Any,
+    browser: Any,
+    browser_info: Any,
+    http_server: Any,
+    tmp_output: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evicap.sessions import record_login, session_path
+
+    monkeypatch.setenv("EVICAP_SESSIONS_DIR", str(tmp_path / "sessions"))
+    login_url = serve_login_site(http_server)
+
+    async def sign_in(page: Any) -> None:  # what the investigator does by hand in the visible window
+        await page.fill("input[name=u]", "analyst")
+        await page.fill("input[name=p]", "pw")
+        await page.click("button")
+        await page.wait_for_selector("text=Welcome back")
+
+    saved = run(record_login(browser_info, "case-7", login_url, headless=True, done=sign_in))
+    assert saved == session_path("case-7")
+    assert oct(saved.stat().st_mode & 0o777) == "0o600" and oct(saved.parent.stat().st_mode & 0o777) == "0o700"
+    assert SECRET in saved.read_text()
+
+    options = CaptureOptions(timeout=30.0, profile="generic", session="case-7")
+    url = http_server.url("/account")
+    result = run(
+        capture_url(browser, url, options, tmp_output, browser_info=browser_info, sealing=make_sealing(tmp_path))
+    )
+    assert result.status == "complete", (result.error, result.warnings)
+    bundle = Path(result.bundle)
+    assert "Welcome back" in (bundle / "artifacts" / "dom.html").read_text("utf-8")
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                import gzip
+
+                data = gzip.decompress(data)
+            assert SECRET.encode() not in data, f"session secret leaked into {path.relative_to(bundle)}"
