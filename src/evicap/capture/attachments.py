@@ -357,7 +357,7 @@ _FACTS_SCRIPT = """() => {
     title: cap(document.title, 4000), url: cap(location.href, 8000),
     canonical: canonical ? cap(canonical.href, 8000) : null,
     lang: root ? cap(root.getAttribute('lang'), 50) : null, charset: document.characterSet,
-    content_type: document.contentType, ready_state: document.readyState, last_modified: document.lastModified,
+    content_type: document.contentType, ready_state: document.readyState,
     referrer: cap(document.referrer, 8000), meta, links,
     document_size: {width: root ? root.scrollWidth : 0, height: root ? root.scrollHeight : 0},
     viewport: {width: innerWidth, height: innerHeight, device_pixel_ratio: devicePixelRatio},
@@ -396,7 +396,7 @@ def build_facts(inputs: AttachmentInputs, seen: Mapping[str, Any]) -> dict[str, 
         "links": seen.get("links") or [],
         "document": {
             key: seen.get(key)
-            for key in ("content_type", "charset", "lang", "ready_state", "last_modified", "referrer")
+            for key in ("content_type", "charset", "lang", "ready_state", "referrer")
         },
         "document_size": seen.get("document_size"),
         "viewport": seen.get("viewport"),
