@@ -221,19 +221,24 @@ def test_page_of_40000_px_is_stitched_whole_with_bands_at_their_offsets(
     assert image.getpixel((400, 20_010)) == BANDS[4]  # ...not where the page happened to be scrolled
 
 
-def test_cut_screenshot_and_console_flood_are_recorded_not_hidden(
+def test_hostile_page_cannot_flood_console_forge_facts_or_hide_a_cut_screenshot(
     run: Any, browser: Browser, http_server: LocalServer, tmp_path: Path
 ) -> None:
     url = http_server.route(
         "/flood",
         f"""<body style="margin:0"><div style="height:3000px"></div>
-        <script>for (let i = 0; i < {MAX_CONSOLE_MESSAGES + 50}; i++) console.log("x".repeat(4100));</script>""",
+        <title>real title</title>
+        <script>for (let i = 0; i < {MAX_CONSOLE_MESSAGES + 50}; i++) console.log("x".repeat(4100));
+        Object.defineProperty(document, "title", {{get: () => "forged title"}}); window.scrollTo = () => {{}};
+        </script>""",
     )
 
     async def work(page: Page, cdp: CDPSession) -> Any:
         console = ConsoleLog.attach(page)
         await page.goto(url)
         await page.wait_for_timeout(100)
+        await page.mouse.wheel(0, 800)
+        await page.wait_for_function("scrollY > 0")
         return console, await _collect(
             page, cdp, tmp_path, url, console=console.messages, options=CaptureOptions(full_page_max_height=1000)
         )
@@ -242,6 +247,8 @@ def test_cut_screenshot_and_console_flood_are_recorded_not_hidden(
     assert len(console.messages) == MAX_CONSOLE_MESSAGES and console.dropped >= 50  # and perhaps the favicon 404 error
     assert max(len(m.text) for m in console.messages) == MAX_CONSOLE_TEXT
     assert [w.code for w in result.warnings] == ["screenshot-truncated"]
+    # The page's own scripts cannot forge what we read nor stop us scrolling back to the top.
+    assert result.facts["title"] == "real title" and result.facts["scrolled_to_top_from"]["y"] > 0
     assert Image.open(tmp_path / layout.SCREENSHOT_FULL).size == (800, 1000)
     assert not (tmp_path / layout.CERTIFICATES_PEM).exists()  # plain HTTP: no certificate files
     assert "certificates" not in {a.role for a in result.artifacts}

@@ -29,7 +29,7 @@ from evicap.bundle.hashing import FileDigest, HashingWriter, write_bytes
 from evicap.bundle.model import Artifact, CaptureWarning
 from evicap.capture import certs
 from evicap.capture.options import CaptureOptions
-from evicap.capture.screenshot import FullPageShot, full_page_png, scroll_to_top, viewport_png
+from evicap.capture.screenshot import FullPageShot, evaluate_isolated, full_page_png, scroll_to_top, viewport_png
 from evicap.capture.types import CertificateChain, ConsoleMessage, Navigation
 
 T = TypeVar("T")
@@ -190,7 +190,10 @@ async def collect_attachments(
     run = _Collector(staging_dir, warc, inputs)
     seen: dict[str, Any] = {}
     if not inputs.skip_rendering:
-        seen = await run.attempt("page facts from the document", lambda: _page_facts(page)) or {}
+        # A crashed renderer fails this at once (DevTools calls to it would only time out); the steps after
+        # it are then skipped with a warning each.
+        await run.attempt("page", lambda: page.main_frame.evaluate("0"))
+        seen = await run.attempt("page facts from the document", lambda: _page_facts(page, cdp)) or {}
         scrolled = await run.attempt("scroll to top", lambda: scroll_to_top(cdp))
         if scrolled is not None:
             seen["scrolled_to_top_from"] = {"x": scrolled[0], "y": scrolled[1]}
@@ -333,7 +336,8 @@ def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "replace")
 
 
-# Runs in the page. Everything is read as the page shows it and capped, so a hostile page cannot bloat facts.
+# Runs in an isolated world of the page: the DOM as the page shows it, read with JavaScript the page cannot
+# tamper with; every value capped, so a hostile page cannot bloat the facts.
 _FACTS_SCRIPT = """() => {
   const cap = (v, n) => (v === null || v === undefined) ? null : String(v).slice(0, n);
   const meta = [];
@@ -365,8 +369,8 @@ _FACTS_SCRIPT = """() => {
 }"""
 
 
-async def _page_facts(page: Page) -> dict[str, Any]:
-    facts: dict[str, Any] = await page.main_frame.evaluate(_FACTS_SCRIPT)
+async def _page_facts(page: Page, cdp: CDPSession) -> dict[str, Any]:
+    facts: dict[str, Any] = await evaluate_isolated(cdp, f"({_FACTS_SCRIPT})()")
     frames = []
     for frame in page.frames[:MAX_FRAMES]:
         parent = frame.parent_frame
@@ -394,10 +398,7 @@ def build_facts(inputs: AttachmentInputs, seen: Mapping[str, Any]) -> dict[str, 
         "twitter": [m for m in meta if str(m.get("name", "")).lower().startswith("twitter:")],
         "meta": meta,
         "links": seen.get("links") or [],
-        "document": {
-            key: seen.get(key)
-            for key in ("content_type", "charset", "lang", "ready_state", "referrer")
-        },
+        "document": {key: seen.get(key) for key in ("content_type", "charset", "lang", "ready_state", "referrer")},
         "document_size": seen.get("document_size"),
         "viewport": seen.get("viewport"),
         "scrolled_to_top_from": seen.get("scrolled_to_top_from"),

@@ -74,16 +74,30 @@ async def document_size(cdp: CDPSession) -> tuple[int, int]:
     return width, height
 
 
-async def scroll_to_top(cdp: CDPSession) -> tuple[int, int]:
-    """Scroll the main frame to its top-left corner; returns where it was (CSS px), for the page facts."""
+async def evaluate_isolated(cdp: CDPSession, expression: str) -> Any:
+    """Evaluate ``expression`` in a fresh isolated world of the main frame and return its JSON value.
+
+    The isolated world shares the page's DOM but none of its JavaScript: a page that redefines
+    ``scrollTo``, ``String`` or a ``document.title`` getter cannot change what we read or do.
+    """
+    tree = await cdp.send("Page.getFrameTree")
+    world = await cdp.send(
+        "Page.createIsolatedWorld", {"frameId": tree["frameTree"]["frame"]["id"], "worldName": "evicap"}
+    )
     result = await cdp.send(
         "Runtime.evaluate",
-        {
-            "expression": "(() => { const at = [scrollX, scrollY]; scrollTo(0, 0); return at; })()",
-            "returnByValue": True,
-        },
+        {"expression": expression, "contextId": world["executionContextId"], "returnByValue": True},
     )
-    at = result.get("result", {}).get("value") or [0, 0]
+    if "exceptionDetails" in result:
+        details = result["exceptionDetails"]
+        text = (details.get("exception") or {}).get("description") or details.get("text") or "script error"
+        raise RuntimeError(str(text).splitlines()[0])
+    return result.get("result", {}).get("value")
+
+
+async def scroll_to_top(cdp: CDPSession) -> tuple[int, int]:
+    """Scroll the main frame to its top-left corner; returns where it was (CSS px), for the page facts."""
+    at = await evaluate_isolated(cdp, "(() => { const at = [scrollX, scrollY]; scrollTo(0, 0); return at; })()")
     return int(at[0]), int(at[1])
 
 
