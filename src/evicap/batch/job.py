@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
+import threading
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,23 @@ class SharedBrowser:
                 self.restarts += 1
                 await self._close_stack()
             if self._browser is None:
-                self._browser = await self._stack.enter_async_context(launch(self.info))
+                self._browser = await self._launch()
             return self._browser
+
+    async def _launch(self) -> Browser:
+        """Start the browser with SIGINT ignored, so that the Playwright driver and the browser inherit "ignore".
+
+        A terminal's Ctrl-C goes to the whole process group; without this the driver dies with it and every
+        capture in flight fails, instead of finishing as a clean stop promises. Our own handler (installed by the
+        caller on the event loop) is put back at once.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return await self._stack.enter_async_context(launch(self.info, handle_sigint=False))
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return await self._stack.enter_async_context(launch(self.info, handle_sigint=False))
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     async def _close_stack(self) -> None:
         stack, self._stack, self._browser = self._stack, AsyncExitStack(), None

@@ -284,12 +284,15 @@ async def run_batch(
     if abort is not None:
         watchers.append(asyncio.create_task(_on_event(abort, lambda: _cancel(workers))))
     try:
-        await asyncio.gather(*workers, return_exceptions=True)
+        ended = await asyncio.gather(*workers, return_exceptions=True)
     finally:
         for task in watchers:
             task.cancel()
     if fatal:
         raise fatal[0]
+    for outcome in ended:
+        if isinstance(outcome, Exception):  # a bug in a callback or the capture: never swallow it
+            raise outcome
     unfinished = tuple(Unfinished(j.target, j.attempts, tuple(j.superseded)) for j in scheduler.leftovers())
     return RunReport(interrupted=scheduler.stopping, unfinished=unfinished)
 

@@ -133,8 +133,11 @@ def launch_args() -> list[str]:
 
 
 @asynccontextmanager
-async def launch(info: BrowserInfo, *, headless: bool = True) -> AsyncIterator[Browser]:
-    """Start the browser; yields a Playwright Browser and closes it (and the driver) on exit."""
+async def launch(info: BrowserInfo, *, headless: bool = True, handle_sigint: bool = True) -> AsyncIterator[Browser]:
+    """Start the browser; yields a Playwright Browser and closes it (and the driver) on exit.
+
+    ``handle_sigint=False`` keeps the driver from closing the browser on Ctrl-C: batch stops cleanly itself.
+    """
     async with async_playwright() as playwright:
         try:
             browser = await playwright.chromium.launch(
@@ -142,6 +145,7 @@ async def launch(info: BrowserInfo, *, headless: bool = True) -> AsyncIterator[B
                 headless=headless,
                 args=launch_args(),
                 ignore_default_args=["--enable-automation"] if not headless else None,
+                handle_sigint=handle_sigint,
             )
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -53,6 +53,13 @@ INTERRUPTED = 130
     help="Extra attempts for transient failures (connection errors, timeouts, HTTP 502/503/504).",
 )
 @click.option(
+    "--retry-backoff",
+    type=click.FloatRange(0, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds before the first retry; doubled for each further one, with jitter.",
+)
+@click.option(
     "--target-timeout",
     type=click.FloatRange(1, 86400),
     help="Hard limit in seconds for one attempt, sealing included (default: 2 x --timeout + 60).",
@@ -73,6 +80,7 @@ def batch(
     per_host: int,
     host_delay: float,
     retries: int,
+    retry_backoff: float,
     target_timeout: float | None,
     resume: bool,
     list_format: str,
@@ -98,6 +106,7 @@ def batch(
         per_host=per_host,
         host_delay=host_delay,
         retries=retries,
+        backoff=retry_backoff,
         target_timeout=target_timeout or plan.options.timeout * 2 + 60,
     )
     with case_lock(directory):
