@@ -1,0 +1,147 @@
+"""Batch throughput and memory: 100 pages from a local site at concurrency 1, 2 and 4.
+
+Runs the real `evicap batch` command (subprocess, its own browser, every attachment, signature and custody log;
+add --tsa to also timestamp each bundle and the index against a local RFC 3161 authority from tests/tsa.py) and
+prints, for each concurrency, pages per minute over the whole run (browser start included) and the peak resident
+memory of the whole process tree (Python, Playwright driver, Chromium and its renderers), sampled every 0.2 s.
+
+    .venv/bin/python benchmarks/bench_batch.py [--pages 100] [--concurrency 1 2 4] [--tsa]
+
+Target on a 2-core machine: >= 60 pages/minute; memory should grow with concurrency, not with the page count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+EVICAP = str(Path(sys.executable).with_name("evicap"))
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Post {n}</title>
+<link rel="stylesheet" href="/style.css"></head><body><article><h1>Post {n}</h1>
+<p>{text}</p><img src="/pic.svg" alt="picture" width="200" height="120"><p><a href="/post/{next}">next</a></p>
+</article></body></html>"""
+CSS = b"body{font-family:sans-serif;margin:2em} article{max-width:40em} h1{color:#234}"
+SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="120">'
+    b'<rect width="200" height="120" fill="#8ac"/></svg>'
+)
+
+
+class Site(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/style.css":
+            body, kind = CSS, "text/css"
+        elif self.path == "/pic.svg":
+            body, kind = SVG, "image/svg+xml"
+        elif self.path.startswith("/post/"):
+            n = int(self.path.rsplit("/", 1)[1] or 0)
+            text = " ".join(f"Sentence {i} of post {n}, with ordinary words." for i in range(40))
+            body, kind = PAGE.format(n=n, next=n + 1, text=text).encode(), "text/html; charset=utf-8"
+        else:
+            body, kind = b"not found", "text/plain"
+        self.send_response(200 if kind != "text/plain" else 404)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list[str]) -> tuple[float, int, int]:
+    targets = work / f"targets-{concurrency}.txt"
+    targets.write_text("".join(f"{base}/post/{n}\n" for n in range(pages)), encoding="utf-8")
+    out = work / f"case-{concurrency}"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config")}
+    args = [
+        EVICAP,
+        "batch",
+        str(targets),
+        "-o",
+        str(out),
+        "--case",
+        "BENCH",
+        "--concurrency",
+        str(concurrency),
+        "--per-host",
+        str(concurrency),
+        *(tsa_args or ["--no-timestamp"]),
+    ]
+    started = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(watched))
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        raise SystemExit(f"batch at concurrency {concurrency} exited {proc.returncode}:\n{tail}")
+    complete = sum(1 for p in out.iterdir() if (p / "manifest.json").is_file())
+    return elapsed, peak, complete
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--tsa", action="store_true", help="timestamp against a local TSA (tests/tsa.py)")
+    options = parser.parse_args()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    work = Path(tempfile.mkdtemp(prefix="evicap-bench-batch-"))
+    tsa = None
+    tsa_args: list[str] = []
+    if options.tsa:
+        sys.path.insert(0, str(ROOT))
+        from tests.tsa import LocalTSA
+
+        tsa = LocalTSA(work / "tsa").start()
+        tsa_args = ["--tsa", tsa.url(), "--tsa-ca", str(tsa.ca_pem)]
+    try:
+        print(
+            f"{options.pages} pages from {base}, {os.cpu_count()} cores, sealing: signature + custody"
+            + (" + RFC 3161 timestamp" if tsa else " (no timestamp)")
+        )
+        print(f"{'concurrency':>11} {'seconds':>8} {'pages/min':>10} {'peak RSS MB':>12} {'bundles':>8}")
+        for concurrency in options.concurrency:
+            elapsed, peak, complete = run_once(base, options.pages, concurrency, work, tsa_args)
+            rate = complete * 60 / elapsed
+            print(f"{concurrency:>11} {elapsed:>8.1f} {rate:>10.1f} {peak / 2**20:>12.0f} {complete:>8}", flush=True)
+    finally:
+        if tsa is not None:
+            tsa.stop()
+        server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
