@@ -99,12 +99,12 @@ def find_browser(explicit: str | None = None) -> BrowserInfo:
             if not (Path(path).is_file() and os.access(path, os.X_OK)):
                 raise EnvironmentProblem(f"browser given by {source} is not an executable file: {value}")
             return BrowserInfo(path=str(Path(path).resolve()), source=source)
-    path = _playwright_chromium()
-    if path:
-        return BrowserInfo(path=path, source="playwright")
-    path = _system_chromium()
-    if path:
-        return BrowserInfo(path=path, source="system")
+    bundled = _playwright_chromium()
+    if bundled:
+        return BrowserInfo(path=bundled, source="playwright")
+    system = _system_chromium()
+    if system:
+        return BrowserInfo(path=system, source="system")
     raise EnvironmentProblem("no Chromium or Chrome browser found", hint=INSTALL_HINT)
 
 
@@ -127,7 +127,7 @@ def extra_args() -> list[str]:
 
 def launch_args() -> list[str]:
     args = list(CAPTURE_ARGS)
-    if os.geteuid() == 0 if hasattr(os, "geteuid") else False:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
     return args + extra_args()
 

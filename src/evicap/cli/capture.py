@@ -170,7 +170,8 @@ def doctor(output: str, browser_path: str | None) -> None:
         "" if openssl else "apt-get install -y openssl")
     try:
         config = load_config()
-        row("config", True, str(config.file) if config.file else f"none (defaults; would be {config_dir()}/config.yaml)")
+        where = str(config.file) if config.file else f"none (defaults; would be {config_dir()}/config.yaml)"
+        row("config", True, where)
         key = config.key or config.default_key_path
         row("signing key", True if key.exists() else None,
             str(key) if key.exists() else f"none yet: created at {key} on first capture",
