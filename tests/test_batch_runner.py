@@ -17,7 +17,7 @@ import pytest
 from evicap.batch.runner import RunSettings, TargetOutcome, retry_reason, run_batch
 from evicap.batch.targets import Target
 from evicap.bundle.model import CaptureResult
-from evicap.errors import SigningError, UsageError
+from evicap.errors import CaptureError, SigningError, UsageError
 
 
 def targets(*urls: str) -> list[Target]:
@@ -269,3 +269,14 @@ def test_retry_policy_and_backoff_bounds() -> None:
     delays = [settings.retry_delay(n, rng) for n in (1, 2, 3, 4, 5)]
     assert 1 <= delays[0] <= 2 and 2 <= delays[1] <= 4 and 4 <= delays[2] <= 8
     assert all(5 <= d <= 10 for d in delays[3:])
+
+
+def test_a_capture_that_stops_abnormally_is_retried() -> None:
+    async def capture(target: Target, attempt: int) -> CaptureResult:
+        if attempt == 1:
+            raise CaptureError("capture of x stopped: Target page, context or browser has been closed")
+        return ok(target)
+
+    outcomes: list[TargetOutcome] = []
+    run(run_batch(targets("https://a.example/"), capture, FAST, on_outcome=outcomes.append))
+    assert outcomes[0].result.status == "complete" and outcomes[0].attempts == 2

@@ -238,21 +238,24 @@ async def run_batch(
         job.attempts += 1
         job.first_started = job.first_started or utc_now()
         shown.started(job.target, job.attempts)
+        transient: str | None = None
         try:
             result = await asyncio.wait_for(capture(job.target, job.attempts), settings.target_timeout)
         except TimeoutError:
             result = _failed(job.target, f"capture timed out after {settings.target_timeout:g} s (batch limit)")
+            transient = "timed out"
         except FATAL as error:
             fatal.append(error)
             await scheduler.stop()
             await scheduler.release(job)
             return
         except CaptureError as error:  # the capture stopped abnormally (browser crash): worth another try
-            result = _failed(job.target, f"{error.one_line()} (timed out or crashed)")
+            result = _failed(job.target, error.one_line())
+            transient = "capture stopped abnormally"
         except EvicapError as error:  # bad URL, bad profile: final for this target
             result = _failed(job.target, error.one_line())
         status = status_of(result)
-        reason = retry_reason(result, status)
+        reason = transient or retry_reason(result, status)
         if reason and job.attempts <= settings.retries and not scheduler.stopping:
             delay = settings.retry_delay(job.attempts, random_source)
             if result.bundle:
