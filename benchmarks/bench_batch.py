@@ -3,7 +3,8 @@
 Runs the real `evicap batch` command (subprocess, its own browser, every attachment, signature and custody log;
 add --tsa to also timestamp each bundle and the index against a local RFC 3161 authority from tests/tsa.py) and
 prints, for each concurrency, pages per minute over the whole run (browser start included) and the peak resident
-memory of the whole process tree (Python, Playwright driver, Chromium and its renderers), sampled every 0.2 s.
+memory of the whole process tree (Python, Playwright driver, Chromium and its renderers), sampled every 0.2 s:
+summed RSS (counts pages the Chromium processes share once per process) and summed PSS (the fairer figure).
 
     .venv/bin/python benchmarks/bench_batch.py [--pages 100] [--concurrency 1 2 4] [--tsa]
 
@@ -63,17 +64,20 @@ class Site(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """Summed RSS (overcounts pages Chromium's processes share) and summed PSS (shared pages split fairly)."""
+    rss = pss = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            info = p.memory_full_info()
         except psutil.Error:
-            pass
-    return total
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
 
 
-def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list[str]) -> tuple[float, int, int]:
+def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list[str]) -> tuple[float, int, int, int]:
     targets = work / f"targets-{concurrency}.txt"
     targets.write_text("".join(f"{base}/post/{n}\n" for n in range(pages)), encoding="utf-8")
     out = work / f"case-{concurrency}"
@@ -95,16 +99,17 @@ def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     watched = psutil.Process(proc.pid)
-    peak = 0
+    peak_rss = peak_pss = 0
     while proc.poll() is None:
-        peak = max(peak, tree_rss(watched))
+        rss, pss = tree_memory(watched)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(0.2)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         tail = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
         raise SystemExit(f"batch at concurrency {concurrency} exited {proc.returncode}:\n{tail}")
     complete = sum(1 for p in out.iterdir() if (p / "manifest.json").is_file())
-    return elapsed, peak, complete
+    return elapsed, peak_rss, peak_pss, complete
 
 
 def main() -> None:
@@ -131,11 +136,19 @@ def main() -> None:
             f"{options.pages} pages from {base}, {os.cpu_count()} cores, sealing: signature + custody"
             + (" + RFC 3161 timestamp" if tsa else " (no timestamp)")
         )
-        print(f"{'concurrency':>11} {'seconds':>8} {'pages/min':>10} {'peak RSS MB':>12} {'bundles':>8}")
+        print(f"load average before: {os.getloadavg()[0]:.1f}")
+        print(
+            f"{'concurrency':>11} {'seconds':>8} {'pages/min':>10} {'peak RSS MB':>12} {'peak PSS MB':>12} "
+            f"{'bundles':>8}"
+        )
         for concurrency in options.concurrency:
-            elapsed, peak, complete = run_once(base, options.pages, concurrency, work, tsa_args)
+            elapsed, rss, pss, complete = run_once(base, options.pages, concurrency, work, tsa_args)
             rate = complete * 60 / elapsed
-            print(f"{concurrency:>11} {elapsed:>8.1f} {rate:>10.1f} {peak / 2**20:>12.0f} {complete:>8}", flush=True)
+            print(
+                f"{concurrency:>11} {elapsed:>8.1f} {rate:>10.1f} {rss / 2**20:>12.0f} {pss / 2**20:>12.0f} "
+                f"{complete:>8}",
+                flush=True,
+            )
     finally:
         if tsa is not None:
             tsa.stop()
