@@ -1,11 +1,13 @@
 """How much slower and heavier is an evidence capture than a bare screenshot? Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/bench_capture.py [--runs 5] [--warmup 1] [--keep DIR]
+    .venv/bin/python benchmarks/bench_capture.py [--runs 5] [--warmup 1] [--keep DIR] [--profile NAME]
 
 Serves the built-in demo site, launches one Chromium, then alternates, ``--runs`` times each:
   (a) bare Playwright: fresh context, goto (until "load"), full-page PNG screenshot;
   (b) evicap: ``capture_url`` of the same page -- WARC, all attachments, manifest, signature (throwaway key,
       no time-stamp authority: that is a network round trip to a third party, not our cost).
+``--profile`` (default ``as-loaded``: no behaviors, the like-for-like comparison with a bare goto + screenshot;
+``generic`` adds the scrolling, clicking and waiting a social feed needs, which the bare script does not do).
 Reports median wall times and their ratio (issue 2 target: evicap within 1.5x), the peak resident memory of
 this Python process while evicap captures, and, separately, of the browser's processes and Playwright's driver.
 """
@@ -134,7 +136,9 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
             async def one_evicap() -> object:
                 nonlocal n
                 n += 1
-                options = CaptureOptions(item=f"bench-{n}", investigator="benchmark", timeout=60.0)
+                options = CaptureOptions(
+                    item=f"bench-{n}", investigator="benchmark", timeout=60.0, profile=args.profile
+                )
                 clock = PhaseClock()
                 result = await capture_url(
                     browser, url, options, bundles, browser_info=info, sealing=sealing, progress=clock.mark
@@ -165,7 +169,7 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
     maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(f"browser            {info.version} ({info.path})")
     print(f"page               {url} (demo feed)")
-    print(f"runs               {args.runs} each, after {args.warmup} warm-up")
+    print(f"runs               {args.runs} each, after {args.warmup} warm-up; evicap profile {args.profile}")
     print(f"bare playwright    median {bare:6.2f} s   runs {' '.join(f'{t:.2f}' for t in bare_times)}")
     print(f"evicap capture     median {ours:6.2f} s   runs {' '.join(f'{t:.2f}' for t in evicap_times)}")
     print(f"ratio              {ours / bare:6.2f} x (target <= 1.5)")
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="captures of each kind (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed captures of each kind first (default 1)")
     parser.add_argument("--keep", type=Path, help="write evicap's bundles here and keep them")
+    parser.add_argument("--profile", default="as-loaded", help="evicap site profile (default as-loaded)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")

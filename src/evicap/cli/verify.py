@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evicap.cli.output import Output
-from evicap.config import load_config
+from evicap.config import Config, load_config
 from evicap.verify import BundleReport, verify_path
 
 _STYLE = {"pass": "green", "fail": "bold red", "not-checked": "yellow"}
@@ -32,6 +32,16 @@ def _table(report: BundleReport) -> Table:
     return table
 
 
+def own_public_keys(config: Config) -> list[Path]:
+    """This machine's own signing key is trusted here: bundles its investigator sealed verify without extra flags.
+
+    A recipient elsewhere trusts the investigator's key explicitly (--trusted-key or trusted_keys in the config).
+    """
+    key = config.key or config.default_key_path
+    public = key.with_name(key.name + ".pub")
+    return [public] if public.is_file() else []
+
+
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path, exists=True),
@@ -47,7 +57,7 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
     A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
     """
     config = load_config()
-    keys = [*trusted_keys, *config.trusted_keys]
+    keys = [*trusted_keys, *config.trusted_keys, *own_public_keys(config)]
     cas = [*tsa_cas, *config.tsa_ca]
     # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
     reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, strict)]
