@@ -135,6 +135,9 @@ def _open_index(out: Output, directory: Path, case_id: str, targets: TargetList,
         index = CaseIndex.load(directory)
         if index.case_id != case_id:
             raise UsageError(f"{directory} holds case {index.case_id!r}, not {case_id!r}")
+        if is_sealed(directory) and _all_done(index, targets):
+            out.info(f"all {len(targets.targets)} target(s) are complete and the case index is sealed; nothing to do")
+            sys.exit(1 if targets.problems else 0)
         if is_sealed(directory):
             archive_seal(directory)  # the sealed index is kept whole before anything changes it
         for name in clear_staging(directory):
@@ -152,6 +155,11 @@ def _open_index(out: Output, directory: Path, case_id: str, targets: TargetList,
     index.runs.append({"started_at": _now(), "targets": len(targets.targets), "resume": resume})
     index.save(force=True)
     return index
+
+
+def _all_done(index: CaseIndex, targets: TargetList) -> bool:
+    entries = index.entries
+    return all(t.item in entries and entries[t.item].status == "complete" for t in targets.targets)
 
 
 def _now() -> str:
