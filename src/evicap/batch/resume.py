@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evicap.batch.index import CaseIndex, IndexEntry, Superseded
+from evicap.batch.targets import normalize_url
 from evicap.bundle import layout
 from evicap.bundle.hashing import digest_file
 from evicap.errors import EnvironmentProblem, UsageError
@@ -135,7 +136,7 @@ def reconcile(index: CaseIndex) -> list[str]:
         if facts.path in known or facts.case_id != index.case_id or facts.item not in index.entries:
             continue
         entry = index.entries[facts.item]
-        if facts.url and entry.url.rstrip("/") != facts.url.rstrip("/"):
+        if facts.url and normalize_url(entry.url) != normalize_url(facts.url):
             notes.append(f"{facts.path}: item {facts.item} but URL {facts.url}; not adopted")
             continue
         notes.append(f"{entry.item}: adopted {facts.path} ({facts.status}) published before the interruption")
