@@ -240,7 +240,7 @@ def wait_for_bundles(out: Path, count: int, proc: subprocess.Popen[bytes], limit
 
 @pytest.fixture
 def slow_site(http_server: LocalServer, tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
-    urls = [page(http_server, f"/p{n}", delay=0.4) for n in range(1, 9)]
+    urls = [page(http_server, f"/p{n}", delay=0.4) for n in range(1, 7)]
     targets = tmp_path / "targets.txt"
     targets.write_text("\n".join(urls) + "\n", encoding="utf-8")
     yield targets, urls
