@@ -6,6 +6,7 @@ Covers issue 6 section 6: mixed good and bad targets, retries against a flaky se
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -23,6 +24,8 @@ import pytest
 from click.testing import CliRunner
 
 from evicap.batch.index import verify_index
+from evicap.batch.job import SharedBrowser
+from evicap.capture.browser import BrowserInfo
 from evicap.cli.main import cli
 from tests.servers import LocalServer
 from tests.tsa import LocalTSA, isolated_config, tsa  # noqa: F401
@@ -303,3 +306,18 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(
     assert code == 0, err
     assert index_of(out)["summary"]["complete"] == len(urls)
     assert len(bundles(out)) == len(urls)
+
+
+def test_shared_browser_is_started_again_after_it_dies(browser_info: BrowserInfo) -> None:
+    async def go() -> tuple[bool, int]:
+        shared = SharedBrowser(browser_info)
+        try:
+            first = await shared.get()
+            assert await shared.get() is first  # one browser for every capture while it lives
+            await first.close()  # as if it crashed: disconnected
+            second = await shared.get()
+            return second is not first and second.is_connected(), shared.restarts
+        finally:
+            await shared.close()
+
+    assert asyncio.run(go()) == (True, 1)
