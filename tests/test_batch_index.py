@@ -106,3 +106,29 @@ def test_verify_index_flags_unsealed_index_and_bad_bundle_paths(tmp_path: Path) 
     assert checks[("index-bundle", "T0002")].status == "fail"
     assert checks[("index-bundle", "T0003")].status == "fail"
     assert checks[("index-bundle", "STRAY")].status == "not-checked"
+
+
+def test_resealing_keeps_the_earlier_sealed_index_whole(tmp_path: Path) -> None:
+    from evicap.batch.index_seal import HISTORY, SIGNATURE, SIGNER_KEY, archive_seal, seal_index
+    from evicap.seal.signing import verify_signature
+    from tests.integration.capture_helpers import make_sealing
+
+    sealing = make_sealing(tmp_path / "keys")
+    case = tmp_path / "case"
+    case.mkdir()
+    index = new_index(case)
+    first = seal_index(case, sealing, {"case_id": "C"})
+    pub = tmp_path / "keys" / "signing-key.pem.pub"
+    assert not [c for c in verify_index(case, trusted_keys=[pub]) if c.status == "fail" and c.subject is None]
+
+    archive_seal(case)  # what --resume does before it changes a sealed index
+    index.add_targets(parse_targets(LIST + "https://c.example/4\n", "txt"))
+    index.save(force=True)
+    second = seal_index(case, sealing, {"case_id": "C"})
+    assert second.index_sha256 != first.index_sha256
+    old = case / HISTORY / "001"
+    old_index = (old / "case-index.json").read_bytes()
+    assert hashlib.sha256(old_index).hexdigest() == first.index_sha256
+    verify_signature(old_index, (old / SIGNATURE).read_bytes(), (old / SIGNER_KEY).read_bytes())
+    checks = verify_index(case, trusted_keys=[pub])
+    assert {c.name: c.status for c in checks if c.subject is None}["index-custody"] == "pass"
