@@ -91,15 +91,14 @@ def _get(url: str) -> tuple[int, str, bytes]:
         return error.code, error.geturl(), error.read()
 
 
-def _head(url: str) -> tuple[int, str | None]:
-    """Status and Location of a GET, without following redirects."""
+def _raw(url: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Status, headers and body of one GET, redirects not followed, no content decoding."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     try:
         connection.request("GET", url[len(f"{parts.scheme}://{parts.netloc}") :])
         response = connection.getresponse()
-        response.read()
-        return response.status, response.getheader("Location")
+        return response.status, response.headers, response.read()
     finally:
         connection.close()
 
@@ -213,12 +212,18 @@ def test_redirect_chain_gzip_chunked_and_image_replay(replay: Replay) -> None:
     hops = [("/a", 301, f"{site.origin}/b"), ("/b", 302, "/c"), ("/c", 307, site.final_page)]
     for path, status, location in hops:
         original = site.origin + path
-        assert _head(replay.url(original)) == (status, location)
+        replayed_status, headers, _ = _raw(replay.url(original))
+        assert (replayed_status, headers["Location"]) == (status, location)
     # ... and a client following the rewritten chain (``mp_``) lands on the archived final page.
     status, landed, html = _get(replay.url(site.redirect_start, "mp_"))
     assert status == 200
     assert landed == replay.url(site.final_page, "mp_")
     assert f"<p>{ARTICLE}</p>".encode() in html  # the gzip page, stored decoded, replays whole
+    # A replay client gets a head that matches the bytes: no Content-Encoding over the decoded body, the length right.
+    status, headers, body = _raw(replay.url(site.final_page))
+    assert status == 200 and f"<p>{ARTICLE}</p>".encode() in body
+    assert headers["Content-Encoding"] is None and headers["X-Orig-Content-Encoding"] == "gzip"
+    assert headers["Content-Length"] == str(len(body))
     status, _, script = _get(replay.url(site.script))
     assert status == 200 and script == b"document.body.dataset.ran = 'yes';"  # chunked on the wire
     status, _, image = _get(replay.url(site.image))
