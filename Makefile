@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pywb, the replay engine the tests prove our WARCs against, lives in its own environment: it pins older
+# cryptography/pyOpenSSL and monkey-patches sockets with gevent, neither of which belongs in evicap's.
+PYWB_VENV  ?= .venv-pywb
+PYWB_STAMP := $(PYWB_VENV)/.installed
 
 .PHONY: demo test setup browser lint typecheck clean bench
 
@@ -12,8 +16,8 @@ demo: setup
 	$(BIN)/evicap doctor
 	$(BIN)/evicap demo
 
-test: setup lint
-	$(BIN)/python -m pytest -q
+test: setup lint $(PYWB_STAMP)
+	EVICAP_PYWB_PYTHON=$(CURDIR)/$(PYWB_VENV)/bin/python $(BIN)/python -m pytest -q
 
 setup: $(STAMP) browser
 
@@ -25,6 +29,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
+
+$(PYWB_STAMP):
+	$(PYTHON) -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PYWB_VENV)/bin/python -m pip install -q 'pywb>=2.10'
+	@touch $(PYWB_STAMP)
 
 # Stock tools the verification recipe (docs/verify-without-evicap.md) and its test use: openssl, jq, sha256sum.
 # A browser: one already found (EVICAP_BROWSER, Playwright's, or a system Chromium/Chrome) is kept; otherwise
@@ -41,4 +51,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_capture.py
 
 clean:
-	rm -rf $(VENV) evidence-demo build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PYWB_VENV) evidence-demo build dist .pytest_cache .mypy_cache .ruff_cache
