@@ -43,6 +43,8 @@ TILE_HEIGHT = 4096
 MIN_TILE_HEIGHT = 64
 # Pages wider than this (CSS px) are cut at the right edge; the cut is reported.
 MAX_WIDTH = 16_384
+# Up to this height (and TILE_PIXELS in area) one capture is taken and stored as Chromium encoded it.
+SINGLE_SHOT_MAX_HEIGHT = 16_384
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> Full
     height = min(doc_height, max(1, max_height))
     tile_height = max(MIN_TILE_HEIGHT, min(TILE_HEIGHT, TILE_PIXELS // max(1, width)))
     bounds = [(top, min(top + tile_height, height)) for top in range(0, height, tile_height)]
+    if width * height <= TILE_PIXELS and height <= SINGLE_SHOT_MAX_HEIGHT:
+        return await _single_shot(cdp, path, width, height, doc_width, doc_height)
 
     first = await asyncio.to_thread(_decode, await _tile(cdp, 0, 0, width, bounds[0][1]))
     scale = first.width / width
@@ -183,6 +187,47 @@ async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> Full
         captured_width=width,
         scale=scale,
         tiles=len(bounds),
+    )
+
+
+async def _single_shot(
+    cdp: CDPSession, path: Path, width: int, height: int, doc_width: int, doc_height: int
+) -> FullPageShot:
+    """A page that fits in one tile: Chromium's own PNG is written as it came, with no decode and re-encode.
+
+    Most pages are this size; it saves the tile pipeline's pixel work. Only the PNG header is read, to record the
+    pixel size.
+    """
+    params: dict[str, Any] = {
+        "format": "png",
+        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        "captureBeyondViewport": True,
+        "fromSurface": True,
+        "optimizeForSpeed": True,
+    }
+    shot = await cdp.send("Page.captureScreenshot", params)
+    data = base64.b64decode(shot["data"])
+    with Image.open(io.BytesIO(data)) as image:  # header only: size and format, pixels are never decoded
+        if image.format != "PNG":
+            raise ValueError(f"browser returned {image.format} instead of PNG")
+        px_width, px_height = image.size
+    try:
+        with HashingWriter(path) as out:
+            out.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    assert out.digest is not None
+    return FullPageShot(
+        digest=out.digest,
+        width=px_width,
+        height=px_height,
+        document_width=doc_width,
+        document_height=doc_height,
+        captured_height=height,
+        captured_width=width,
+        scale=px_width / max(1, width),
+        tiles=1,
     )
 
 
