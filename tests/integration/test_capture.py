@@ -150,9 +150,9 @@ def test_page_that_never_goes_quiet_ends_within_the_timeout(
         "<h1>live feed</h1><script>setInterval(() => fetch('/poll?' + Math.random()).catch(() => {}), 300)</script>",
     )
     started = time.monotonic()
-    result = capture(run, browser, browser_info, sealing, url, tmp_output, timeout=6.0)
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, timeout=10.0)
     elapsed = time.monotonic() - started
-    assert elapsed < 6.0 + 20, f"took {elapsed:.1f} s"
+    assert elapsed < 10.0 + 20, f"took {elapsed:.1f} s"  # the limit, plus attachments and sealing
     assert result.status == "complete", result.error
     manifest = manifest_of(result.bundle)
     assert any(w["code"] == "network-busy" for w in manifest["capture"]["warnings"])
