@@ -133,6 +133,9 @@ async def step_scroll(ctx: StepContext, p: dict[str, Any], budget: float) -> Ste
         eager = tuple(await ctx.page.evaluate(_LAZY_JS))
     start = await ctx.page.evaluate(_SCROLL_JS, 0)
     scrolls, stable, reason, state = 0, 0, "no new content", start
+    if start["height"] <= start["view"] + 1:
+        # Nothing below the window: no scroll event can fire, so no feed can load more. Waiting would only cost time.
+        return "skipped", f"page fits the window ({start['height']} px); nothing to scroll"
     while True:
         if scrolls >= max_scrolls:
             reason = "max_scrolls reached"
