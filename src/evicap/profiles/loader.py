@@ -169,11 +169,24 @@ def parse_profile(text: str, path: Path, *, builtin: bool = False) -> Profile:
     )
 
 
+# Parsed profiles by (path, exact bytes): YAML parsing in pure Python costs tens of milliseconds a file, and a batch
+# resolves a profile for every target on the event loop. Keyed by content, so an edited file is parsed afresh.
+_PARSED: dict[tuple[str, bool, bytes], Profile] = {}
+
+
 def load_profile_file(path: Path, *, builtin: bool = False) -> Profile:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from exc
+    key = (str(path), builtin, raw)
+    cached = _PARSED.get(key)
+    if cached is None:
+        cached = _PARSED[key] = _parse_file(path, raw, builtin)
+    return cached
+
+
+def _parse_file(path: Path, raw: bytes, builtin: bool) -> Profile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
