@@ -47,10 +47,16 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
 def validate(manifest: dict[str, Any]) -> None:
     """Raise BundleError naming the first field that breaks the schema."""
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    if _validator().is_valid(manifest):
+        return
+    errors = sorted(_validator().iter_errors(manifest), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(root)"
