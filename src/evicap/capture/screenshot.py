@@ -110,7 +110,7 @@ async def _tile(cdp: CDPSession, x: int, y: int, width: int, height: int) -> byt
         "clip": {"x": x, "y": y, "width": width, "height": height, "scale": 1},
         "captureBeyondViewport": True,
         "fromSurface": True,
-        "optimizeForSpeed": True,  # the tile is decoded at once; its PNG size does not matter
+        "optimizeForSpeed": True,  # fast zlib: tiles are re-encoded anyway; a single shot is kept a little larger
     }
     shot = await cdp.send("Page.captureScreenshot", params)
     return base64.b64decode(shot["data"])
@@ -198,15 +198,7 @@ async def _single_shot(
     Most pages are this size; it saves the tile pipeline's pixel work. Only the PNG header is read, to record the
     pixel size.
     """
-    params: dict[str, Any] = {
-        "format": "png",
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-        "captureBeyondViewport": True,
-        "fromSurface": True,
-        "optimizeForSpeed": True,
-    }
-    shot = await cdp.send("Page.captureScreenshot", params)
-    data = base64.b64decode(shot["data"])
+    data = await _tile(cdp, 0, 0, width, height)
     with Image.open(io.BytesIO(data)) as image:  # header only: size and format, pixels are never decoded
         if image.format != "PNG":
             raise ValueError(f"browser returned {image.format} instead of PNG")
