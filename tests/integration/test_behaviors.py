@@ -115,7 +115,7 @@ def test_generic_feed_capture_has_every_post_and_image_in_the_dom_snapshot_and_t
         assert json.loads(responses[http_server.url(f"/api/posts?page={page}")]["payload"])["posts"]
     profile = manifest_of(result.bundle)["profile"]
     assert profile["name"] == "generic" and len(profile["sha256"]) == 64
-    assert [s["kind"] for s in profile["steps"]][:3] == ["wait", "dismiss", "scroll"]
+    assert [s["kind"] for s in profile["steps"]][:3] == ["dismiss", "scroll", "click"]
 
 
 CONSENT = {
