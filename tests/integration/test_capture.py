@@ -298,3 +298,24 @@ def test_viewport_and_user_agent_are_used_and_recorded(
 
     with Image.open(Path(result.bundle) / "artifacts" / "screenshot-viewport.png") as shot:
         assert shot.size == (800, 600)
+
+
+def test_a_bundle_that_cannot_be_published_keeps_its_work_and_says_where(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evicap.capture import session as session_module
+    from evicap.errors import BundleError, CaptureError
+
+    def refuse(staging: Path, output: Path, name: str) -> Path:
+        raise BundleError(f"cannot publish bundle {output / name}: No space left on device")
+
+    monkeypatch.setattr(session_module, "publish", refuse)
+    url = http_server.route("/kept", "<h1>keep me</h1>")
+    with pytest.raises(CaptureError) as caught:
+        capture(run, browser, browser_info, sealing, url, tmp_output)
+    assert "No space left on device" in str(caught.value) and "partial work kept in" in str(caught.value)
+    [staging] = list(tmp_output.iterdir())
+    assert staging.name.startswith(".staging-")  # never mistaken for a finished bundle
+    assert (staging / "manifest.json").is_file() and (staging / "manifest.sig").is_file()
+    assert b"keep me" in warc_text(staging)

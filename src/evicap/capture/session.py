@@ -275,13 +275,10 @@ async def capture_url(
         manifest_digest = write_manifest(staging, manifest)
         error = await _seal(run, staging, sealing, say)
         final = publish(staging, output_dir, name)
-    except EvicapError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    except Exception as exc:  # browser crash or our bug: keep what was written, say where
-        raise CaptureError(
-            f"capture of {target} stopped: {_first_line(exc)}; partial work kept in {staging}", url=target
-        ) from exc
+    except Exception as exc:  # browser crash, unwritable bundle, or our bug: keep what was written, say where
+        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
+        message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
+        raise CaptureError(message, url=target) from exc
     status: Status = "failed" if error else run.status
     return CaptureResult(
         url=target,
