@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
+
+from evicap.demo.server import ServerThread
 
 RouteFn = Callable[[BaseHTTPRequestHandler], None]
 
@@ -182,7 +183,7 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class LocalServer:
+class LocalServer(ServerThread):
     """A threaded HTTP/1.1 server on 127.0.0.1 with a route table; TLS when given an ``ssl.SSLContext``.
 
     ``url_host`` is the host name put into URLs; "localhost" gives a second origin on the same address.
@@ -194,43 +195,17 @@ class LocalServer:
         self._routes: dict[str, StaticResponse | RouteFn] = {}
         self._requests: list[Request] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> LocalServer:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._serve(server, name="test-server", poll_interval=0.05)
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # -- addresses -------------------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("server not started")
-        return int(self._server.server_address[1])
 
     @property
     def scheme(self) -> str:

@@ -17,7 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from evicap.errors import EnvironmentProblem
@@ -99,14 +99,57 @@ class _DemoHTTPServer(ThreadingHTTPServer):
         pass  # a browser closing a connection early is normal, not an error to report
 
 
-class DemoServer:
+class ServerThread:
+    """An HTTP server on a background daemon thread: start (in the subclass), stop, ``with``, and its port.
+
+    Shared by the demo server and the test suite's local servers, so both shut down the same careful way.
+    """
+
+    def __init__(self) -> None:
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def _serve(self, server: ThreadingHTTPServer, *, name: str, poll_interval: float) -> None:
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name=name, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server is not running")
+        return int(self._server.server_address[1])
+
+
+class DemoServer(ServerThread):
     """The demo site on 127.0.0.1 (port 0: the OS picks a free one), served from a background thread."""
 
     def __init__(self, site_dir: Path = SITE_DIR, *, port: int = 0) -> None:
         self.site_dir = site_dir.resolve()
         self._port = port
-        self._server: _DemoHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._more_posts: list[dict[str, Any]] = []
 
     def start(self) -> DemoServer:
@@ -125,35 +168,8 @@ class DemoServer:
         except OSError as exc:
             raise EnvironmentProblem(f"cannot start the demo server on 127.0.0.1:{self._port}: {exc}") from exc
         server.owner = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="evicap-demo", daemon=True
-        )
-        self._thread.start()
+        self._serve(server, name="evicap-demo", poll_interval=0.1)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> DemoServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("demo server is not running")
-        return int(self._server.server_address[1])
 
     @property
     def origin(self) -> str:
