@@ -319,3 +319,44 @@ def test_a_bundle_that_cannot_be_published_keeps_its_work_and_says_where(
     assert staging.name.startswith(".staging-")  # never mistaken for a finished bundle
     assert (staging / "manifest.json").is_file() and (staging / "manifest.sig").is_file()
     assert b"keep me" in warc_text(staging)
+
+
+def test_proxy_carries_the_capture_and_is_recorded(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, tmp_output: Path
+) -> None:
+    """A forward proxy that answers for a name no DNS knows: the page can only have come through the proxy."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from evicap.demo.server import ServerThread
+
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.path)  # a proxy receives the absolute URL
+            body = b"<h1>served through the proxy</h1>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class ProxyServer(ServerThread):
+        def start(self) -> ProxyServer:
+            self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Proxy), name="test-proxy", poll_interval=0.05)
+            return self
+
+    with ProxyServer() as proxy:
+        address = f"http://127.0.0.1:{proxy.port}"
+        url = "http://evidence-target.invalid/post/7"
+        result = capture(run, browser, browser_info, sealing, url, tmp_output, proxy=address)
+    assert result.status == "complete", result.error
+    assert url in seen
+    manifest = manifest_of(result.bundle)
+    assert manifest["environment"]["proxy"] == address
+    assert b"served through the proxy" in (Path(result.bundle) / "artifacts" / "dom.html").read_bytes()
