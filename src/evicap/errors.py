@@ -20,6 +20,12 @@ Core modules never print and never exit.
 from __future__ import annotations
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (or its type when empty): how foreign errors reach a report."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:limit]
+
+
 class EvicapError(Exception):
     """Base of every error evicap reports to a user."""
 

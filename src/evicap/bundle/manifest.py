@@ -30,6 +30,11 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def utc_now() -> str:
+    """This moment, as utc_iso writes it."""
+    return utc_iso(datetime.now(timezone.utc))
+
+
 def local_zone(moment: datetime) -> tuple[str, str]:
     """The capturing machine's time zone name and UTC offset (+HH:MM) at `moment`."""
     local = moment.astimezone()

@@ -16,7 +16,6 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -26,11 +25,13 @@ from playwright.async_api import Error as PlaywrightError
 
 from evicap.bundle import layout
 from evicap.bundle.hashing import FileDigest, HashingWriter, write_bytes
+from evicap.bundle.manifest import utc_now
 from evicap.bundle.model import Artifact, CaptureWarning
 from evicap.capture import certs
 from evicap.capture.options import CaptureOptions
 from evicap.capture.screenshot import FullPageShot, evaluate_isolated, full_page_png, scroll_to_top, viewport_png
 from evicap.capture.types import CertificateChain, ConsoleMessage, Navigation
+from evicap.errors import first_line
 
 T = TypeVar("T")
 
@@ -122,13 +123,8 @@ class ConsoleLog:
         self._keep(ConsoleMessage(type="pageerror", text=str(error)[:MAX_CONSOLE_TEXT]))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class _Collector:
@@ -155,7 +151,7 @@ class _Collector:
         try:
             return await asyncio.wait_for(step(), timeout=self.inputs.step_timeout)
         except Exception as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else _first_line(exc)
+            reason = "timed out" if isinstance(exc, TimeoutError) else first_line(exc)
             if any(mark in reason for mark in PAGE_GONE_MARKS):
                 # A crashed or closed page answers nothing more; fail the remaining steps at once
                 # instead of letting each wait out its timeout.
@@ -323,7 +319,7 @@ async def _certificates(run: _Collector) -> None:
         pem = certs.chains_pem(chains).encode("ascii")
         document = _json_bytes(certs.chains_json(chains))
     except Exception as exc:
-        run.warnings.append(CaptureWarning("attachment-failed", f"certificates not written: {_first_line(exc)}"))
+        run.warnings.append(CaptureWarning("attachment-failed", f"certificates not written: {first_line(exc)}"))
         run.failed.append("certificates")
         return
     digest = write_bytes(run.path(layout.CERTIFICATES_PEM), pem)
@@ -385,7 +381,7 @@ def build_facts(inputs: AttachmentInputs, seen: Mapping[str, Any]) -> dict[str, 
     navigation = inputs.navigation.to_json()
     meta = seen.get("meta") or []
     facts: dict[str, Any] = {
-        "collected_at": _utc_now(),
+        "collected_at": utc_now(),
         "requested_url": inputs.navigation.requested_url,
         "final_url": inputs.navigation.final_url,
         "document_url": seen.get("url"),

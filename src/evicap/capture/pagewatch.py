@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from playwright.async_api import BrowserContext, CDPSession, Dialog, Page
+
+from evicap.bundle.manifest import utc_now
 
 MAX_EVENTS = 200
 MAX_TEXT = 2000
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass
@@ -48,7 +47,7 @@ class PageWatch:
         if len(self.dialogs) < MAX_EVENTS:
             self.dialogs.append(
                 {
-                    "time": _now(),
+                    "time": utc_now(),
                     "type": dialog.type,
                     "message": dialog.message[:MAX_TEXT],
                     "default_value": dialog.default_value[:MAX_TEXT] if dialog.default_value else None,
@@ -59,7 +58,7 @@ class PageWatch:
         self._spawn(dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
 
     def _on_popup(self, popup: Page) -> None:
-        entry: dict[str, Any] = {"time": _now(), "url": popup.url, "action": "closed"}
+        entry: dict[str, Any] = {"time": utc_now(), "url": popup.url, "action": "closed"}
         if len(self.popups) < MAX_EVENTS:
             self.popups.append(entry)
 

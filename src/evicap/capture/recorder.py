@@ -29,6 +29,7 @@ from evicap.capture.httpheads import Redactor
 from evicap.capture.options import CaptureOptions
 from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation
 from evicap.capture.warc import HttpMessage, WarcWriter
+from evicap.errors import first_line
 
 QUIET_SECONDS = 1.0  # drain stops waiting for open exchanges after this long without network events
 
@@ -263,7 +264,7 @@ class NetworkRecorder:
                 b"",
                 truncated="unspecified",
                 outcome="no-body",
-                detail=f"browser did not give the body: {_first_line(exc)}",
+                detail=f"browser did not give the body: {first_line(exc)}",
             )
             return
         body = result.get("body", "")
@@ -470,7 +471,7 @@ class NetworkRecorder:
         try:
             result = await self.send("Network.getCertificate", {"origin": origin})
         except PlaywrightError as exc:
-            self.warn("certificate-missing", f"certificate chain of {origin} not available: {_first_line(exc)}")
+            self.warn("certificate-missing", f"certificate chain of {origin} not available: {first_line(exc)}")
             return
         chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
         if not chain:
@@ -481,6 +482,3 @@ class NetworkRecorder:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

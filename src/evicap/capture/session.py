@@ -40,7 +40,7 @@ from evicap.capture.browser import BrowserInfo
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import PageWatch
 from evicap.capture.target import normalize_target
-from evicap.errors import CaptureError, EvicapError
+from evicap.errors import CaptureError, EvicapError, first_line
 
 Progress = Callable[[str], None]
 
@@ -80,9 +80,7 @@ class _Run:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line.replace("Page.goto: ", "").strip()
+    return first_line(error).replace("Page.goto: ", "").strip()
 
 
 def _net_error(text: str) -> str | None:

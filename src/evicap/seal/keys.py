@@ -19,7 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from evicap.errors import SigningError
+from evicap.errors import SigningError, first_line
 
 PASSPHRASE_ENV = "EVICAP_KEY_PASSPHRASE"
 
@@ -62,7 +62,7 @@ def load_public_key(pem_bytes: bytes, source: str = "public key") -> ed25519.Ed2
     try:
         key = serialization.load_pem_public_key(pem_bytes)
     except (ValueError, UnsupportedAlgorithm) as error:
-        raise SigningError(f"{source} is not a PEM public key: {_first_line(error)}") from None
+        raise SigningError(f"{source} is not a PEM public key: {first_line(error)}") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise SigningError(f"{source} is a {_kind(key)} key; evicap signatures are Ed25519")
     return key
@@ -148,11 +148,11 @@ def load_key(path: Path, prompt: PassphrasePrompt | None = None) -> Signer:
     except ValueError as error:
         if encrypted:
             raise SigningError(f"wrong passphrase for signing key {path}") from None
-        raise SigningError(f"{path} is not a PEM private key: {_first_line(error)}") from None
+        raise SigningError(f"{path} is not a PEM private key: {first_line(error)}") from None
     except TypeError:
         raise SigningError(f"signing key {path}: unexpected passphrase for an unencrypted key") from None
     except UnsupportedAlgorithm as error:
-        raise SigningError(f"signing key {path}: unsupported key: {_first_line(error)}") from None
+        raise SigningError(f"signing key {path}: unsupported key: {first_line(error)}") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise SigningError(
             f"signing key {path} is a {_kind(key)} key; evicap signs with Ed25519",
@@ -183,6 +183,3 @@ def _kind(key: object) -> str:
     return type(key).__name__
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
