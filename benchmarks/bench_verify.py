@@ -2,17 +2,18 @@
 
     .venv/bin/python benchmarks/bench_verify.py [--dir DIR] [--size-mib 1024] [--keep]
 
-Builds (or reuses, with --dir and --keep) a sealed bundle: two random "media" artifacts and a WARC whose big
-responses carry random bodies (written by warcio, each record then stored as its own gzip member; random bytes do
-not compress, so deflate level 0 gives the same on-disk size as any level and keeps the build fast). Then runs
-sha256sum and `evicap verify` twice each and reports the warm (second) runs: page cache cannot be dropped here.
-Peak memory is the verify process's maximum RSS (wait4 rusage). Targets: ratio >= 1.5, peak RSS < 200 MB.
+Builds (or reuses, with --dir and --keep) a sealed bundle shaped like a capture of a page with long videos: a WARC
+written by evicap's own writer (gzip per record, SHA-256 block and payload digests) holding three large video
+responses with random (incompressible) bodies and a tall screenshot as a resource record, plus that screenshot as
+its own artifact. About 7/8 of the bytes are WARC: the hardest case for verify. Then runs sha256sum, `evicap
+verify` and `evicap verify --deep` twice each and reports the warm (second) runs: page cache cannot be dropped
+here. Peak memory is each verify process's maximum RSS (wait4 rusage). Targets: ratio >= 1.5, peak RSS < 200 MB.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import asyncio
 import json
 import os
 import shutil
@@ -20,87 +21,62 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
-
 from evicap.bundle import layout
-from evicap.bundle.hashing import digest_file
+from evicap.bundle.hashing import FileDigest, HashingWriter
 from evicap.bundle.manifest import utc_iso, write_checksums, write_manifest
 from evicap.bundle.model import Artifact
+from evicap.capture.warc import HttpMessage, WarcWriter
 from evicap.seal.custody import Actor
 from evicap.seal.keys import generate_key
 from evicap.seal.sealer import SealSettings, seal_bundle
 
 MIB = 1024 * 1024
 URL = "http://bench.invalid/"
+SCREENSHOT = f"{layout.ARTIFACTS_DIR}/screenshot-full.png"
 
 
-def _random_file(path: Path, size: int) -> None:
-    with open(path, "wb") as out:
+def _random_file(path: Path, size: int) -> FileDigest:
+    with HashingWriter(path) as out:
         left = size
         while left:
             n = min(left, 8 * MIB)
             out.write(os.urandom(n))
             left -= n
+    assert out.digest is not None
+    return out.digest
 
 
-def _store_member(out: Any, plain: Path) -> None:
-    """Append the file as one gzip member (deflate 'stored' blocks), streamed."""
-    compressor = zlib.compressobj(0, zlib.DEFLATED, 31)
-    with open(plain, "rb") as src:
-        while block := src.read(8 * MIB):
-            out.write(compressor.compress(block))
-    out.write(compressor.flush())
-
-
-def _warc(path: Path, work: Path, body_sizes: list[int]) -> None:
-    with open(path, "wb") as out:
-        for index, size in enumerate([-1, *body_sizes]):
-            plain = work / "record.warc"
-            with open(plain, "wb") as rec:
-                writer = WARCWriter(rec, gzip=False, warc_version="WARC/1.1")
-                if size < 0:
-                    writer.write_record(writer.create_warcinfo_record(path.name, {"software": "bench"}))
-                else:
-                    body = work / "body.bin"
-                    _random_file(body, size)
-                    http = StatusAndHeaders("200 OK", [("Content-Type", "video/mp4"),
-                                                       ("Content-Length", str(size))], protocol="HTTP/1.1")
-                    with open(body, "rb") as payload:
-                        writer.write_record(writer.create_warc_record(
-                            f"{URL}media/{index}", "response", payload=payload, http_headers=http, length=size))
-                    body.unlink()
-            _store_member(out, plain)
-            plain.unlink()
-        # the page itself, so the manifest's requested URL has its response record
-        plain = work / "record.warc"
-        with open(plain, "wb") as rec:
-            writer = WARCWriter(rec, gzip=False, warc_version="WARC/1.1")
-            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(URL, "response", payload=io.BytesIO(b"<html>bench</html>"),
-                                                          http_headers=http))
-        _store_member(out, plain)
-        plain.unlink()
+async def _warc(path: Path, work: Path, body_sizes: list[int], screenshot: Path) -> FileDigest:
+    writer = WarcWriter(path, {"software": "evicap bench_verify"})
+    page = HttpMessage("HTTP/1.1 200 OK", [("Content-Type", "text/html")], b"<html><video src=v0></video></html>")
+    await writer.write_exchange(URL, HttpMessage("GET / HTTP/1.1", [("Host", "bench.invalid")]), page)
+    for index, size in enumerate(body_sizes):
+        body = work / f"body-{index}.bin"
+        _random_file(body, size)
+        request = HttpMessage(f"GET /v{index} HTTP/1.1", [("Host", "bench.invalid")])
+        response = HttpMessage("HTTP/1.1 200 OK", [("Content-Type", "video/mp4"), ("Content-Length", str(size))],
+                               body)
+        await writer.write_exchange(f"{URL}v{index}", request, response)
+        body.unlink()
+    await writer.write_resource(f"urn:evicap:{SCREENSHOT}", "image/png", screenshot)
+    return await writer.close()
 
 
 def build(bundle: Path, total: int) -> Path:
     """A sealed bundle of about ``total`` bytes; returns the signer's public key path."""
-    art = bundle / layout.ARTIFACTS_DIR
-    art.mkdir(parents=True)
-    media = total // 4
-    warc_bodies = [total // 8] * 4
-    _random_file(art / "media-1.bin", media)
-    _random_file(art / "media-2.bin", media)
-    (bundle / layout.DOM).write_text("<html>bench</html>\n")
-    _warc(bundle / layout.WARC, bundle, warc_bodies)
-    roles = [(layout.WARC, "warc", "application/warc"), (f"{layout.ARTIFACTS_DIR}/media-1.bin", "media", "video/mp4"),
-             (f"{layout.ARTIFACTS_DIR}/media-2.bin", "media", "video/mp4"), (layout.DOM, "dom", "text/html")]
-    artifacts = [Artifact(rel, role, media_type, digest_file(bundle / rel)) for rel, role, media_type in roles]
+    (bundle / layout.ARTIFACTS_DIR).mkdir(parents=True)
+    shot_size = total // 8
+    shot = _random_file(bundle / SCREENSHOT, shot_size)
+    warc = asyncio.run(_warc(bundle / layout.WARC, bundle, [(total - 2 * shot_size) // 3] * 3, bundle / SCREENSHOT))
+    dom = HashingWriter(bundle / layout.DOM)
+    dom.write(b"<html><video src=v0></video></html>\n")
+    artifacts = [Artifact(layout.WARC, "warc", "application/warc", warc),
+                 Artifact(SCREENSHOT, "screenshot", "image/png", shot, f"urn:evicap:{SCREENSHOT}"),
+                 Artifact(layout.DOM, "dom", "text/html", dom.close())]
     key_dir = bundle.parent / "keys"
     key_dir.mkdir(exist_ok=True)
     signer = generate_key(key_dir / f"bench-{os.getpid()}.pem", None)
@@ -158,17 +134,24 @@ def main() -> None:
         verify_cmd = [sys.executable, "-c", "from evicap.cli.main import main; main()", "verify", str(bundle),
                       "--json", "--trusted-key", str(pub)]
         sums = [timed(["sha256sum", *files]) for _ in range(2)]
-        runs = [timed(verify_cmd, env) for _ in range(2)]
+        modes = {"evicap verify": verify_cmd, "evicap verify --deep": [*verify_cmd, "--deep"]}
+        runs = {name: [timed(cmd, env) for _ in range(2)] for name, cmd in modes.items()}
         check = subprocess.run(verify_cmd, env=env, capture_output=True, text=True)
         report = json.loads(check.stdout.splitlines()[0])
+        warc_reason = next(c["reason"] for c in report["checks"] if c["name"] == "warc")
         mb = total / 1e6
-        s_time, v_time = sums[-1][0], runs[-1][0]
-        print(f"bundle: {len(files)} files, {total / MIB:.0f} MiB; verify verdict: {report['verdict']}")
-        print(f"sha256sum      : {s_time:7.2f} s  {mb / s_time:8.1f} MB/s   (cold run {sums[0][0]:.2f} s)")
-        print(f"evicap verify  : {v_time:7.2f} s  {mb / v_time:8.1f} MB/s   (cold run {runs[0][0]:.2f} s, "
-              f"exit {runs[-1][1]})")
-        print(f"throughput ratio verify / sha256sum: {s_time / v_time:.2f}x   (target >= 1.5x)")
-        print(f"verify peak RSS: {max(r[2] for r in runs) / 1e6:.0f} MB   (target < 200 MB)")
+        s_time = sums[-1][0]
+        print(f"bundle: {len(files)} files, {total / MIB:.0f} MiB "
+              f"(WARC {os.path.getsize(bundle / layout.WARC) / MIB:.0f} MiB); verdict: {report['verdict']}")
+        print(f"  warc check: {warc_reason}")
+        print(f"{'sha256sum':<22}: {s_time:7.2f} s  {mb / s_time:8.1f} MB/s   (cold run {sums[0][0]:.2f} s)")
+        for name, (cold, warm) in runs.items():
+            print(f"{name:<22}: {warm[0]:7.2f} s  {mb / warm[0]:8.1f} MB/s   (cold run {cold[0]:.2f} s, "
+                  f"exit {warm[1]}, peak RSS {max(cold[2], warm[2]) / 1e6:.0f} MB)")
+        for name, (_cold, warm) in runs.items():
+            print(f"throughput ratio {name} / sha256sum: {s_time / warm[0]:.2f}x   (target >= 1.5x)")
+        peak = max(r[2] for pair in runs.values() for r in pair)
+        print(f"verify peak RSS: {peak / 1e6:.0f} MB   (target < 200 MB)")
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if not args.keep:

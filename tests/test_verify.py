@@ -7,10 +7,12 @@ HTML, MHTML, PDF, certificates and page facts, a schema-valid manifest, then sea
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -403,6 +405,67 @@ def test_untimestamped_bundle_says_so_plainly(tmp_path: Path, sealed: Sealed) ->
     assert "not timestamped" in check["reason"]
     assert str(uuid.UUID(CAPTURE_ID))  # the bundle built is the same shape as the pristine one
 
+
+
+def _edit_warc_body(path: Path) -> None:
+    """Change one letter of the page's HTML inside the WARC, keeping the file a well-formed gzip WARC: the kind
+    of edit someone would make to put words in a page, not a random corruption."""
+    plain = gzip.decompress(path.read_bytes())
+    assert plain.count(b"evidence text") > 1
+    path.write_bytes(gzip.compress(plain.replace(b"evidence text", b"evidEnce text", 1)))
+
+
+def _warc_check(report: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"] == "warc")
+
+
+def test_trusted_seal_vouches_for_record_digests_and_deep_recomputes_them(verify: Verify, copy: Path) -> None:
+    code, report, _ = verify(copy)
+    assert code == 0
+    assert "record digests are the sealed ones" in _warc_check(report)["reason"]
+    code, report, _ = verify(copy, "--deep")
+    assert code == 0
+    reason = _warc_check(report)["reason"]
+    assert "record digests recomputed and match" in reason
+    assert int(reason.split("; ")[1].split()[0]) >= 4  # block + payload of both responses, block of the resource
+
+
+def test_untrusted_signer_gets_record_digests_recomputed(verify: Verify, copy: Path) -> None:
+    code, report, _ = verify(copy, trust=False)
+    assert code == 1  # the signer is unknown
+    assert "recomputed and match" in _warc_check(report)["reason"]
+
+
+def test_edited_warc_record_is_named_by_the_second_read(verify: Verify, copy: Path) -> None:
+    _edit_warc_body(copy / layout.WARC)
+    code, report, _ = verify(copy)
+    assert code == 1
+    failed = failures(report)
+    assert f"artifact:{layout.WARC}" in failed  # its size and digests differ from the signed ones
+    assert f"response {FINAL}): payload digest does not match" in failed[f"warc:{layout.WARC}"]
+
+
+def test_wrong_record_digest_sealed_in_is_found_by_deep(
+    tmp_path: Path, sealed: Sealed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that got a record digest wrong before sealing: the file is exactly what was signed, so only
+    --deep (recomputing every record digest) can tell."""
+
+    honest_warc = _warc
+
+    def faulty_warc(path: Path, screenshot: Path) -> None:
+        honest_warc(path, screenshot)
+        _edit_warc_body(path)
+
+    monkeypatch.setattr(sys.modules[__name__], "_warc", faulty_warc)
+    bundle = build_bundle(tmp_path, None, sealed.tsa.ca_pem, tmp_path)
+    args = ["verify", str(bundle), "--json", "--trusted-key", str(tmp_path / "signing-key.pem.pub")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0
+    assert "sealed ones" in _warc_check(json.loads(result.stdout))["reason"]
+    result = CliRunner().invoke(cli, [*args, "--deep"])
+    assert result.exit_code == 1
+    assert "payload digest does not match" in failures(json.loads(result.stdout))[f"warc:{layout.WARC}"]
 
 # --- A real capture (real Chromium, local server, local TSA) must verify clean, and stop verifying when touched.
 

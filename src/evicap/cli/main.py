@@ -6,6 +6,7 @@ Exit codes: 0 all good; 1 evidence problem (capture failed or partial, verificat
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -15,9 +16,37 @@ from evicap import __version__
 from evicap.cli.output import Output
 from evicap.errors import EvicapError
 
+# Each command lives in its own module, imported only when that command runs (or help lists them all): `evicap
+# verify` on a workstation should not pay for importing Playwright and the capture engine.
+COMMANDS = {
+    "capture": "evicap.cli.capture:capture",
+    "demo": "evicap.cli.capture:demo",
+    "doctor": "evicap.cli.capture:doctor",
+    "verify": "evicap.cli.verify:verify",
+    "keys": "evicap.cli.seal:keys",
+    "custody": "evicap.cli.seal:custody",
+    "timestamp": "evicap.cli.seal:timestamp",
+    "profiles": "evicap.cli.profiles:profiles_group",
+    "login": "evicap.cli.profiles:login_command",
+    "batch": "evicap.cli.batch:batch",
+}
+
 
 class EvicapGroup(click.Group):
-    """Turns every EvicapError (and any unexpected exception) into one line and an exit code."""
+    """Loads commands on first use, and turns every EvicapError (and any unexpected exception) into one line and
+    an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,30 +77,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """evicap: capture web and social-media pages as verifiable evidence bundles."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-def _register() -> None:
-    # Each command module adds its commands here.
-    from evicap.cli.capture import capture, demo, doctor
-
-    cli.add_command(capture)
-    cli.add_command(demo)
-    cli.add_command(doctor)
-    from evicap.cli.verify import verify
-
-    cli.add_command(verify)
-    from evicap.cli.seal import custody, keys, timestamp
-
-    for command in (keys, custody, timestamp):
-        cli.add_command(command)
-    from evicap.cli.profiles import login_command, profiles_group
-
-    cli.add_command(profiles_group)
-    cli.add_command(login_command)
-    from evicap.cli.batch import batch; cli.add_command(batch)  # noqa: E702, I001
-
-
-_register()
 
 
 def main() -> None:

@@ -50,8 +50,10 @@ def own_public_keys(config: Config) -> list[Path]:
               help="PEM trust anchor for time-stamp authorities; adds to tsa_ca in the config.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine report (one JSON line per bundle) on stdout.")
 @click.option("--strict", is_flag=True, help="Fail files present in a bundle but not listed in its manifest.")
+@click.option("--deep", is_flag=True,
+              help="Recompute every WARC record digest even when a trusted seal proves the WARC unchanged.")
 def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: tuple[Path, ...], as_json: bool,
-           strict: bool) -> None:
+           strict: bool, deep: bool) -> None:
     """Check that each BUNDLE is intact, sealed by a trusted key, timestamped and in custody.
 
     A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
@@ -60,7 +62,7 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
     keys = [*trusted_keys, *config.trusted_keys, *own_public_keys(config)]
     cas = [*tsa_cas, *config.tsa_ca]
     # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
-    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, strict)]
+    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, strict, deep)]
     out = Output()
     for report in reports:
         if as_json:

@@ -1,16 +1,17 @@
 """One read per file: size, SHA-256 and SHA-512 in the same pass.
 
-hashlib releases the GIL on large buffers, so SHA-256 and SHA-512 of a chunk run on two worker threads while the
-main thread reads the next chunk (or inflates the WARC it is reading through the same stream). Memory is bounded by
-two chunks in flight, whatever the file size.
+hashlib releases the GIL on large buffers, so SHA-256 and SHA-512 run on two threads of their own, each fed from a
+short queue, while the main thread reads the next chunk (or inflates and parses the WARC it is reading through the
+same stream). Memory is bounded by the queued chunks, whatever the file size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,38 +20,76 @@ from evicap.verify.paths import PathProblem, open_inside
 from evicap.verify.report import Check, failed, not_checked, passed
 
 READ_CHUNK = 8 * 1024 * 1024
+QUEUE_DEPTH = 3  # chunks waiting per digest thread: enough that SHA-256 never starves, little memory
 _INLINE_BELOW = 256 * 1024  # small chunks cost more to hand to a thread than to hash here
 
 
-class ParallelDigest:
-    """SHA-256 and SHA-512 of a byte sequence fed chunk by chunk, each digest on its own worker thread."""
+class _HashThread:
+    """One digest computed on its own thread from a short queue of chunks, so it never waits for the other
+    digest or for the reader: on two cores SHA-256 (the slower) keeps one core busy from start to end."""
 
-    def __init__(self, pool: ThreadPoolExecutor | None) -> None:
-        self._pool = pool
+    _END = b""
+
+    def __init__(self, name: str) -> None:
+        self.hasher = hashlib.new(name)
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"evicap-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not self._END:
+            if self._error is None:
+                try:
+                    self.hasher.update(data)
+                except BaseException as error:  # handed to the caller in finish()
+                    self._error = error
+
+    def put(self, data: bytes) -> None:
+        self._queue.put(data)
+
+    def finish(self) -> str:
+        self._queue.put(self._END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.hasher.hexdigest()
+
+
+class ParallelDigest:
+    """SHA-256 and SHA-512 of a byte sequence fed chunk by chunk.
+
+    Small inputs are hashed inline; from the first large chunk on, each digest runs on its own thread
+    (hashlib releases the GIL on large buffers). Memory is bounded by QUEUE_DEPTH chunks per digest.
+    """
+
+    def __init__(self, threaded: bool = True) -> None:
+        self._threaded = threaded
         self._sha256 = hashlib.sha256()
         self._sha512 = hashlib.sha512()
-        self._pending: list[Future[None]] = []
+        self._threads: tuple[_HashThread, _HashThread] | None = None
         self.size = 0
 
     def update(self, data: bytes) -> None:
-        self._wait()
+        if not data:
+            return
         self.size += len(data)
-        if self._pool is None or len(data) < _INLINE_BELOW:
+        if self._threads is None and (not self._threaded or len(data) < _INLINE_BELOW):
             self._sha256.update(data)
             self._sha512.update(data)
-        else:
-            self._pending = [
-                self._pool.submit(self._sha256.update, data),
-                self._pool.submit(self._sha512.update, data),
-            ]
-
-    def _wait(self) -> None:
-        for future in self._pending:
-            future.result()
-        self._pending = []
+            return
+        if self._threads is None:
+            first, second = _HashThread("sha256"), _HashThread("sha512")
+            first.hasher, second.hasher = self._sha256, self._sha512  # carry on from what was hashed inline
+            self._threads = (first, second)
+        for thread in self._threads:
+            thread.put(data)
 
     def result(self) -> FileDigest:
-        self._wait()
+        if self._threads is not None:
+            sha256, sha512 = (thread.finish() for thread in self._threads)
+            self._threads = None
+            return FileDigest(self.size, sha256, sha512)
         return FileDigest(self.size, self._sha256.hexdigest(), self._sha512.hexdigest())
 
 
@@ -58,9 +97,9 @@ class HashingReader:
     """A read-only stream that digests every byte it hands out: lets the WARC reader and the file digests share
     one read of the file. ``finish()`` reads whatever the consumer left and returns the whole file's digest."""
 
-    def __init__(self, handle: BinaryIO, pool: ThreadPoolExecutor | None, chunk: int = READ_CHUNK) -> None:
+    def __init__(self, handle: BinaryIO, chunk: int = READ_CHUNK) -> None:
         self._handle = handle
-        self._digest = ParallelDigest(pool)
+        self._digest = ParallelDigest()
         self._chunk = chunk
 
     def read(self, size: int = -1) -> bytes:
@@ -92,7 +131,7 @@ def compare_digest(rel: str, listed: Mapping[str, Any], actual: FileDigest) -> C
     return passed("artifact", f"{actual.size} bytes, SHA-256 and SHA-512 match", rel)
 
 
-def check_artifact(root: Path, listed: Mapping[str, Any], pool: ThreadPoolExecutor | None) -> Check:
+def check_artifact(root: Path, listed: Mapping[str, Any]) -> Check:
     """Check one listed, non-WARC artifact with a single streamed read."""
     rel = str(listed.get("path"))
     try:
@@ -104,7 +143,7 @@ def check_artifact(root: Path, listed: Mapping[str, Any], pool: ThreadPoolExecut
             # No need to read: the size alone proves a change, and an absurd file is not worth hashing.
             return failed("artifact", f"size is {size} bytes, manifest says {listed.get('size')}", rel)
         try:
-            digest = HashingReader(stream, pool).finish()
+            digest = HashingReader(stream).finish()
         except OSError as error:
             return failed("artifact", f"unreadable: {error.strerror or error}", rel)
     return compare_digest(rel, listed, digest)

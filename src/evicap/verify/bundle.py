@@ -3,6 +3,13 @@
 Order follows what a recipient asks first: is the manifest what was signed, by whom and when, is the custody
 chain unbroken, and only then are the files the manifest lists still exactly those bytes. Files are read once
 each (the WARC is parsed while it is hashed).
+
+WARC record digests (WARC-Block-Digest, WARC-Payload-Digest) are recomputed when they can tell the reader
+something the seal does not: when the signature is missing, invalid or by an untrusted key, when the WARC's bytes
+differ from the signed file digests (a second read then names the altered records), or always with ``deep``.
+When a trusted signature covers the WARC's SHA-256 and SHA-512 and both match, the file is bit for bit the one
+that was sealed, so its record digests are necessarily the sealed ones; recomputing them costs two more SHA-256
+passes over every WARC byte and proves only that the writer computed them right (docs/architecture.md, "verify").
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import importlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +111,40 @@ def _checksums_checks(root: Path, manifest: Mapping[str, Any], artifacts: Sequen
     return passed("checksums", f"{layout.CHECKSUMS} matches the manifest ({len(listed)} entries)")
 
 
-def _warc_checks(rel: str, scan: WarcScan) -> list[Check]:
+def _warc_checks(rel: str, scan: WarcScan, recomputed: bool) -> list[Check]:
     if scan.problems:
         more = f" (and {scan.more_problems} more)" if scan.more_problems else ""
         return [failed("warc", "; ".join(scan.problems[:3]) + more, rel)]
-    return [passed("warc", f"{scan.records} records parse to the end; {scan.digests_checked} digests match", rel)]
+    if recomputed:
+        digests = f"{scan.digests_checked} record digests recomputed and match"
+    else:
+        digests = (f"its {scan.digests_listed} record digests are the sealed ones (the file matches the signed "
+                   "SHA-256 and SHA-512; --deep recomputes them)")
+    return [passed("warc", f"{scan.records} records parse to the end; {digests}", rel)]
+
+
+def _scan_warc_artifact(
+    root: Path, entry: Mapping[str, Any], wanted: set[str], recompute: bool
+) -> tuple[list[Check], WarcScan | None]:
+    """One read: the file's size, SHA-256 and SHA-512 while its records are parsed. If the bytes are not the
+    sealed ones and digests were not recomputed, a second read recomputes them to say which records changed."""
+    rel = str(entry["path"])
+    digests = recompute
+    while True:
+        try:
+            stream, _size = open_artifact(root, rel)
+        except PathProblem as problem:
+            return [failed("artifact", str(problem), rel), not_checked("warc", "WARC could not be opened", rel)], None
+        with stream:
+            reader = HashingReader(stream)
+            try:
+                scan = scan_warc(reader, wanted, digests=digests)
+                artifact = compare_digest(rel, entry, reader.finish())
+            except OSError as error:
+                return [failed("artifact", f"unreadable: {error.strerror or error}", rel)], None
+        if digests or artifact.status == "pass":
+            return [artifact, *_warc_checks(rel, scan, recomputed=digests)], scan
+        digests = True
 
 
 def _relied_on(manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
@@ -138,44 +173,44 @@ def _records_check(uris: set[str], urls: set[str], scans: Sequence[WarcScan]) ->
 
 
 def _check_files(
-    root: Path, manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]], pool: ThreadPoolExecutor
+    root: Path,
+    manifest: Mapping[str, Any],
+    artifacts: Sequence[Mapping[str, Any]],
+    recompute: bool,
 ) -> list[Check]:
     uris, urls = _relied_on(manifest, artifacts)
     checks: list[Check] = []
     scans: list[WarcScan] = []
     for entry in artifacts:
-        rel = str(entry["path"])
         if entry.get("role") != "warc":
-            checks.append(check_artifact(root, entry, pool))
+            checks.append(check_artifact(root, entry))
             continue
-        try:
-            stream, _size = open_artifact(root, rel)
-        except PathProblem as problem:
-            checks.append(failed("artifact", str(problem), rel))
-            checks.append(not_checked("warc", "WARC could not be opened", rel))
-            continue
-        with stream:
-            reader = HashingReader(stream, pool)
-            try:
-                scan = scan_warc(reader, uris | urls)
-                digest = reader.finish()
-            except OSError as error:
-                checks.append(failed("artifact", f"unreadable: {error.strerror or error}", rel))
-                continue
-        scans.append(scan)
-        checks.append(compare_digest(rel, entry, digest))
-        checks.extend(_warc_checks(rel, scan))
+        found, scan = _scan_warc_artifact(root, entry, uris | urls, recompute)
+        checks += found
+        if scan is not None:
+            scans.append(scan)
     checks.append(_records_check(uris, urls, scans))
     return checks
 
 
+def _seal_trusted(checks: Sequence[Check]) -> bool:
+    """True when the manifest's signature verifies and its signer is trusted."""
+    status = {check.name: check.status for check in checks}
+    return status.get("signature") == "pass" and status.get("signer-trust") == "pass"
+
+
 def verify_bundle(
-    path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Iterable[Path] = (), strict: bool = False
+    path: Path,
+    trusted_keys: Iterable[Path] = (),
+    tsa_cas: Iterable[Path] = (),
+    strict: bool = False,
+    deep: bool = False,
 ) -> BundleReport:
     """Run every check on the bundle at ``path``.
 
     ``trusted_keys``: public key files (or directories of them) whose signatures are trusted; ``tsa_cas``: PEM trust
-    anchors for time-stamp tokens. The caller merges configured defaults (the CLI does). Raises VerificationError
+    anchors for time-stamp tokens. The caller merges configured defaults (the CLI does). ``deep`` recomputes WARC
+    record digests even when a trusted seal already proves the WARC bit-identical. Raises VerificationError
     only when ``path`` is not a bundle at all; every problem inside a bundle is a failed Check.
     """
     root = Path(path)
@@ -197,8 +232,8 @@ def verify_bundle(
     artifacts, problems = _listed_artifacts(manifest)
     checks += problems
     checks.append(_checksums_checks(root, manifest, artifacts))
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evicap-digest") as pool:
-        checks += _check_files(root, manifest, artifacts, pool)
+    recompute = deep or not _seal_trusted(checks)
+    checks += _check_files(root, manifest, artifacts, recompute)
     checks += unlisted_checks(root, [str(a["path"]) for a in artifacts], layout.SEAL_FILES, strict)
     return BundleReport(str(root), tuple(checks), manifest_sha256)
 
@@ -216,7 +251,11 @@ def _index_verifier() -> Callable[..., list[Check]] | None:
 
 
 def verify_path(
-    path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Iterable[Path] = (), strict: bool = False
+    path: Path,
+    trusted_keys: Iterable[Path] = (),
+    tsa_cas: Iterable[Path] = (),
+    strict: bool = False,
+    deep: bool = False,
 ) -> list[BundleReport]:
     """A bundle gives one report; a batch directory (holding layout.INDEX) gives the index's report from
     ``evicap.batch.index.verify_index(dir, *, trusted_keys, tsa_cas) -> list[Check]`` (the hook the batch code
@@ -228,7 +267,7 @@ def verify_path(
         raise VerificationError(f"not an evicap bundle: {root} is not a directory")
     keys, cas = list(trusted_keys), list(tsa_cas)
     if os.path.lexists(root / layout.MANIFEST) or not os.path.lexists(root / layout.INDEX):
-        return [verify_bundle(root, keys, cas, strict)]
+        return [verify_bundle(root, keys, cas, strict, deep)]
     verifier = _index_verifier()
     if verifier is None:
         index_checks = [not_checked("case-index", "this evicap build cannot verify case indexes")]
@@ -237,5 +276,5 @@ def verify_path(
     reports = [BundleReport(str(root / layout.INDEX), tuple(index_checks))]
     for child in sorted(root.iterdir()):
         if child.is_dir() and not child.is_symlink() and (child / layout.MANIFEST).exists():
-            reports.append(verify_bundle(child, keys, cas, strict))
+            reports.append(verify_bundle(child, keys, cas, strict, deep))
     return reports

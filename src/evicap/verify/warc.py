@@ -135,6 +135,9 @@ class WarcScan:
 
     records: int = 0
     digests_checked: int = 0
+    """Record digests recomputed from the bytes and compared."""
+    digests_listed: int = 0
+    """Record digest headers present (recomputed or not)."""
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
     found_uris: set[str] = field(default_factory=set)
@@ -187,7 +190,7 @@ def _headers(stream: _Stream, offset: int) -> dict[str, str]:
             headers.setdefault(name.strip().lower(), value.strip())
 
 
-def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int) -> None:
+def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int, digests: bool) -> None:
     headers = _headers(stream, offset)
     rtype = headers.get("warc-type", "?")
     length_text = headers.get("content-length", "")
@@ -201,6 +204,9 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int) -> N
     for key in ("warc-block-digest", "warc-payload-digest"):
         if key in headers and rtype != "revisit" and _parse_digest(headers[key]) is None:
             scan.problem(f"record at offset {offset}: unreadable {key} {headers[key]!r}")
+    scan.digests_listed += (block is not None) + (payload is not None)
+    if not digests:
+        block = payload = None
     http = rtype in _HTTP_TYPES and headers.get("content-type", "").startswith("application/http")
     head = b""
     in_payload = payload is not None and not http
@@ -254,8 +260,9 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int) -> N
         scan.responses.add(target)
 
 
-def scan_warc(raw: Reader, wanted: Iterable[str] = ()) -> WarcScan:
-    """Parse every record to the end, checking digests; note which ``wanted`` URIs/record ids are present.
+def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True) -> WarcScan:
+    """Parse every record to the end; note which ``wanted`` URIs/record ids are present; with ``digests``,
+    recompute every block and payload digest and compare it with the record's header.
 
     Never raises on bad content: every problem, with its decompressed offset, lands in ``WarcScan.problems``.
     """
@@ -272,7 +279,7 @@ def scan_warc(raw: Reader, wanted: Iterable[str] = ()) -> WarcScan:
             if not line.startswith(b"WARC/"):
                 raise _Truncated(f"offset {offset}: expected a WARC record, found {line[:20]!r}")
             scan.records += 1
-            _record(stream, scan, wanted_set, offset)
+            _record(stream, scan, wanted_set, offset, digests)
     except _Truncated as problem:
         scan.problem(str(problem))
     if inflater.problem:
