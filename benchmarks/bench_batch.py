@@ -3,7 +3,7 @@
 Runs the real `evicap batch` command (subprocess, its own browser, every attachment, signature and custody log;
 add --tsa to also timestamp each bundle and the index against a local RFC 3161 authority from tests/tsa.py) and
 prints, for each concurrency, pages per minute over the whole run (browser start included) and the peak resident
-memory of the whole process tree (Python, Playwright driver, Chromium and its renderers), sampled every 0.2 s:
+memory of the whole process tree (Python, Playwright driver, Chromium and its renderers), sampled every 0.5 s:
 summed RSS (counts pages the Chromium processes share once per process) and summed PSS (the fairer figure).
 
     .venv/bin/python benchmarks/bench_batch.py [--pages 100] [--concurrency 1 2 4] [--tsa]
@@ -103,7 +103,7 @@ def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list
     while proc.poll() is None:
         rss, pss = tree_memory(watched)
         peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.2)
+        time.sleep(0.5)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         tail = proc.stderr.read().decode()[-2000:] if proc.stderr else ""

@@ -136,6 +136,9 @@ def test_untrusted_certificate_is_refused_unless_told(
     manifest = manifest_of(taken.bundle)
     assert manifest["target"]["tls_error"].startswith("net::ERR_CERT")
     assert any(w["code"] == "tls-error-ignored" for w in manifest["capture"]["warnings"])
+    ignored = manifest["capture"]["tls_errors_ignored"]
+    assert ignored[0]["url"] == url and ignored[0]["error"] == manifest["target"]["tls_error"]
+    assert b"self-made certificate" in warc_text(taken.bundle)  # the page itself was recorded
 
 
 def test_page_that_never_goes_quiet_ends_within_the_timeout(

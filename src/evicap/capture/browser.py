@@ -1,7 +1,12 @@
 """Find a Chromium to drive and launch it through Playwright.
 
-Order: ``--browser PATH``, then ``EVICAP_BROWSER``, then Playwright's own downloaded Chromium, then a system
-Chromium or Chrome on PATH / in the usual places. What was found (and from where) goes into every manifest.
+Order: ``--browser PATH``, then ``EVICAP_BROWSER``; otherwise, for headless captures, Chromium's headless shell
+(Playwright's download, then the system's ``chromium-headless-shell``), then the full browser (Playwright's, then a
+system Chromium or Chrome on PATH / in the usual places). A visible window (``evicap login``) needs the full browser.
+
+Why the headless shell first: it is the same Blink, V8 and network stack without the desktop browser's UI layer,
+and on a 2-core machine it spends about a third of the CPU per captured page (docs/architecture.md). What was
+found, and from where, goes into every manifest.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ SYSTEM_CANDIDATES = (
     "google-chrome",
     "google-chrome-stable",
     "chrome",
+)
+HEADLESS_SHELL_CANDIDATES = ("chromium-headless-shell", "chrome-headless-shell")
+HEADLESS_SHELL_PATHS = ("/usr/lib/chromium/chromium-headless-shell",)
+# Inside Playwright's browser cache: chromium_headless_shell-<revision>/<platform dir>/<executable>
+PLAYWRIGHT_SHELL_GLOBS = (
+    "chromium_headless_shell-*/chrome-headless-shell-*/chrome-headless-shell",
+    "chromium_headless_shell-*/chrome-linux/headless_shell",
 )
 SYSTEM_PATHS = (
     "/usr/bin/chromium",
@@ -56,7 +68,10 @@ CAPTURE_ARGS = (
     "--hide-scrollbars",
 )
 
-INSTALL_HINT = "install one: `apt-get install -y chromium` (Debian/Ubuntu) or `python -m playwright install chromium`"
+INSTALL_HINT = (
+    "install one: `apt-get install -y chromium chromium-headless-shell` (Debian/Ubuntu) or "
+    "`python -m playwright install chromium`"
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +79,17 @@ class BrowserInfo:
     """A browser executable evicap can drive."""
 
     path: str
-    source: str  # "--browser", "EVICAP_BROWSER", "playwright", "system"
+    source: str  # "--browser", "EVICAP_BROWSER", "playwright", "system", "playwright headless shell", ...
     version: str | None = None  # filled in by probe_version() or after launch
+
+    @property
+    def headless_only(self) -> bool:
+        """True for Chromium's headless shell, which cannot open a window."""
+        return "headless shell" in self.source or "headless" in Path(self.path).name
+
+
+def _executable(path: str | Path | None) -> str | None:
+    return str(path) if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
 def _playwright_chromium() -> str | None:
@@ -77,22 +101,38 @@ def _playwright_chromium() -> str | None:
             path = p.chromium.executable_path
     except Exception:  # playwright's driver missing or broken: treat as not installed
         return None
-    return path if path and os.access(path, os.X_OK) else None
+    return _executable(path)
 
 
-def _system_chromium() -> str | None:
-    for name in SYSTEM_CANDIDATES:
+def _playwright_headless_shell(chromium_path: str | None) -> str | None:
+    """Playwright's headless shell, installed next to its Chromium (``playwright install chromium`` fetches both)."""
+    roots = [os.environ.get("PLAYWRIGHT_BROWSERS_PATH", ""), str(Path.home() / ".cache" / "ms-playwright")]
+    if chromium_path:
+        roots.insert(0, str(Path(chromium_path).parents[2]))  # <cache>/chromium-<rev>/chrome-linux/chrome
+    for root in filter(None, roots):
+        for pattern in PLAYWRIGHT_SHELL_GLOBS:
+            for found in sorted(Path(root).glob(pattern), reverse=True):
+                if _executable(found):
+                    return str(found)
+    return None
+
+
+def _on_system(names: tuple[str, ...], paths: tuple[str, ...]) -> str | None:
+    for name in names:
         found = shutil.which(name)
         if found:
             return found
-    for path in SYSTEM_PATHS:
-        if os.access(path, os.X_OK):
+    for path in paths:
+        if _executable(path):
             return path
     return None
 
 
-def find_browser(explicit: str | None = None) -> BrowserInfo:
-    """Locate a Chromium executable, or raise EnvironmentProblem with the command that fixes it."""
+def find_browser(explicit: str | None = None, *, headless: bool = True) -> BrowserInfo:
+    """Locate a Chromium executable, or raise EnvironmentProblem with the command that fixes it.
+
+    ``headless=False`` is for a visible window: the headless shell is then never chosen by itself.
+    """
     for source, value in (("--browser", explicit), ("EVICAP_BROWSER", os.environ.get("EVICAP_BROWSER"))):
         if value:
             path = shutil.which(value) or value
@@ -100,11 +140,16 @@ def find_browser(explicit: str | None = None) -> BrowserInfo:
                 raise EnvironmentProblem(f"browser given by {source} is not an executable file: {value}")
             return BrowserInfo(path=str(Path(path).resolve()), source=source)
     bundled = _playwright_chromium()
-    if bundled:
-        return BrowserInfo(path=bundled, source="playwright")
-    system = _system_chromium()
-    if system:
-        return BrowserInfo(path=system, source="system")
+    found: list[tuple[str, str | None]] = []
+    if headless:
+        found += [
+            ("playwright headless shell", _playwright_headless_shell(bundled)),
+            ("system headless shell", _on_system(HEADLESS_SHELL_CANDIDATES, HEADLESS_SHELL_PATHS)),
+        ]
+    found += [("playwright", bundled), ("system", _on_system(SYSTEM_CANDIDATES, SYSTEM_PATHS))]
+    for source, candidate in found:
+        if candidate:
+            return BrowserInfo(path=candidate, source=source)
     raise EnvironmentProblem("no Chromium or Chrome browser found", hint=INSTALL_HINT)
 
 

@@ -157,6 +157,7 @@ def manifest(
             "warnings": [w.to_json() for w in run.warnings],
             "dialogs": watch.dialogs,
             "popups": watch.popups,
+            "tls_errors_ignored": watch.tls_error_urls,
         },
         "network": {
             "exchanges": len(exchanges),

@@ -2,6 +2,11 @@
 
 Dialogs (alert/confirm/prompt/beforeunload) are dismissed at once so a hostile page cannot stall the capture;
 pop-up windows are recorded and closed, as their content is not the target.
+
+Certificate errors, when the investigator chose to capture despite them (``--ignore-tls-errors``), are taken over
+through ``Security.setOverrideCertificateErrors``: the browser asks about each one (``Security.certificateError``,
+naming the net error and the URL) and we let it through after writing it down. Both the full browser and the
+headless shell send these events, so the bundle names the exact error either way.
 """
 
 from __future__ import annotations
@@ -26,17 +31,19 @@ class PageWatch:
 
     dialogs: list[dict[str, Any]] = field(default_factory=list)
     popups: list[dict[str, Any]] = field(default_factory=list)
-    tls_errors: list[str] = field(default_factory=list)
+    tls_errors: list[str] = field(default_factory=list)  # distinct net errors, in order seen
+    tls_error_urls: list[dict[str, Any]] = field(default_factory=list)  # each error with its URL and time
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def attach(self, context: BrowserContext, page: Page, cdp: CDPSession) -> None:
+    async def attach(
+        self, context: BrowserContext, page: Page, cdp: CDPSession, *, ignore_tls_errors: bool = False
+    ) -> None:
         page.on("dialog", self._on_dialog)
         context.on("page", self._on_popup)
-        cdp.on("Security.visibleSecurityStateChanged", self._on_security)
-        try:
+        if ignore_tls_errors:
+            cdp.on("Security.certificateError", lambda params: self._on_certificate_error(cdp, params))
             await cdp.send("Security.enable")
-        except Exception:  # older browsers: TLS errors are still visible through navigation errors
-            pass
+            await cdp.send("Security.setOverrideCertificateErrors", {"override": True})
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -75,12 +82,14 @@ class PageWatch:
 
         self._spawn(settle_and_close())
 
-    def _on_security(self, params: dict[str, Any]) -> None:
-        state = params.get("visibleSecurityState", {})
-        cert_state = state.get("certificateSecurityState") or {}
-        error = cert_state.get("certificateNetworkError")
-        if error and error not in self.tls_errors and len(self.tls_errors) < MAX_EVENTS:
-            self.tls_errors.append(str(error))
+    def _on_certificate_error(self, cdp: CDPSession, params: dict[str, Any]) -> None:
+        code = str(params.get("errorType") or "unknown certificate error")
+        error = code if code.startswith("net::") else f"net::{code}"
+        if error not in self.tls_errors and len(self.tls_errors) < MAX_EVENTS:
+            self.tls_errors.append(error)
+        if len(self.tls_error_urls) < MAX_EVENTS:
+            self.tls_error_urls.append({"time": utc_now(), "error": error, "url": str(params.get("requestURL"))})
+        self._spawn(cdp.send("Security.handleCertificateError", {"eventId": params["eventId"], "action": "continue"}))
 
     async def settle(self) -> None:
         """Let pending dialog dismissals and pop-up closes finish (bounded)."""

@@ -117,7 +117,8 @@ def describe_navigation_error(url: str, message: str) -> str:
 async def _new_context(browser: Browser, options: CaptureOptions, storage_state: Path | None) -> BrowserContext:
     kwargs: dict[str, Any] = {
         "viewport": {"width": options.viewport[0], "height": options.viewport[1]},
-        "ignore_https_errors": options.ignore_tls_errors,
+        # --ignore-tls-errors is carried out per page by PageWatch, which records each error it lets through.
+        "ignore_https_errors": False,
         "service_workers": "block",
         "accept_downloads": False,
     }
@@ -206,7 +207,7 @@ async def capture_url(
             warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent))
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
             watch = PageWatch()
-            await watch.attach(context, page, cdp)
+            await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
             console = ConsoleLog.attach(page)
             await recorder.start()
 

@@ -160,9 +160,20 @@ def doctor(output: str, browser_path: str | None) -> None:
         row("playwright", False, "not installed", "pip install playwright")
     try:
         info = probe_version(find_browser(browser_path))
-        row("browser", True, f"{info.version} at {info.path} (found via {info.source})")
+        row("browser", True, f"{info.version} at {info.path} (found via {info.source}); used for captures")
+        if not browser_path and not info.headless_only:
+            row("headless shell", None, "not found: captures use the full browser, about 3x the CPU per page",
+                "apt-get install -y chromium-headless-shell (or python -m playwright install chromium)")
     except EvicapError as exc:
         row("browser", False, exc.message, INSTALL_HINT)
+    try:
+        window = find_browser(browser_path, headless=False)
+        usable = not window.headless_only
+        row("login browser", True if usable else None,
+            f"{window.path} (found via {window.source})" if usable else "none that can open a window",
+            "" if usable else "apt-get install -y chromium (needed only for `evicap login`)")
+    except EvicapError as exc:
+        row("login browser", None, f"{exc.message} (needed only for `evicap login`)")
     ok, detail = _check_output(Path(output))
     row("output", ok, detail, "" if ok else f"choose a writable --output or run: mkdir -p {output}")
     openssl = shutil.which("openssl")

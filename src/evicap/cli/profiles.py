@@ -11,7 +11,7 @@ from playwright.async_api import Page
 
 from evicap.capture.browser import find_browser
 from evicap.cli.output import Output
-from evicap.errors import ProfileError
+from evicap.errors import EnvironmentProblem, ProfileError
 from evicap.profiles.loader import available_profiles, builtin_profiles_dir, load_profile, load_profile_file
 from evicap.sessions import list_sessions, record_login
 
@@ -96,7 +96,10 @@ def login_command(name: str | None, url: str | None, browser_path: str | None, s
         return
     if not name or not url:
         raise click.UsageError("login needs NAME and --url URL")
-    info = find_browser(browser_path)
+    info = find_browser(browser_path, headless=False)
+    if info.headless_only:
+        raise EnvironmentProblem(f"{info.path} is Chromium's headless shell, which cannot open a window",
+                                 hint="give --browser the full Chromium or Chrome (e.g. /usr/bin/chromium)")
     out.info(f"Sign in in the browser window, then close it (or press Enter here). Saving as session {name!r}.")
 
     async def closed_or_enter(page: Page) -> None:
