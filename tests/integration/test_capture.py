@@ -92,6 +92,30 @@ def test_every_redirect_hop_is_recorded(
     assert statuses[start] == 301 and statuses[http_server.url("/hop2")] == 302 and statuses[final] == 200
 
 
+def test_pages_that_move_themselves_on_are_hops_too(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    """302, then a meta refresh, then a script: the manifest names the page the screenshot shows, and how it got
+    there, instead of claiming the first page answered."""
+    final = http_server.route("/landed", "<h1>where it landed</h1>")
+    scripted = http_server.route("/scripted", f"<p>moving</p><script>location.replace('{final}')</script>")
+    refresh = http_server.route("/refresh", f'<meta http-equiv="refresh" content="0; url={scripted}"><p>wait</p>')
+    start = http_server.redirect("/start", refresh, status=302)
+    result = capture(run, browser, browser_info, sealing, start, tmp_output)
+    assert result.status == "complete", result.error
+    target = manifest_of(result.bundle)["target"]
+    assert target["requested_url"] == start and target["final_url"] == final
+    hops = [(h["url"], h["status"], h["location"], h["kind"], h["reason"]) for h in target["redirects"]]
+    assert hops == [
+        (start, 302, refresh, "http", None),
+        (refresh, 200, scripted, "client", "metaTagRefresh"),
+        (scripted, 200, final, "client", "scriptInitiated"),
+    ]
+    assert "where it landed" in (Path(result.bundle) / "artifacts" / "dom.html").read_text()
+    responses = {r["uri"] for r in warc_records(result.bundle) if r["type"] == "response"}
+    assert {start, refresh, scripted, final} <= responses
+
+
 @pytest.mark.parametrize("status", [404, 500])
 def test_error_pages_are_captured_with_their_status(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path, status: int

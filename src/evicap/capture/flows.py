@@ -65,20 +65,37 @@ def match_response_extra(extras: list[Event], index: int, response: Event | None
     return next((e for e in extras if e.get("statusCode") == status), None)
 
 
-def update_navigation(nav: Navigation, flow: Flow) -> None:
-    """Fill ``nav`` from the main document's flow: every redirect hop, then the final response."""
+def update_navigation(nav: Navigation, documents: list[Flow], reasons: dict[str, str] | None = None) -> None:
+    """Fill ``nav`` from the main frame's documents, in the order they were shown: every HTTP redirect hop of
+    each, a "client" hop where the page itself moved on (meta refresh, script; ``reasons`` maps the URL it moved
+    to onto Chromium's reason), then the last document's final response."""
     nav.redirects = []
-    for hop in flow.hops[:-1]:
-        response = hop.response or {}
-        headers = httpheads.header_list(response.get("headers"))
-        nav.redirects.append(
-            RedirectHop(
-                hop.url,
-                int(response.get("status") or 0),
-                httpheads.find(headers, "location"),
-                response.get("remoteIPAddress"),
+    for index, doc in enumerate(documents):
+        for hop in doc.hops[:-1]:
+            response = hop.response or {}
+            headers = httpheads.header_list(response.get("headers"))
+            nav.redirects.append(
+                RedirectHop(
+                    hop.url,
+                    int(response.get("status") or 0),
+                    httpheads.find(headers, "location"),
+                    response.get("remoteIPAddress"),
+                )
             )
-        )
+        if index + 1 < len(documents):
+            shown = doc.hops[-1].response or {}
+            moved_to = documents[index + 1].hops[0].url
+            nav.redirects.append(
+                RedirectHop(
+                    doc.hops[-1].url,
+                    int(shown.get("status") or 0),
+                    moved_to,
+                    shown.get("remoteIPAddress"),
+                    kind="client",
+                    reason=(reasons or {}).get(moved_to),
+                )
+            )
+    flow = documents[-1]
     final = flow.hops[-1]
     nav.final_url = final.url
     if final.response is not None:

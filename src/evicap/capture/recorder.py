@@ -51,7 +51,10 @@ class NetworkRecorder:
         self._early_extras: dict[str, tuple[list[Event], list[Event]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main_frame: str | None = None
-        self._nav_flow: Flow | None = None
+        self._nav_flow: Flow | None = None  # the first main-frame document: the URL asked for
+        self._documents: dict[str, Flow] = {}  # main-frame document flows by loader id
+        self._committed: list[str] = []  # loader ids of the documents the main frame showed, in order
+        self._nav_reasons: dict[str, str] = {}  # URL the page moved itself to -> Chromium's reason
         self._cert_origins: set[str] = set()
         self._spool_counter = 0
         self._last_event = 0.0
@@ -86,6 +89,8 @@ class NetworkRecorder:
             "Network.responseReceivedExtraInfo": self._on_response_extra,
             "Network.loadingFinished": self._on_finished,
             "Network.loadingFailed": self._on_failed,
+            "Page.frameNavigated": self._on_frame_navigated,
+            "Page.frameRequestedNavigation": self._on_navigation_requested,
         }
         for name, handler in handlers.items():
             self.cdp.on(name, handler)
@@ -97,6 +102,7 @@ class NetworkRecorder:
             {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSize": 64 * 1024 * 1024},
         )
         await self.cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        await self.cdp.send("Page.enable")  # frameNavigated: which document the main frame shows
         self.streaming = FetchStreamer(self)
         await self.streaming.enable()
 
@@ -194,9 +200,32 @@ class NetworkRecorder:
         self._flows[rid] = flow
         if event["request"].get("hasPostData"):
             self.spawn(self._fetch_post_data(flow, event["request"]))
-        if self._nav_flow is None and event.get("type") == "Document" and event.get("frameId") == self._main_frame:
-            self._nav_flow = flow
-            self.navigation.requested_url = url
+        if event.get("type") == "Document" and event.get("frameId") == self._main_frame:
+            self._documents[str(event.get("loaderId") or rid)] = flow
+            if self._nav_flow is None:
+                self._nav_flow = flow
+                self.navigation.requested_url = url
+
+    def _on_navigation_requested(self, event: Event) -> None:
+        if event.get("frameId") == self._main_frame and event.get("url"):
+            self._nav_reasons.setdefault(str(event["url"]), str(event.get("reason") or "other"))
+
+    def _on_frame_navigated(self, event: Event) -> None:
+        frame = event.get("frame") or {}
+        loader = frame.get("loaderId")
+        main = frame.get("id") == self._main_frame and not frame.get("parentId")
+        if main and isinstance(loader, str) and loader not in self._committed:
+            self._committed.append(loader)
+            self._refresh_navigation()
+
+    def _refresh_navigation(self) -> None:
+        """The navigation as it stands: the URL asked for, then every document the main frame went on to show."""
+        if self._nav_flow is None:
+            return
+        shown = [self._documents[loader] for loader in self._committed if loader in self._documents]
+        if not shown or (shown[0] is not self._nav_flow and self._nav_flow.hops[-1].response is not None):
+            shown = [self._nav_flow, *(doc for doc in shown if doc is not self._nav_flow)]
+        update_navigation(self.navigation, shown, self._nav_reasons)
 
     def _extras(self, rid: str) -> tuple[list[Event], list[Event]]:
         flow = self._flows.get(rid)
@@ -360,8 +389,8 @@ class NetworkRecorder:
                 outcome if last else "recorded",
                 detail if last else None,
             )
-        if flow is self._nav_flow:
-            update_navigation(self.navigation, flow)
+        if flow.frame_id == self._main_frame and any(doc is flow for doc in self._documents.values()):
+            self._refresh_navigation()
 
     async def _write_hop(
         self,

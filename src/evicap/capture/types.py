@@ -12,6 +12,8 @@ class RedirectHop:
     status: int
     location: str | None
     remote_ip: str | None = None
+    kind: str = "http"  # "http": a 3xx answer; "client": the page itself navigated on (meta refresh, script)
+    reason: str | None = None  # for "client": Chromium's ClientNavigationReason, e.g. metaTagRefresh
 
 
 @dataclass
@@ -43,7 +45,8 @@ class Navigation:
             "security_state": self.security_state,
             "error": self.error,
             "redirects": [
-                {"url": h.url, "status": h.status, "location": h.location, "remote_ip": h.remote_ip}
+                {"url": h.url, "status": h.status, "location": h.location, "remote_ip": h.remote_ip,
+                 "kind": h.kind, "reason": h.reason}
                 for h in self.redirects
             ],
         }
