@@ -154,6 +154,29 @@ def test_dismiss_accepts_consent_banners_by_their_button_text(
     assert result.steps[0].outcome == "ok" and CONSENT[lang].lower() in result.steps[0].detail
 
 
+def test_dismiss_reaches_a_consent_banner_inside_a_shadow_root(run: Any, browser: Any, http_server: Any) -> None:
+    """A banner built as a web component (as Usercentrics ships it): its buttons live in an open shadow root."""
+    url = http_server.route(
+        "/shadow",
+        """<!doctype html><meta charset="utf-8"><title>post</title><article><p>The post</p></article>
+        <div id="cmp-root"></div><script>
+          const root = document.getElementById('cmp-root').attachShadow({mode: 'open'});
+          root.innerHTML = '<div style="position:fixed;bottom:0;left:0;right:0;background:#eee">' +
+            '<p>We use cookies</p><button id="more">Settings</button><button id="ok">Accept all</button></div>';
+          root.getElementById('ok').onclick = () => { document.title = 'accepted'; root.innerHTML = ''; };
+        </script>""",
+    )
+    profile = parse_profile("name: d\nsteps:\n  - dismiss:\n", Path("inline.yaml"))
+
+    async def go(page: Any) -> tuple[Any, str]:
+        result = await run_profile(page, profile, deadline=time.monotonic() + 10, artifacts_dir=Path("."))
+        return result, await page.title()
+
+    result, title = run(_on_page(browser, url, go))
+    assert title == "accepted"
+    assert result.steps[0].outcome == "ok" and "accept all" in result.steps[0].detail
+
+
 def test_dismiss_closes_a_login_prompt_but_never_clicks_inside_the_content(
     run: Any, browser: Any, http_server: Any
 ) -> None:

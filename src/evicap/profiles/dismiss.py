@@ -262,8 +262,11 @@ _FIND_JS = """
   };
   const overlayWord =
     /(cookie|consent|gdpr|privacy|cmp|modal|dialog|overlay|popup|banner|login|signup|sign-up|interstitial)/i;
+  // Up one level, leaving a shadow root for its host: banners built as web components (Usercentrics and
+  // others) keep their buttons in an open shadow root, where parentElement stops.
+  const up = n => n.parentElement || (n.parentNode && n.parentNode.host) || null;
   const inOverlay = el => {
-    for (let n = el; n && n !== document.documentElement; n = n.parentElement) {
+    for (let n = el; n && n !== document.documentElement; n = up(n)) {
       const role = n.getAttribute && n.getAttribute('role');
       if (role === 'dialog' || role === 'alertdialog' || n.getAttribute('aria-modal') === 'true') return true;
       if (n.tagName === 'DIALOG') return true;
@@ -273,21 +276,30 @@ _FIND_JS = """
     }
     return false;
   };
+  // The document and every open shadow root in it (closed ones are out of any script's reach), capped.
+  const roots = [document];
+  for (let i = 0; i < roots.length && roots.length < 500; i++) {
+    for (const el of roots[i].querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+  }
   const found = [];
   const seen = new Set();
   for (const sel of selectors) {
-    let list = [];
-    try { list = document.querySelectorAll(sel); } catch (e) { continue; }
-    for (const el of list) {
-      if (!seen.has(el) && visible(el)) { seen.add(el); found.push([el, 'selector ' + sel]); }
+    for (const root of roots) {
+      let list = [];
+      try { list = root.querySelectorAll(sel); } catch (e) { break; }
+      for (const el of list) {
+        if (!seen.has(el) && visible(el)) { seen.add(el); found.push([el, 'selector ' + sel]); }
+      }
     }
   }
   const clickable = 'button, [role=button], a[href], input[type=button], input[type=submit], [tabindex]';
-  for (const el of document.querySelectorAll(clickable)) {
-    if (seen.has(el) || !visible(el)) continue;
-    const label = [el.innerText, el.value, el.getAttribute('aria-label'), el.getAttribute('title')]
-      .map(norm).find(t => t && wanted.has(t));
-    if (label && inOverlay(el)) { seen.add(el); found.push([el, 'text "' + label + '"']); }
+  for (const root of roots) {
+    for (const el of root.querySelectorAll(clickable)) {
+      if (seen.has(el) || !visible(el)) continue;
+      const label = [el.innerText, el.value, el.getAttribute('aria-label'), el.getAttribute('title')]
+        .map(norm).find(t => t && wanted.has(t));
+      if (label && inOverlay(el)) { seen.add(el); found.push([el, 'text "' + label + '"']); }
+    }
   }
   return found;
 }
