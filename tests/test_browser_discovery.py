@@ -82,3 +82,17 @@ def test_doctor_names_the_capture_and_login_browsers(only_these: Path, tmp_path:
     text = " ".join(result.output.split())  # rich wraps long lines
     assert "chromium-headless-shell (found via system headless shell); used for captures" in text
     assert f"login browser {only_these / 'chromium'} (found via system)" in text
+
+
+def test_headless_shell_is_found_next_to_playwrights_chromium(only_these: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "custom-cache"
+    chrome_dir = cache / "chromium-1255" / "chrome-linux64"
+    chrome_dir.mkdir(parents=True)
+    chrome = _fake_executable(chrome_dir, "chrome")
+    shell_dir = cache / "chromium_headless_shell-1255" / "chrome-headless-shell-linux64"
+    shell_dir.mkdir(parents=True)
+    shell = _fake_executable(shell_dir, "chrome-headless-shell")
+    monkeypatch.setattr(browser, "_playwright_chromium", lambda: str(chrome))
+    assert find_browser().path == str(shell)
+    assert find_browser(headless=False) == browser.BrowserInfo(str(chrome), "playwright")

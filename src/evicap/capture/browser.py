@@ -35,9 +35,12 @@ HEADLESS_SHELL_CANDIDATES = ("chromium-headless-shell", "chrome-headless-shell")
 HEADLESS_SHELL_PATHS = ("/usr/lib/chromium/chromium-headless-shell",)
 # Inside Playwright's browser cache: chromium_headless_shell-<revision>/<platform dir>/<executable>
 PLAYWRIGHT_SHELL_GLOBS = (
-    "chromium_headless_shell-*/chrome-headless-shell-*/chrome-headless-shell",
-    "chromium_headless_shell-*/chrome-linux/headless_shell",
+    "chromium_headless_shell-*/*/chrome-headless-shell",
+    "chromium_headless_shell-*/*/headless_shell",
+    "chromium_headless_shell-*/*/chrome-headless-shell.exe",
+    "chromium_headless_shell-*/*/headless_shell.exe",
 )
+PLAYWRIGHT_CACHES = (".cache/ms-playwright", "Library/Caches/ms-playwright", "AppData/Local/ms-playwright")
 SYSTEM_PATHS = (
     "/usr/bin/chromium",
     "/usr/bin/chromium-browser",
@@ -106,9 +109,11 @@ def _playwright_chromium() -> str | None:
 
 def _playwright_headless_shell(chromium_path: str | None) -> str | None:
     """Playwright's headless shell, installed next to its Chromium (``playwright install chromium`` fetches both)."""
-    roots = [os.environ.get("PLAYWRIGHT_BROWSERS_PATH", ""), str(Path.home() / ".cache" / "ms-playwright")]
-    if chromium_path:
-        roots.insert(0, str(Path(chromium_path).parents[2]))  # <cache>/chromium-<rev>/chrome-linux/chrome
+    roots = [os.environ.get("PLAYWRIGHT_BROWSERS_PATH", ""), *(str(Path.home() / c) for c in PLAYWRIGHT_CACHES)]
+    if chromium_path:  # <cache>/chromium-<revision>/<platform dir>/.../chrome
+        revision_dir = next((d for d in Path(chromium_path).parents if d.name.startswith("chromium-")), None)
+        if revision_dir is not None:
+            roots.insert(0, str(revision_dir.parent))
     for root in filter(None, roots):
         for pattern in PLAYWRIGHT_SHELL_GLOBS:
             for found in sorted(Path(root).glob(pattern), reverse=True):
