@@ -24,7 +24,16 @@ from playwright.async_api import Error as PlaywrightError
 
 from evicap.bundle.model import CaptureWarning
 from evicap.capture import httpheads
-from evicap.capture.flows import Event, Flow, Hop, StreamedBody, match_response_extra, nth, update_navigation
+from evicap.capture.flows import (
+    Event,
+    Flow,
+    Hop,
+    StreamedBody,
+    body_shortfall,
+    match_response_extra,
+    nth,
+    update_navigation,
+)
 from evicap.capture.httpheads import Redactor
 from evicap.capture.options import CaptureOptions
 from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation
@@ -255,7 +264,7 @@ class NetworkRecorder:
         self._touch()
         flow = self._flows.get(event["requestId"])
         if flow is not None and not flow.done:
-            self.spawn(self._finish(flow))
+            self.spawn(self._finish(flow, int(event.get("encodedDataLength") or 0)))
 
     def _on_failed(self, event: Event) -> None:
         self._touch()
@@ -275,7 +284,7 @@ class NetworkRecorder:
             data = result.get("postData", "")
             flow.post_data = base64.b64decode(data) if result.get("base64Encoded") else data.encode()
 
-    async def _finish(self, flow: Flow) -> None:
+    async def _finish(self, flow: Flow, received: int = 0) -> None:
         if flow.stream is not None:
             streamed = await flow.stream
             await self._write_streamed(flow, streamed)
@@ -298,6 +307,10 @@ class NetworkRecorder:
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
+        shortfall = body_shortfall(final.response, len(data), received)
+        if shortfall is not None:
+            await self._write_flow(flow, data, truncated="length", outcome="truncated", detail=shortfall)
+            return
         limit = self.options.max_body_size
         if limit is not None and len(data) > limit:
             await self._write_flow(
