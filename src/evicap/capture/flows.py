@@ -112,18 +112,20 @@ def update_navigation(nav: Navigation, documents: list[Flow], reasons: dict[str,
         nav.security_state = got.get("securityState")
 
 
-def body_shortfall(response: Event | None, got: int, received: int) -> str | None:
+def body_shortfall(response: Event | None, got: int, received: int, exact: bool = True) -> str | None:
     """Why a body the browser handed back is not the whole body, or None when nothing says so.
 
     Chromium keeps a response body for DevTools only up to its per-resource buffer; past that,
     ``Network.getResponseBody`` answers with an empty body and no error. The body is then missing, and the
     record must say so: an unencoded response shorter than its Content-Length, or an empty body where the network
-    delivered more than a response head can account for.
+    delivered more than a response head can account for. ``exact`` is False for text the browser decoded (its
+    UTF-8 length need not be the length on the wire); then only an empty body counts as short.
     """
     headers = httpheads.header_list((response or {}).get("headers"))
     length = (httpheads.find(headers, "content-length") or "").strip()
     encoding = (httpheads.find(headers, "content-encoding") or "identity").strip().lower()
-    if length.isdigit() and encoding == "identity" and got < int(length):
+    comparable = encoding == "identity" and (exact or got == 0)
+    if length.isdigit() and comparable and got < int(length):
         return f"the browser kept {got} of the {int(length)} bytes announced (body larger than its DevTools buffer)"
     if got == 0 and received > HEAD_ALLOWANCE:
         return f"the browser kept no body though {received} bytes arrived (body larger than its DevTools buffer)"

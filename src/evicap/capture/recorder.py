@@ -307,7 +307,7 @@ class NetworkRecorder:
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
-        shortfall = body_shortfall(final.response, len(data), received)
+        shortfall = body_shortfall(final.response, len(data), received, exact=bool(result.get("base64Encoded")))
         if shortfall is not None:
             await self._write_flow(flow, data, truncated="length", outcome="truncated", detail=shortfall)
             return
