@@ -116,19 +116,23 @@ def test_pages_that_move_themselves_on_are_hops_too(
     assert {start, refresh, scripted, final} <= responses
 
 
-def test_image_too_big_for_the_browsers_buffer_is_marked_truncated_not_silently_empty(
+def test_image_too_big_for_the_browsers_buffer_is_marked_truncated_then_fetched_whole(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
 ) -> None:
-    """Chromium keeps at most 64 MiB of a body for DevTools and then answers getResponseBody with nothing."""
+    """Chromium keeps at most 64 MiB of a body for DevTools and then answers getResponseBody with nothing: the
+    page's exchange is recorded as truncated (never as a complete empty body), and the image is loaded again,
+    whole and streamed, as a record of its own."""
     size = 70 * 1024 * 1024
-    image = http_server.route("/huge.png", bytes(size), content_type="image/png")
+    body = bytes(range(256)) * (size // 256)
+    image = http_server.route("/huge.png", body, content_type="image/png")
     url = http_server.route("/gallery", f"<h1>gallery</h1><img src='{image}' width=10 height=10>")
     result = capture(run, browser, browser_info, sealing, url, tmp_output)
     assert result.status == "complete", result.error
     warning = next(w for w in manifest_of(result.bundle)["capture"]["warnings"] if w.get("url") == image)
     assert warning["code"] == "exchange-truncated" and f"0 of the {size} bytes" in warning["message"]
-    record = next(r for r in warc_records(result.bundle) if r["type"] == "response" and r["uri"] == image)
-    assert record["headers"].get_header("WARC-Truncated") == "length"
+    records = [r for r in warc_records(result.bundle) if r["type"] == "response" and r["uri"] == image]
+    assert [r["headers"].get_header("WARC-Truncated") for r in records] == ["length", None]
+    assert records[0]["payload"] == b"" and records[1]["payload"] == body
 
 
 @pytest.mark.parametrize("status", [404, 500])

@@ -36,8 +36,16 @@ def ranged_media(recorder: NetworkRecorder) -> dict[str, str | None]:
     return found
 
 
-async def refetch_whole(recorder: NetworkRecorder, url: str, frame_id: str | None) -> None:
+async def refetch_whole(
+    recorder: NetworkRecorder, url: str, frame_id: str | None, *, what: str = "ranged media", kind: str = "Media"
+) -> None:
+    """Load ``url`` again, whole, in the page's context and frame, and store it as a 200 response record.
+
+    ``what`` names why in the warnings and exchange detail ("ranged media", or a body the browser did not keep);
+    ``kind`` is the resource type listed for the exchange.
+    """
     limit = recorder.options.max_media_size
+    code = "media" if kind == "Media" else "body"
     params: dict[str, object] = {
         "url": url,
         "options": {"disableCache": True, "includeCredentials": True},
@@ -46,12 +54,13 @@ async def refetch_whole(recorder: NetworkRecorder, url: str, frame_id: str | Non
     try:
         result = (await recorder.send("Network.loadNetworkResource", params))["resource"]
     except PlaywrightError as exc:
-        recorder.warn("media-incomplete", f"could not re-fetch ranged media whole: {exc}", url)
+        recorder.warn(f"{code}-incomplete", f"could not re-fetch {what} whole: {exc}", url)
         return
     status = int(result.get("httpStatusCode") or 0)
     if not result.get("success") or "stream" not in result or status != 200:
         reason = result.get("netErrorName") or f"HTTP {status}"
-        recorder.warn("media-incomplete", f"re-fetch of ranged media failed ({reason}); only ranges kept", url)
+        recorder.warn(f"{code}-incomplete", f"re-fetch of {what} failed ({reason}); only what the page got is kept",
+                      url)
         return
     path = recorder.new_spool_path()
     try:
@@ -62,15 +71,15 @@ async def refetch_whole(recorder: NetworkRecorder, url: str, frame_id: str | Non
         ids = await recorder.warc.write_exchange(url, request, response, truncated=truncated)
     finally:
         path.unlink(missing_ok=True)
-    detail = "ranged media re-fetched whole (Network.loadNetworkResource)"
+    detail = f"{what} re-fetched whole (Network.loadNetworkResource)"
     if truncated:
-        detail = f"ranged media re-fetched but cut at max_media_size ({limit} bytes)"
-        recorder.warn("media-truncated", detail, url)
+        detail = f"{what} re-fetched but cut at max_media_size ({limit} bytes)"
+        recorder.warn(f"{code}-truncated", detail, url)
     recorder.exchanges.append(
         ExchangeSummary(
             url,
             "GET",
-            "Media",
+            kind,
             status,
             None,
             size,

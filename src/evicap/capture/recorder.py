@@ -64,6 +64,7 @@ class NetworkRecorder:
         self._documents: dict[str, Flow] = {}  # main-frame document flows by loader id
         self._committed: list[str] = []  # loader ids of the documents the main frame showed, in order
         self._nav_reasons: dict[str, str] = {}  # URL the page moved itself to -> Chromium's reason
+        self._not_kept: dict[str, tuple[str | None, str | None]] = {}  # URL -> (frame, type) of bodies lost
         self._cert_origins: set[str] = set()
         self._spool_counter = 0
         self._last_event = 0.0
@@ -116,18 +117,23 @@ class NetworkRecorder:
         await self.streaming.enable()
 
     async def complete_media(self, page: Page | None = None, timeout: float = 60.0) -> None:
-        """Re-fetch whole every video/audio the page only loaded as 206 ranges (media.py).
+        """Re-fetch whole every video/audio the page only loaded as 206 ranges, and every GET body the browser
+        did not keep for us (media.py). The page's own exchanges stay in the WARC as they happened.
 
         ``page`` is accepted for the session's call shape; the frames come from CDP events.
         """
         from evicap.capture.media import ranged_media, refetch_whole
 
         await self._settle(min(timeout, 5.0))
-        for url, frame_id in ranged_media(self).items():
+        wanted = [(url, frame, "ranged media", "Media") for url, frame in ranged_media(self).items()]
+        wanted += [(url, frame, "a body the browser did not keep", kind or "Other")
+                   for url, (frame, kind) in self._not_kept.items()]
+        for url, frame_id, what, kind in wanted:
             try:
-                await asyncio.wait_for(refetch_whole(self, url, frame_id), timeout)
+                await asyncio.wait_for(refetch_whole(self, url, frame_id, what=what, kind=kind), timeout)
             except TimeoutError:
-                self.warn("media-incomplete", f"re-fetch of ranged media took over {timeout:.0f} s", url)
+                code = "media" if kind == "Media" else "body"
+                self.warn(f"{code}-incomplete", f"re-fetch of {what} took over {timeout:.0f} s", url)
 
     async def _settle(self, timeout: float) -> None:
         """Wait for pending work and open exchanges; give up on open ones after QUIET_SECONDS without events
@@ -310,6 +316,8 @@ class NetworkRecorder:
         shortfall = body_shortfall(final.response, len(data), received, exact=bool(result.get("base64Encoded")))
         if shortfall is not None:
             await self._write_flow(flow, data, truncated="length", outcome="truncated", detail=shortfall)
+            if status == 200 and final.method == "GET":
+                self._not_kept.setdefault(final.url, (flow.frame_id, flow.resource_type))
             return
         limit = self.options.max_body_size
         if limit is not None and len(data) > limit:
