@@ -43,6 +43,9 @@ from evicap.errors import first_line
 QUIET_SECONDS = 1.0  # drain stops waiting for open exchanges after this long without network events
 
 
+MAX_LISTED_HOPS = 100  # redirect hops listed in the manifest; a refresh loop is cut in the middle
+
+
 class NetworkRecorder:
     """Records the page's network traffic into ``warc``. Call ``start()`` before navigating."""
 
@@ -61,6 +64,7 @@ class NetworkRecorder:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main_frame: str | None = None
         self._nav_flow: Flow | None = None  # the first main-frame document: the URL asked for
+        self._stopped = False  # set when drain() stops the page: later cancellations are ours
         self._documents: dict[str, Flow] = {}  # main-frame document flows by loader id
         self._committed: list[str] = []  # loader ids of the documents the main frame showed, in order
         self._nav_reasons: dict[str, str] = {}  # URL the page moved itself to -> Chromium's reason
@@ -150,8 +154,17 @@ class NetworkRecorder:
             await asyncio.sleep(0.05)
 
     async def drain(self, timeout: float = 10.0) -> None:
-        """Wait up to ``timeout`` s for bodies in flight; record whatever is still open as incomplete."""
+        """Wait up to ``timeout`` s for bodies in flight; then stop the page where it is, and record whatever is
+        still open as incomplete.
+
+        Stopping (``Page.stopLoading``) freezes the document for the snapshots that follow: a meta refresh or a
+        script that keeps navigating would otherwise pull the page from under every one of them.
+        """
         await self._settle(timeout)
+        self._stopped = True
+        with contextlib.suppress(PlaywrightError):
+            await self.cdp.send("Page.stopLoading")
+        await self._settle(min(timeout, 1.0))  # the cancellations it causes arrive as loadingFailed events
         for flow in list(self._flows.values()):
             if not flow.done:
                 await self._write_flow(
@@ -161,6 +174,7 @@ class NetworkRecorder:
                     outcome="aborted",
                     detail="still loading when the capture ended",
                 )
+        self._settle_navigation()
         if self.spool_dir.exists() and not any(self.spool_dir.iterdir()):
             shutil.rmtree(self.spool_dir, ignore_errors=True)
 
@@ -231,16 +245,26 @@ class NetworkRecorder:
         main = frame.get("id") == self._main_frame and not frame.get("parentId")
         if main and isinstance(loader, str) and loader not in self._committed:
             self._committed.append(loader)
-            self._refresh_navigation()
 
-    def _refresh_navigation(self) -> None:
-        """The navigation as it stands: the URL asked for, then every document the main frame went on to show."""
+    def _settle_navigation(self) -> None:
+        """The navigation once the page is done: the URL asked for, then every document the main frame went on
+        to show. A page that keeps moving itself on (a refresh loop) is listed by its first and last hops."""
         if self._nav_flow is None:
             return
         shown = [self._documents[loader] for loader in self._committed if loader in self._documents]
         if not shown or (shown[0] is not self._nav_flow and self._nav_flow.hops[-1].response is not None):
             shown = [self._nav_flow, *(doc for doc in shown if doc is not self._nav_flow)]
         update_navigation(self.navigation, shown, self._nav_reasons)
+        hops = self.navigation.redirects
+        if len(hops) > MAX_LISTED_HOPS:
+            keep = MAX_LISTED_HOPS // 2
+            self.warn(
+                "navigation-loop",
+                f"the page moved on {len(hops)} times; target.redirects lists the first and last {keep} hops "
+                "(every exchange is in the WARC)",
+                self.navigation.requested_url,
+            )
+            self.navigation.redirects = hops[:keep] + hops[-keep:]
 
     def _extras(self, rid: str) -> tuple[list[Event], list[Event]]:
         flow = self._flows.get(rid)
@@ -337,7 +361,9 @@ class NetworkRecorder:
             return
         error = event.get("errorText") or "failed"
         blocked = event.get("blockedReason") or event.get("corsErrorStatus", {}).get("corsError")
-        if event.get("canceled"):
+        if event.get("canceled") and self._stopped:
+            outcome, detail = "aborted", "still loading when the capture ended"
+        elif event.get("canceled"):
             outcome, detail = "aborted", f"canceled by the browser ({error})"
         elif blocked:
             outcome, detail = "blocked", f"{error} (blocked: {blocked})"
@@ -410,8 +436,6 @@ class NetworkRecorder:
                 outcome if last else "recorded",
                 detail if last else None,
             )
-        if flow.frame_id == self._main_frame and any(doc is flow for doc in self._documents.values()):
-            self._refresh_navigation()
 
     async def _write_hop(
         self,
