@@ -163,7 +163,9 @@ class NetworkRecorder:
         await self._settle(timeout)
         self._stopped = True
         with contextlib.suppress(PlaywrightError):
-            await self.cdp.send("Page.stopLoading")
+            if self.streaming is not None:
+                await self.streaming.freeze()  # no new document from here on...
+            await self.cdp.send("Page.stopLoading")  # ...and none half-loaded, nor a refresh pending
         await self._settle(min(timeout, 1.0))  # the cancellations it causes arrive as loadingFailed events
         for flow in list(self._flows.values()):
             if not flow.done:
@@ -361,8 +363,8 @@ class NetworkRecorder:
             return
         error = event.get("errorText") or "failed"
         blocked = event.get("blockedReason") or event.get("corsErrorStatus", {}).get("corsError")
-        if event.get("canceled") and self._stopped:
-            outcome, detail = "aborted", "still loading when the capture ended"
+        if self._stopped and (event.get("canceled") or "ERR_ABORTED" in error):
+            outcome, detail = "aborted", "stopped by evicap when the capture ended"
         elif event.get("canceled"):
             outcome, detail = "aborted", f"canceled by the browser ({error})"
         elif blocked:

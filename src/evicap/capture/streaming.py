@@ -54,14 +54,33 @@ class FetchStreamer:
 
     def __init__(self, recorder: NetworkRecorder) -> None:
         self.recorder = recorder
+        self.frozen = False  # set by freeze(): documents are no longer loaded
 
     async def enable(self) -> None:
         self.recorder.cdp.on("Fetch.requestPaused", self._on_paused)
+        await self.recorder.send("Fetch.enable", {"patterns": self._patterns()})
+
+    def _patterns(self) -> list[dict[str, str]]:
         patterns = [{"urlPattern": "*", "resourceType": t, "requestStage": "Response"} for t in INTERCEPTED_TYPES]
-        await self.recorder.send("Fetch.enable", {"patterns": patterns})
+        if self.frozen:
+            patterns.append({"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"})
+        return patterns
+
+    async def freeze(self) -> None:
+        """From now on no document loads, in any frame: a refresh or script navigation is aborted before it
+        reaches the network (net::ERR_ABORTED: no error page replaces what is shown)."""
+        self.frozen = True
+        await self.recorder.send("Fetch.enable", {"patterns": self._patterns()})
 
     def _on_paused(self, event: dict[str, Any]) -> None:
         recorder = self.recorder
+        at_request = "responseStatusCode" not in event and "responseErrorReason" not in event
+        if at_request:
+            if self.frozen and event.get("resourceType") == "Document":
+                recorder.spawn(self._abort(event["requestId"]))
+            else:
+                recorder.spawn(self._continue(event["requestId"]))
+            return
         headers = [(h["name"], h["value"]) for h in event.get("responseHeaders") or []]
         status = int(event.get("responseStatusCode") or 0)
         flow = recorder.flow(event.get("networkId") or "")
@@ -71,6 +90,10 @@ class FetchStreamer:
         flow.paused = event
         flow.stream = asyncio.get_running_loop().create_future()
         recorder.spawn(self._take(event, flow.stream, status, headers))
+
+    async def _abort(self, fetch_id: str) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await self.recorder.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
 
     async def _continue(self, fetch_id: str) -> None:
         with contextlib.suppress(PlaywrightError):  # the page may have gone away meanwhile
