@@ -227,6 +227,22 @@ def test_page_that_reloads_itself_forever_is_stopped_and_captured_within_the_tim
     assert len(hops) < 100 or "lists the first and last 50 hops" in looped[0]["message"]
 
 
+def test_page_whose_script_never_yields_is_stopped_and_photographed(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    """An endless loop holds the renderer: every snapshot would wait out its limit (8 minutes in all, before)."""
+    url = http_server.route("/busy", "<h1>busy page</h1><script>setTimeout(() => { for (;;) {} }, 300)</script>")
+    started = time.monotonic()
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, timeout=8.0)
+    elapsed = time.monotonic() - started
+    assert elapsed < 8.0 + 30, f"took {elapsed:.1f} s"
+    assert result.status == "complete", result.error
+    manifest = manifest_of(result.bundle)
+    assert any(w["code"] == "page-script-stopped" for w in manifest["capture"]["warnings"])
+    assert b"busy page" in (Path(result.bundle) / "artifacts" / "dom.html").read_bytes()
+    assert {a["role"] for a in manifest["artifacts"]} >= {"screenshot", "screenshot-viewport", "mhtml", "pdf"}
+
+
 def test_dialogs_are_dismissed_and_popups_closed_and_both_recorded(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
 ) -> None:

@@ -43,6 +43,7 @@ MAX_CONSOLE_MESSAGES = 1000
 MAX_CONSOLE_TEXT = 4000
 MAX_FRAMES = 200
 IO_CHUNK = 1024 * 1024
+RESPONSIVE_WITHIN = 5.0  # seconds the page's renderer may take to answer before its script is stopped
 # Error texts by which Playwright says the page will never answer again.
 PAGE_GONE_MARKS = ("Target crashed", "has been closed", "Target closed")
 
@@ -187,7 +188,8 @@ async def collect_attachments(
     seen: dict[str, Any] = {}
     if not inputs.skip_rendering:
         # A crashed renderer fails this at once (DevTools calls to it would only time out); the steps after
-        # it are then skipped with a warning each.
+        # it are then skipped with a warning each. A page whose own script never yields is stopped first.
+        await _unblock(run, page, cdp)
         await run.attempt("page", lambda: page.main_frame.evaluate("0"))
         seen = await run.attempt("page facts from the document", lambda: _page_facts(page, cdp)) or {}
         scrolled = await run.attempt("scroll to top", lambda: scroll_to_top(cdp))
@@ -209,6 +211,34 @@ async def collect_attachments(
         warnings=run.warnings,
         facts=facts,
         essential_missing=[name for name in ESSENTIAL if name in run.failed],
+    )
+
+
+async def _unblock(run: _Collector, page: Page, cdp: CDPSession) -> None:
+    """If the page's own script holds the renderer (an endless loop), stop that script and keep scripts off, so
+    the page can be photographed as it stands; otherwise every snapshot would wait out its time limit."""
+    try:
+        await asyncio.wait_for(page.main_frame.evaluate("0"), RESPONSIVE_WITHIN)
+        return
+    except TimeoutError:
+        pass
+    except Exception:  # crashed or closed: the "page" step right after says so
+        return
+    try:
+        await asyncio.wait_for(cdp.send("Runtime.terminateExecution"), RESPONSIVE_WITHIN)
+        await asyncio.wait_for(cdp.send("Emulation.setScriptExecutionDisabled", {"value": True}), RESPONSIVE_WITHIN)
+    except Exception as exc:
+        run.warnings.append(CaptureWarning("page-unresponsive", f"page script could not be stopped: {first_line(exc)}",
+                                           run.target))
+        run.page_gone = f"page unresponsive (its script never yields for {RESPONSIVE_WITHIN:.0f} s)"
+        return
+    run.warnings.append(
+        CaptureWarning(
+            "page-script-stopped",
+            f"the page's script kept the renderer busy for over {RESPONSIVE_WITHIN:.0f} s; evicap stopped it "
+            "(Runtime.terminateExecution) and turned scripts off to take the snapshots",
+            run.target,
+        )
     )
 
 
