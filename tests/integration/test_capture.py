@@ -205,28 +205,6 @@ def test_page_that_never_goes_quiet_ends_within_the_timeout(
     assert b"live feed" in (Path(result.bundle) / "artifacts" / "dom.html").read_bytes()
 
 
-def test_page_that_reloads_itself_forever_is_stopped_and_captured_within_the_timeout(
-    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
-) -> None:
-    """A zero-second meta refresh to itself: the page is stopped where it is before the snapshots, instead of
-    every snapshot waiting out its limit while the document keeps being replaced."""
-    url = http_server.route("/again", '<meta http-equiv="refresh" content="0"><h1>reloading</h1>')
-    started = time.monotonic()
-    result = capture(run, browser, browser_info, sealing, url, tmp_output, timeout=8.0)
-    elapsed = time.monotonic() - started
-    assert elapsed < 8.0 + 20, f"took {elapsed:.1f} s"
-    assert result.status == "complete", result.error
-    bundle = Path(result.bundle)
-    assert b"reloading" in (bundle / "artifacts" / "dom.html").read_bytes()
-    assert (bundle / "artifacts" / "screenshot-full.png").stat().st_size > 0
-    manifest = manifest_of(result.bundle)
-    hops = manifest["target"]["redirects"]
-    assert 0 < len(hops) <= 100 and manifest["target"]["final_url"] == url
-    assert {(h["kind"], h["reason"]) for h in hops} == {("client", "metaTagRefresh")}
-    looped = [w for w in manifest["capture"]["warnings"] if w["code"] == "navigation-loop"]
-    assert len(hops) < 100 or "lists the first and last 50 hops" in looped[0]["message"]
-
-
 def test_page_whose_script_never_yields_is_stopped_and_photographed(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
 ) -> None:

@@ -260,6 +260,9 @@ class NetworkRecorder:
         hops = self.navigation.redirects
         if len(hops) > MAX_LISTED_HOPS:
             keep = MAX_LISTED_HOPS // 2
+            if any(w.code == "navigation-loop" for w in self.warnings):  # drained before: said once
+                self.navigation.redirects = hops[:keep] + hops[-keep:]
+                return
             self.warn(
                 "navigation-loop",
                 f"the page moved on {len(hops)} times; target.redirects lists the first and last {keep} hops "
