@@ -9,6 +9,7 @@ or CORS, and does not show up as page traffic. The result is stored as a complet
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from playwright.async_api import Error as PlaywrightError
@@ -37,15 +38,31 @@ def ranged_media(recorder: NetworkRecorder) -> dict[str, str | None]:
 
 
 async def refetch_whole(
-    recorder: NetworkRecorder, url: str, frame_id: str | None, *, what: str = "ranged media", kind: str = "Media"
+    recorder: NetworkRecorder,
+    url: str,
+    frame_id: str | None,
+    *,
+    what: str = "ranged media",
+    kind: str = "Media",
+    timeout: float = 60.0,
 ) -> None:
-    """Load ``url`` again, whole, in the page's context and frame, and store it as a 200 response record.
+    """Load ``url`` again, whole, in the page's context and frame, and store it as a 200 response record; a
+    failure or a load over ``timeout`` seconds is a warning.
 
     ``what`` names why in the warnings and exchange detail ("ranged media", or a body the browser did not keep);
     ``kind`` is the resource type listed for the exchange.
     """
-    limit = recorder.options.max_media_size
     code = "media" if kind == "Media" else "body"
+    try:
+        await asyncio.wait_for(_refetch(recorder, url, frame_id, what, kind, code), timeout)
+    except TimeoutError:
+        recorder.warn(f"{code}-incomplete", f"re-fetch of {what} took over {timeout:.0f} s", url)
+
+
+async def _refetch(
+    recorder: NetworkRecorder, url: str, frame_id: str | None, what: str, kind: str, code: str
+) -> None:
+    limit = recorder.options.max_media_size
     params: dict[str, object] = {
         "url": url,
         "options": {"disableCache": True, "includeCredentials": True},

@@ -133,11 +133,7 @@ class NetworkRecorder:
         wanted += [(url, frame, "a body the browser did not keep", kind or "Other")
                    for url, (frame, kind) in self._not_kept.items()]
         for url, frame_id, what, kind in wanted:
-            try:
-                await asyncio.wait_for(refetch_whole(self, url, frame_id, what=what, kind=kind), timeout)
-            except TimeoutError:
-                code = "media" if kind == "Media" else "body"
-                self.warn(f"{code}-incomplete", f"re-fetch of {what} took over {timeout:.0f} s", url)
+            await refetch_whole(self, url, frame_id, what=what, kind=kind, timeout=timeout)
 
     async def _settle(self, timeout: float) -> None:
         """Wait for pending work and open exchanges; give up on open ones after QUIET_SECONDS without events
@@ -260,16 +256,14 @@ class NetworkRecorder:
         hops = self.navigation.redirects
         if len(hops) > MAX_LISTED_HOPS:
             keep = MAX_LISTED_HOPS // 2
-            if any(w.code == "navigation-loop" for w in self.warnings):  # drained before: said once
-                self.navigation.redirects = hops[:keep] + hops[-keep:]
-                return
-            self.warn(
-                "navigation-loop",
-                f"the page moved on {len(hops)} times; target.redirects lists the first and last {keep} hops "
-                "(every exchange is in the WARC)",
-                self.navigation.requested_url,
-            )
             self.navigation.redirects = hops[:keep] + hops[-keep:]
+            if not any(w.code == "navigation-loop" for w in self.warnings):  # drain may run twice: said once
+                self.warn(
+                    "navigation-loop",
+                    f"the page moved on {len(hops)} times; target.redirects lists the first and last {keep} hops "
+                    "(every exchange is in the WARC)",
+                    self.navigation.requested_url,
+                )
 
     def _extras(self, rid: str) -> tuple[list[Event], list[Event]]:
         flow = self._flows.get(rid)

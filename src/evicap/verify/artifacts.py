@@ -25,35 +25,32 @@ _INLINE_BELOW = 256 * 1024  # small chunks cost more to hand to a thread than to
 
 
 class _HashThread:
-    """One digest computed on its own thread from a short queue of chunks, so it never waits for the other
-    digest or for the reader: on two cores SHA-256 (the slower) keeps one core busy from start to end."""
+    """Feeds one digest from a short queue of chunks on its own thread, so it never waits for the other digest
+    or for the reader: on two cores SHA-256 (the slower) keeps one core busy from start to end."""
 
-    _END = b""
-
-    def __init__(self, name: str) -> None:
-        self.hasher = hashlib.new(name)
-        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=QUEUE_DEPTH)
+    def __init__(self, hasher: Any) -> None:
+        self._hasher = hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"evicap-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"evicap-{hasher.name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (data := self._queue.get()) is not self._END:
+        while (data := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self.hasher.update(data)
+                    self._hasher.update(data)
                 except BaseException as error:  # handed to the caller in finish()
                     self._error = error
 
     def put(self, data: bytes) -> None:
         self._queue.put(data)
 
-    def finish(self) -> str:
-        self._queue.put(self._END)
+    def finish(self) -> None:
+        self._queue.put(None)
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self.hasher.hexdigest()
 
 
 class ParallelDigest:
@@ -63,8 +60,7 @@ class ParallelDigest:
     (hashlib releases the GIL on large buffers). Memory is bounded by QUEUE_DEPTH chunks per digest.
     """
 
-    def __init__(self, threaded: bool = True) -> None:
-        self._threaded = threaded
+    def __init__(self) -> None:
         self._sha256 = hashlib.sha256()
         self._sha512 = hashlib.sha512()
         self._threads: tuple[_HashThread, _HashThread] | None = None
@@ -74,22 +70,20 @@ class ParallelDigest:
         if not data:
             return
         self.size += len(data)
-        if self._threads is None and (not self._threaded or len(data) < _INLINE_BELOW):
+        if self._threads is None and len(data) < _INLINE_BELOW:
             self._sha256.update(data)
             self._sha512.update(data)
             return
-        if self._threads is None:
-            first, second = _HashThread("sha256"), _HashThread("sha512")
-            first.hasher, second.hasher = self._sha256, self._sha512  # carry on from what was hashed inline
-            self._threads = (first, second)
+        if self._threads is None:  # carry on, threaded, from what was hashed inline
+            self._threads = (_HashThread(self._sha256), _HashThread(self._sha512))
         for thread in self._threads:
             thread.put(data)
 
     def result(self) -> FileDigest:
         if self._threads is not None:
-            sha256, sha512 = (thread.finish() for thread in self._threads)
+            for thread in self._threads:
+                thread.finish()
             self._threads = None
-            return FileDigest(self.size, sha256, sha512)
         return FileDigest(self.size, self._sha256.hexdigest(), self._sha512.hexdigest())
 
 
