@@ -44,6 +44,9 @@ ACTIONS = (
     "received",
     "verified",
     "note",
+    "reported",
+    "matched",
+    "requested",
 )
 
 
