@@ -11,7 +11,8 @@ import pytest
 
 from evicap.errors import TimestampError
 from evicap.seal.timestamp import load_trust_anchors, request_timestamp, verify_timestamp
-from tests.tsa import SLOW_SECONDS, LocalTSA, tsa  # noqa: F401
+from evicap.seal.token import ess_problem, token_facts
+from tests.tsa import MATRIX, SLOW_SECONDS, AuthoritySpec, LocalTSA, tsa  # noqa: F401
 
 DATA = b'{"format": "evicap-bundle", "x": 1}\n'
 
@@ -89,3 +90,60 @@ def test_unreadable_trust_anchor_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_text("not a certificate")
     with pytest.raises(TimestampError, match="holds no PEM certificate"):
         load_trust_anchors([tmp_path / "junk.pem"])
+
+
+@pytest.mark.parametrize("spec", MATRIX, ids=[spec.name for spec in MATRIX])
+def test_every_kind_of_authority_is_accepted_and_its_token_kept_as_received(
+    tsa: LocalTSA, spec: AuthoritySpec, tmp_path: Path  # noqa: F811
+) -> None:
+    signer = tsa.matrix_signer(spec.name)
+    anchors = [tsa.ca_pem] if spec.certs_in_token else [tsa.ca_pem, signer.cert_pem]
+    outcome = request_timestamp(DATA, [tsa.matrix_url(spec.name)], load_trust_anchors(anchors), timeout=10)
+    assert outcome.failures == () and outcome.stamp is not None, outcome.failures
+    info = outcome.stamp.info
+    assert info.authority == f"CN=evicap test TSA ({spec.name})"
+    assert info.accuracy_seconds == (1.0 if spec.accuracy else None)
+    assert info.ess == ("ESSCertID (sha1)" if spec.ess == "sha1" else "ESSCertIDv2 (sha256)")
+    # The stored bytes are what the authority sent: openssl reads them, without our re-encoding.
+    (tmp_path / "m.json").write_bytes(DATA)
+    (tmp_path / "m.tsr").write_bytes(outcome.stamp.token)
+    untrusted = [] if spec.certs_in_token else ["-untrusted", str(signer.cert_pem)]
+    check = subprocess.run(
+        ["openssl", "ts", "-verify", "-data", "m.json", "-in", "m.tsr", "-CAfile", str(tsa.ca_pem), *untrusted],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0 and "Verification: OK" in check.stdout, check.stderr
+    assert verify_timestamp(outcome.stamp.token, DATA, [Path(p) for p in anchors]).serial_number == info.serial_number
+
+
+def test_token_without_certificates_needs_the_authoritys_certificate(tsa: LocalTSA) -> None:  # noqa: F811
+    outcome = request_timestamp(DATA, [tsa.matrix_url("ec-no-certs")], load_trust_anchors([tsa.ca_pem]))
+    assert outcome.stamp is None
+    assert "carries no certificate of its signer and none configured matches it" in outcome.failures[0].reason
+
+
+def test_authority_certificate_alone_is_no_trust_anchor(tsa: LocalTSA) -> None:  # noqa: F811
+    """The authority's own certificate in tsa_ca helps build the chain; it does not replace the root."""
+    signer = tsa.matrix_signer("ec-no-certs")
+    outcome = request_timestamp(
+        DATA, [tsa.matrix_url("ec-no-certs")], load_trust_anchors([tsa.other_ca_pem, signer.cert_pem])
+    )
+    assert outcome.stamp is None and "untrusted chain" in outcome.failures[0].reason
+
+
+def test_ess_cert_id_must_name_the_signing_certificate(tsa: LocalTSA) -> None:  # noqa: F811
+    """A token whose signer certificate was swapped for another one with the same issuer and serial fails."""
+    token = request_timestamp(DATA, [tsa.url()], load_trust_anchors([tsa.ca_pem])).stamp
+    assert token is not None
+    facts = token_facts(token.token)
+    assert ess_problem(facts, facts.certificates[0]) is None
+    assert "ESSCertID does not match" in str(ess_problem(facts, facts.certificates[0] + b"\x00"))
+
+
+def test_every_authority_is_asked_when_asked_to(tsa: LocalTSA) -> None:  # noqa: F811
+    urls = [tsa.url(), tsa.down_url, tsa.matrix_url("second")]
+    outcome = request_timestamp(DATA, urls, load_trust_anchors([tsa.ca_pem]), timeout=5, every=True)
+    assert [s.tsa_url for s in outcome.stamps] == [tsa.url(), tsa.matrix_url("second")]
+    assert [f.tsa_url for f in outcome.failures] == [tsa.down_url]
+    first = request_timestamp(DATA, urls, load_trust_anchors([tsa.ca_pem]), timeout=5)
+    assert [s.tsa_url for s in first.stamps] == [tsa.url()]

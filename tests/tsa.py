@@ -12,6 +12,13 @@ rfc3161-client and ``openssl ts -verify`` accept its tokens when given ``ca_pem`
     tsa.url("error")           HTTP 500
     tsa.down_url               a closed port (connection refused)
 
+The authority matrix (``MATRIX``: one URL each, ``tsa.matrix_url(name)``) covers the ways real authorities
+differ: an RSA or an ECDSA signer; only the signer's certificate in the token, or signer + intermediate + root
+(``certs = chain.pem``, which openssl writes in an order that is not DER-sorted); ESSCertID with SHA-1 or
+ESSCertIDv2 with SHA-256; with or without ``accuracy``; and no certificate at all (the query's certReq is
+cleared before openssl answers, so the verifier needs the authority's certificate from its configuration:
+``tsa.matrix_signer(name).cert_pem``). Every matrix authority chains to ``tsa.ca_pem``.
+
 Use it through the ``tsa`` fixture: ``from tests.tsa import tsa  # noqa: F401`` in a test module.
 """
 
@@ -26,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -34,6 +42,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from asn1crypto import tsp as asn1_tsp
+from cryptography.hazmat.primitives.asymmetric import rsa
 from rfc3161_client import _rust as rfc3161_rust
 
 from tests.servers import LocalServer, free_port
@@ -50,19 +60,32 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _new_key(kind: str) -> PrivateKey:
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _make_ca(
+    common_name: str, issuer: tuple[x509.Certificate, PrivateKey] | None = None
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A root CA, or (``issuer`` given) an intermediate CA under it."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (_name(common_name), key)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
@@ -70,15 +93,18 @@ def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
-    return cert, key
+    if issuer:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False
+        )
+    return builder.sign(signing_key, hashes.SHA256()), key
 
 
 def _make_tsa_cert(
-    common_name: str, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
+    common_name: str, ca: x509.Certificate, ca_key: PrivateKey, kind: str = "ec"
+) -> tuple[x509.Certificate, PrivateKey]:
+    key = _new_key(kind)
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -111,28 +137,79 @@ signer_digest = sha256
 default_policy = 1.3.6.1.4.1.55555.1
 other_policies = 1.3.6.1.4.1.55555.2
 digests = sha256, sha384, sha512
-accuracy = secs:1
 ordering = no
 tsa_name = yes
-ess_cert_id_chain = no
-ess_cert_id_alg = sha256
-"""
+ess_cert_id_chain = {ess_chain}
+ess_cert_id_alg = {ess}
+{extra}"""
+
+
+@dataclass(frozen=True)
+class AuthoritySpec:
+    """How one local authority signs: see the module docstring."""
+
+    name: str
+    key: str = "ec"
+    """"ec" (P-256) or "rsa" (2048)."""
+    chain: bool = False
+    """True: root -> intermediate -> signer, and the token embeds signer + intermediate + root."""
+    ess: str = "sha256"
+    """ESSCertID hash: "sha1" (signingCertificate, ESSCertID) or "sha256" (signingCertificateV2)."""
+    certs_in_token: bool = True
+    """False: the query's certReq is cleared, so the token carries no certificate."""
+    accuracy: bool = True
+
+
+MATRIX = (
+    AuthoritySpec("ec-signer-only"),
+    AuthoritySpec("ec-chain", chain=True),
+    AuthoritySpec("rsa-signer-only-sha1", key="rsa", ess="sha1", accuracy=False),
+    AuthoritySpec("rsa-chain-sha1", key="rsa", chain=True, ess="sha1"),
+    AuthoritySpec("rsa-chain-sha256-no-accuracy", key="rsa", chain=True, accuracy=False),
+    AuthoritySpec("ec-no-certs", certs_in_token=False),
+)
 
 
 class _Signer:
     """One signing identity (certificate + key + openssl.cnf) in its own directory."""
 
-    def __init__(self, directory: Path, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        ca: x509.Certificate,
+        ca_key: PrivateKey,
+        spec: AuthoritySpec | None = None,
+    ) -> None:
+        spec = spec or AuthoritySpec(directory.name)
         directory.mkdir(parents=True)
-        cert, key = _make_tsa_cert(f"evicap test TSA ({directory.name})", ca, ca_key)
+        issuer, issuer_key = ca, ca_key
+        extra = "accuracy = secs:1\n" if spec.accuracy else ""
+        if spec.chain:
+            issuer, issuer_key = _make_ca(f"evicap test TSA intermediate ({directory.name})", (ca, ca_key))
+            (directory / "chain.pem").write_bytes(_pem(issuer) + _pem(ca))
+            extra += "certs = $dir/chain.pem\n"
+        cert, key = _make_tsa_cert(f"evicap test TSA ({directory.name})", issuer, issuer_key, spec.key)
         (directory / "tsa.pem").write_bytes(_pem(cert))
         (directory / "tsa.key").write_bytes(_key_pem(key))
         (directory / "serial").write_text("01\n")
-        (directory / "openssl.cnf").write_text(_OPENSSL_CNF.format(dir=directory))
+        (directory / "openssl.cnf").write_text(
+            _OPENSSL_CNF.format(
+                dir=directory, ess=spec.ess, ess_chain="yes" if spec.chain else "no", extra=extra
+            )
+        )
         self.directory = directory
+        self.spec = spec
+        self.cert = cert
+        self.cert_pem = directory / "tsa.pem"
+        """The authority's own certificate (what a verifier configures when tokens carry none)."""
+        self.intermediate_pem = directory / "chain.pem" if spec.chain else None
         self._lock = threading.Lock()  # openssl updates the serial file
 
     def reply(self, query: bytes) -> bytes:
+        if not self.spec.certs_in_token:
+            request = asn1_tsp.TimeStampReq.load(query)
+            request["cert_req"] = False
+            query = request.dump()
         with self._lock, tempfile.TemporaryDirectory(dir=self.directory) as tmp:
             query_file = Path(tmp) / "query.tsq"
             reply_file = Path(tmp) / "reply.tsr"
@@ -174,6 +251,8 @@ class LocalTSA:
         self.other_ca_pem = directory / "other-ca.pem"
         self.other_ca_pem.write_bytes(_pem(other_ca))
         self._rogue = _Signer(directory / "rogue", other_ca, other_key)
+        self._matrix = {spec.name: _Signer(directory / spec.name, self.ca, ca_key, spec) for spec in MATRIX}
+        self._second = _Signer(directory / "second", self.ca, ca_key)
         self.server = LocalServer()
         self.down_url = f"http://127.0.0.1:{free_port()}/tsr"
         self.hits: dict[str, int] = dict.fromkeys(MODES, 0)
@@ -182,6 +261,8 @@ class LocalTSA:
         self.server.start()
         for mode in MODES:
             self.server.route_fn(f"/{mode}", self._handler(mode))
+        for name, signer in [*self._matrix.items(), ("second", self._second)]:
+            self.server.route_fn(f"/m/{name}", self._signer_handler(signer))
         return self
 
     def stop(self) -> None:
@@ -190,6 +271,29 @@ class LocalTSA:
     def url(self, mode: str = "ok") -> str:
         assert mode in MODES, mode
         return self.server.url(f"/{mode}")
+
+    def matrix_url(self, name: str) -> str:
+        """URL of the matrix authority ``name`` (one of MATRIX), or "second": another good authority."""
+        assert name in self._matrix or name == "second", name
+        return self.server.url(f"/m/{name}")
+
+    def matrix_signer(self, name: str) -> _Signer:
+        return self._second if name == "second" else self._matrix[name]
+
+    def _signer_handler(self, signer: _Signer) -> object:
+        def handle(handler: BaseHTTPRequestHandler) -> None:
+            query = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+            try:
+                status, body = 200, signer.reply(query)
+            except (subprocess.CalledProcessError, ValueError):
+                status, body = 400, b"bad request"
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/timestamp-reply")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+
+        return handle
 
     def _handler(self, mode: str) -> object:
         def handle(handler: BaseHTTPRequestHandler) -> None:

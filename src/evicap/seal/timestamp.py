@@ -2,12 +2,20 @@
 
 A token is requested over SHA-256 of manifest.json with a nonce and certReq (so the token carries the
 authority's certificate). Before a token is kept it must pass every check a court would ask about: it parses,
-the authority granted it, the message imprint is our hash, the nonce is ours, the signature is good and the
-authority's certificate chains to a configured trust anchor. Authorities are tried in order; each failure is
-recorded with its reason, and a capture without any token is still signed (the caller records the fallback).
+the authority granted it, the message imprint is our hash, the nonce is ours, the signature is good, the signed
+ESSCertID / ESSCertIDv2 names the certificate that signed, that certificate has the timeStamping extended key
+usage (critical) and chains to a configured trust anchor, valid at genTime. Authorities are tried in order
+(or all of them: ``every=True``); each failure is recorded with its reason, and a capture without any token is
+still signed (the caller records the fallback).
 
-Trust anchors are the ``tsa_ca`` PEM files; with none configured, the system CA bundle is used, so a public
-authority whose root the operating system trusts works out of the box.
+The token is kept exactly as received. rfc3161-client reads a copy whose unsigned certificate SET was put in
+DER order (``evicap.seal.token.strict_der``): authorities that embed their chain often send it unsorted.
+
+Trust material is the ``tsa_ca`` PEM files; with none configured, the system CA bundle is used, so a public
+authority whose root the operating system trusts works out of the box. Self-signed certificates in them are
+trust anchors; any other certificate (an intermediate, or the authority's own certificate for authorities whose
+tokens carry none) only helps to build a chain, which must still end at an anchor (OpenSSL's rule for
+``-CAfile``, and the rule of the PKCS#7 verification underneath).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 from rfc3161_client import (
     HashAlgorithm,
@@ -36,6 +46,7 @@ from rfc3161_client import (
 )
 
 from evicap.errors import TimestampError
+from evicap.seal.token import ess_problem, is_signer, strict_der, token_facts
 
 MAX_RESPONSE = 1024 * 1024  # a token with a long chain is a few KiB; anything near 1 MiB is not a token
 SYSTEM_BUNDLES = (
@@ -63,6 +74,10 @@ class TimestampInfo:
     nonce: int | None
     authority: str
     """Subject of the certificate that signed the token."""
+    accuracy_seconds: float | None = None
+    """The authority's stated accuracy of genTime; None when the token states none."""
+    ess: str = ""
+    """Which signed certificate binding was checked, e.g. "ESSCertIDv2 (sha256)"."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +102,15 @@ class TsaFailure:
 
 @dataclass(frozen=True)
 class TimestampOutcome:
-    """Result of trying the authorities in order: a stamp, or none, plus every failure met on the way."""
+    """Result of asking the authorities: the stamps kept (in URL order), plus every failure met on the way."""
 
-    stamp: Stamp | None
+    stamps: tuple[Stamp, ...]
     failures: tuple[TsaFailure, ...]
+
+    @property
+    def stamp(self) -> Stamp | None:
+        """The first stamp kept, if any."""
+        return self.stamps[0] if self.stamps else None
 
 
 def load_trust_anchors(paths: Sequence[Path]) -> list[x509.Certificate]:
@@ -123,18 +143,25 @@ def load_trust_anchors(paths: Sequence[Path]) -> list[x509.Certificate]:
 
 
 def request_timestamp(
-    data: bytes, urls: Sequence[str], anchors: Sequence[x509.Certificate], timeout: float = 10.0
+    data: bytes,
+    urls: Sequence[str],
+    anchors: Sequence[x509.Certificate],
+    timeout: float = 10.0,
+    *,
+    every: bool = False,
 ) -> TimestampOutcome:
-    """Ask each authority in turn for a token over SHA-256(``data``); keep the first one that checks out."""
+    """Ask authorities for a token over SHA-256(``data``): in turn until one checks out, or (``every``) all."""
     failures: list[TsaFailure] = []
+    stamps: list[Stamp] = []
     for url in urls:
         try:
-            stamp = _request_one(data, url, anchors, timeout)
+            stamps.append(_request_one(data, url, anchors, timeout))
         except TimestampError as error:
             failures.append(TsaFailure(url, error.message))
             continue
-        return TimestampOutcome(stamp, tuple(failures))
-    return TimestampOutcome(None, tuple(failures))
+        if not every:
+            break
+    return TimestampOutcome(tuple(stamps), tuple(failures))
 
 
 def _request_one(data: bytes, url: str, anchors: Sequence[x509.Certificate], timeout: float) -> Stamp:
@@ -186,6 +213,7 @@ def check_token(
     if PKIStatus(response.status) not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
         detail = "; ".join(response.status_string) if response.status_string else ""
         raise TimestampError(f"authority refused the request (PKIStatus {response.status}) {detail}".strip())
+    facts = token_facts(tsr_bytes)
     tst = response.tst_info
     imprint = tst.message_imprint
     known = _HASHES.get(imprint.hash_algorithm.dotted_string)
@@ -196,16 +224,41 @@ def check_token(
         raise TimestampError(f"message imprint mismatch: the token is over another {hash_name} than the data")
     if nonce is not None and tst.nonce != nonce:
         raise TimestampError("nonce mismatch: the token answers a different request (replay?)")
-    authority = _signer_subject(response)
+    roots = [a for a in anchors if _self_signed(a)]
+    helpers = [a for a in anchors if not _self_signed(a)]
+    carried = [der for der in facts.certificates if is_signer(facts, der)]
+    configured = [c for c in helpers if is_signer(facts, c.public_bytes(serialization.Encoding.DER))]
+    if carried:
+        signer_der = carried[0]
+    elif configured:
+        signer_der = configured[0].public_bytes(serialization.Encoding.DER)
+    else:
+        raise TimestampError(
+            "the token carries no certificate of its signer and none configured matches it",
+            hint="add the authority's certificate to --tsa-ca / tsa_ca",
+        )
+    signer = x509.load_der_x509_certificate(signer_der)
+    authority = signer.subject.rfc4514_string()
+    problem = ess_problem(facts, signer_der)
+    if problem:
+        raise TimestampError(f"{problem} ({authority})")
+    if not roots:
+        raise TimestampError("no self-signed trust anchor among the time-stamp CAs", hint="check --tsa-ca / tsa_ca")
     builder = VerifierBuilder()
-    for anchor in anchors:
+    for anchor in roots:
         builder = builder.add_root_certificate(anchor)
+    for helper in helpers:
+        if helper.public_bytes(serialization.Encoding.DER) != signer_der:
+            builder = builder.add_intermediate_certificate(helper)
+    if not carried:
+        builder = builder.tsa_certificate(signer)
     try:
         builder.build().verify_message(response, data)
     except VerificationError as error:
         raise TimestampError(_verification_reason(str(error), authority)) from None
     except ValueError as error:
         raise TimestampError(f"token cannot be verified: {_first_line(str(error))}") from None
+    first = facts.ess[0]
     return TimestampInfo(
         gen_time=tst.gen_time.astimezone(dt.UTC) if tst.gen_time.tzinfo else tst.gen_time.replace(tzinfo=dt.UTC),
         serial_number=tst.serial_number,
@@ -213,37 +266,28 @@ def check_token(
         hash_algorithm=hash_name,
         nonce=tst.nonce,
         authority=authority,
+        accuracy_seconds=facts.accuracy_seconds,
+        ess=f"{'ESSCertIDv2' if first.version == 2 else 'ESSCertID'} ({first.algorithm})",
     )
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def _parse(tsr_bytes: bytes) -> TimeStampResponse:
     if not tsr_bytes:
         raise TimestampError("empty answer: not a time-stamp response")
     try:
-        return decode_timestamp_response(tsr_bytes)
-    except ValueError as error:
-        text = str(error)
-        if "InvalidSetOrdering" in text:
-            raise TimestampError(
-                "time-stamp response is not strict DER (its certificate set is out of order); "
-                "rfc3161-client cannot read it"
-            ) from None
+        return decode_timestamp_response(strict_der(tsr_bytes))
+    except ValueError:
         raise TimestampError("garbage: the answer is not a DER RFC 3161 time-stamp response") from None
-
-
-def _signer_subject(response: TimeStampResponse) -> str:
-    signer_infos = list(response.signed_data.signer_infos)
-    for der in response.signed_data.certificates:
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError:
-            continue
-        if signer_infos and (cert.issuer, cert.serial_number) == (
-            signer_infos[0].issuer,
-            signer_infos[0].serial_number,
-        ):
-            return cert.subject.rfc4514_string()
-    return "unknown (token carries no signer certificate)"
 
 
 def _verification_reason(text: str, authority: str) -> str:
