@@ -8,6 +8,7 @@ import tracemalloc
 import zlib
 from pathlib import Path
 
+import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -96,3 +97,32 @@ def test_gzip_bomb_is_inflated_in_bounded_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert scan.problems == [] and scan.records == 1
     assert peak < 16 * 1024 * 1024, peak  # the record is 64 MiB inflated
+
+
+def _member(data: bytes, level: int = 6) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _resource(body: bytes, uri: str = "urn:evicap:x") -> bytes:
+    head = (f"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Target-URI: {uri}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return head + body + b"\r\n\r\n"
+
+
+@pytest.mark.timeout(120)
+def test_compressible_member_followed_by_another_does_not_hang() -> None:
+    """Regression: a member ending in a call whose output was capped left its successor in unconsumed_tail,
+    which was fed again forever (verify hung, memory grew)."""
+    for size in (1024 * 1024, 1024 * 1024 + 1, 5 * 1024 * 1024 + 17):
+        data = _member(_resource(b"a")) + _member(_resource(bytes(size), "urn:big")) + _member(_resource(b"z", "urn:z"))
+        scan = scan_warc(io.BytesIO(data), ["urn:big", "urn:z"])
+        assert scan.problems == [] and scan.records == 3
+        assert scan.found_uris == {"urn:big", "urn:z"}
+
+
+def test_problem_names_the_gzip_member_file_offset() -> None:
+    first = _member(_resource(b"a"))
+    second = _member(_resource(b"b").replace(b"Content-Length: 1", b"Content-Length: 9"))
+    scan = scan_warc(io.BytesIO(first + second))
+    assert scan.problems and f"record at offset {len(first)} " in scan.problems[0], scan.problems

@@ -36,57 +36,73 @@ class _Truncated(Exception):
 
 
 class _Inflater:
-    """Decompressed bytes of a gzip-per-record (or plain) WARC, member after member."""
+    """Decompressed bytes of a gzip-per-record (or plain) WARC, member after member.
+
+    Work is linear in the input: every raw byte is handed to zlib once, except what a call gives back because its
+    output was capped (the next call's input, at most ``_FEED`` bytes); what follows a member's end starts the next
+    member. Each call yields at most ``_OUT`` bytes, so a member that inflates a thousandfold costs one output cap of
+    memory. ``member_offset`` is the file offset of the gzip member that produced the last chunk.
+    """
 
     def __init__(self, raw: Reader) -> None:
         self._raw = raw
-        self._input = memoryview(raw.read(RAW_CHUNK))
-        self.gzip = bytes(self._input[:2]) == b"\x1f\x8b"
-        self._zlib: Any = zlib.decompressobj(31) if self.gzip else None
-        self._tail = b""
-        self._member_has_input = False
+        self._buffer = memoryview(raw.read(RAW_CHUNK))
+        self._raw_pos = 0  # file offset just past the last raw piece taken
+        self.gzip = bytes(self._buffer[:2]) == b"\x1f\x8b"
+        self._zlib: Any = None
+        self._pending = b""  # input given back by zlib (always the end of what was taken): it must see it again
+        self._capped = False  # the last call filled its output cap: zlib may hold more output for no new input
+        self.member_offset = 0
+        self.member_out = 0  # decompressed bytes of the current member before the last chunk
+        self._member_total = 0
         self.problem: str | None = None
 
-    def _next_input(self) -> memoryview:
-        if not self._input:
-            self._input = memoryview(self._raw.read(RAW_CHUNK))
-        piece, self._input = self._input[:_FEED], self._input[_FEED:]
-        return piece
+    def _take(self) -> bytes:
+        """Next raw piece (at most _FEED bytes), b"" at end of file."""
+        if not self._buffer:
+            self._buffer = memoryview(self._raw.read(RAW_CHUNK))
+        piece, self._buffer = self._buffer[:_FEED], self._buffer[_FEED:]
+        self._raw_pos += len(piece)
+        return bytes(piece)
 
     def chunk(self) -> bytes:
         """Next piece of decompressed data, or b"" at the end (``problem`` says if the end was premature)."""
-        if self._zlib is None:
-            piece = self._next_input()
-            return bytes(piece)
+        if not self.gzip:
+            self.member_out = self._raw_pos
+            return self._take()
         try:
             while True:
-                if self._tail:
-                    data, self._tail = self._tail, b""
-                elif self._zlib.eof:
-                    rest = self._zlib.unused_data
-                    self._zlib = zlib.decompressobj(31)
-                    self._member_has_input = False
-                    if rest:
-                        data = rest
-                    else:
-                        piece = self._next_input()
-                        if not piece:
-                            return b""
-                        data = bytes(piece)
-                else:
-                    piece = self._next_input()
-                    if not piece:
-                        if self._member_has_input:
-                            self.problem = "gzip member cut short: the file is truncated"
+                if self._zlib is None:  # between members
+                    data = self._pending or self._take()
+                    if not data:
                         return b""
-                    data = bytes(piece)
-                self._member_has_input = True
+                    self._zlib = zlib.decompressobj(31)
+                    self.member_offset = self._raw_pos - len(data)
+                    self._member_total = 0
+                elif self._pending or self._capped:
+                    data = self._pending
+                else:
+                    data = self._take()
+                    if not data:
+                        self.problem = f"gzip member at file offset {self.member_offset} cut short (file truncated)"
+                        return b""
                 out = self._zlib.decompress(data, _OUT)
-                self._tail = self._zlib.unconsumed_tail
+                if self._zlib.eof:
+                    # After the end, unconsumed_tail may still repeat the input that followed: use unused_data only.
+                    self._pending = self._zlib.unused_data
+                    self._zlib = None
+                    self._capped = False
+                else:
+                    self._pending = self._zlib.unconsumed_tail
+                    self._capped = len(out) >= _OUT
+                    if not out and data and len(self._pending) == len(data):
+                        raise zlib.error("no progress")
+                self.member_out = self._member_total
+                self._member_total += len(out)
                 if out:
                     return out
         except zlib.error as error:
-            self.problem = f"corrupt gzip data ({error})"
+            self.problem = f"gzip member at file offset {self.member_offset}: corrupt data ({error})"
             return b""
 
 
@@ -97,13 +113,27 @@ class _Stream:
         self._inflater = inflater
         self._buf = b""
         self._pos = 0
+        self._member = (0, 0)
         self.offset = 0
 
     def _fill(self) -> bool:
         if self._pos < len(self._buf):
             return True
         self._buf, self._pos = self._inflater.chunk(), 0
+        self._member = (self._inflater.member_offset, self._inflater.member_out)
         return bool(self._buf)
+
+    def where(self) -> str:
+        """Where the next byte lies, as a reader of the file would look for it: the file offset of the gzip member
+        it starts (what ``warcio index`` prints), else its offset in the decompressed stream."""
+        self._fill()
+        if not self._inflater.gzip:
+            return f"offset {self.offset}"
+        member, before = self._member
+        inside = before + self._pos
+        if inside == 0:
+            return f"offset {member}"
+        return f"offset {member}+{inside} (byte {inside} of the gzip member at file offset {member})"
 
     def readline(self, limit: int) -> bytes:
         parts: list[bytes] = []
@@ -172,16 +202,16 @@ def _parse_digest(label: str) -> tuple[Any, bytes] | None:
     return hasher, expected
 
 
-def _headers(stream: _Stream, offset: int) -> dict[str, str]:
+def _headers(stream: _Stream, offset: str) -> dict[str, str]:
     headers: dict[str, str] = {}
     total = 0
     while True:
         line = stream.readline(_MAX_HEADER)
         total += len(line)
         if not line.endswith(b"\n"):
-            raise _Truncated(f"record at offset {offset}: header cut short (file truncated)")
+            raise _Truncated(f"record at {offset}: header cut short (file truncated)")
         if total > _MAX_HEADER:
-            raise _Truncated(f"record at offset {offset}: header larger than {_MAX_HEADER} bytes")
+            raise _Truncated(f"record at {offset}: header larger than {_MAX_HEADER} bytes")
         text = line.rstrip(b"\r\n")
         if not text:
             return headers
@@ -190,12 +220,12 @@ def _headers(stream: _Stream, offset: int) -> dict[str, str]:
             headers.setdefault(name.strip().lower(), value.strip())
 
 
-def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int, digests: bool) -> None:
+def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, digests: bool) -> None:
     headers = _headers(stream, offset)
     rtype = headers.get("warc-type", "?")
     length_text = headers.get("content-length", "")
     if not length_text.isdigit():
-        raise _Truncated(f"record at offset {offset}: missing or invalid Content-Length {length_text!r}")
+        raise _Truncated(f"record at {offset}: missing or invalid Content-Length {length_text!r}")
     length = int(length_text)
     block = _parse_digest(headers["warc-block-digest"]) if "warc-block-digest" in headers else None
     payload = None
@@ -203,7 +233,7 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int, dige
         payload = _parse_digest(headers["warc-payload-digest"])
     for key in ("warc-block-digest", "warc-payload-digest"):
         if key in headers and rtype != "revisit" and _parse_digest(headers[key]) is None:
-            scan.problem(f"record at offset {offset}: unreadable {key} {headers[key]!r}")
+            scan.problem(f"record at {offset}: unreadable {key} {headers[key]!r}")
     scan.digests_listed += (block is not None) + (payload is not None)
     if not digests:
         block = payload = None
@@ -219,7 +249,7 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int, dige
         piece = stream.read(min(remaining, _OUT))
         if not piece:
             raise _Truncated(
-                f"record at offset {offset} ({rtype}) ends after {length - remaining} of {length} bytes"
+                f"record at {offset} ({rtype}) ends after {length - remaining} of {length} bytes"
                 " (file truncated)"
             )
         remaining -= len(piece)
@@ -239,20 +269,20 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: int, dige
     trailer = stream.readline(4) + stream.readline(4)
     if trailer != b"\r\n\r\n":
         if len(trailer) < 4 and not trailer.strip():
-            raise _Truncated(f"record at offset {offset} ({rtype}): end marker missing (file truncated)")
-        raise _Truncated(f"record at offset {offset} ({rtype}): not followed by CRLF CRLF (wrong Content-Length)")
+            raise _Truncated(f"record at {offset} ({rtype}): end marker missing (file truncated)")
+        raise _Truncated(f"record at {offset} ({rtype}): not followed by CRLF CRLF (wrong Content-Length)")
     target = headers.get("warc-target-uri", "")
     record_id = headers.get("warc-record-id", "").strip("<>")
     if block:
         scan.digests_checked += 1
         if block[0].digest() != block[1]:
-            scan.problem(f"record at offset {offset} ({rtype} {target}): block digest does not match")
+            scan.problem(f"record at {offset} ({rtype} {target}): block digest does not match")
     if payload:
         scan.digests_checked += 1
         if not in_payload:
-            scan.problem(f"record at offset {offset} ({rtype} {target}): HTTP head not terminated")
+            scan.problem(f"record at {offset} ({rtype} {target}): HTTP head not terminated")
         elif payload[0].digest() != payload[1]:
-            scan.problem(f"record at offset {offset} ({rtype} {target}): payload digest does not match")
+            scan.problem(f"record at {offset} ({rtype} {target}): payload digest does not match")
     for uri in (target, record_id):
         if uri in wanted:
             scan.found_uris.add(uri)
@@ -264,7 +294,7 @@ def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True) -> 
     """Parse every record to the end; note which ``wanted`` URIs/record ids are present; with ``digests``,
     recompute every block and payload digest and compare it with the record's header.
 
-    Never raises on bad content: every problem, with its decompressed offset, lands in ``WarcScan.problems``.
+    Never raises on bad content: every problem, with its record's offset (stream.where), lands in ``WarcScan.problems``.
     """
     scan = WarcScan()
     wanted_set = set(wanted)
@@ -272,12 +302,12 @@ def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True) -> 
     stream = _Stream(inflater)
     try:
         while True:
-            offset = stream.offset
+            offset = stream.where()
             line = stream.readline(64)
             if not line:
                 break
             if not line.startswith(b"WARC/"):
-                raise _Truncated(f"offset {offset}: expected a WARC record, found {line[:20]!r}")
+                raise _Truncated(f"{offset}: expected a WARC record, found {line[:20]!r}")
             scan.records += 1
             _record(stream, scan, wanted_set, offset, digests)
     except _Truncated as problem:
