@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import re
 import subprocess
 import sys
 import zlib
@@ -151,3 +152,49 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     with pytest.raises(BundleError):
         WarcWriter(out, {})
     assert out.read_bytes() == b"existing evidence"
+
+
+def test_digests_are_lower_hex_tokens(tmp_path: Path) -> None:
+    """Padded base32 (`sha256:G5IX...====`) is not a WARC 1.1 token: `=` is a separator."""
+    out = tmp_path / "x.warc.gz"
+
+    async def write() -> None:
+        warc = WarcWriter(out, {})
+        await warc.write_exchange("http://example.test/", HttpMessage("GET / HTTP/1.1", []),
+                                  HttpMessage("HTTP/1.1 200 OK", [], b"body"))
+        await warc.close()
+
+    asyncio.run(write())
+    check(out)
+    with open(out, "rb") as stream:
+        labels = [value for record in ArchiveIterator(stream) for name, value in record.rec_headers.headers
+                  if name.endswith("-Digest")]
+    assert labels and all(re.fullmatch(r"sha256:[0-9a-f]{64}", label) for label in labels), labels
+    payload = next(label for label in labels if label.endswith(hashlib.sha256(b"body").hexdigest()))
+    assert payload
+
+
+def test_attachments_link_to_the_page_response_not_refers_to_target_uri(tmp_path: Path) -> None:
+    """WARC-Refers-To-Target-URI is defined for revisit records only: resource and metadata records about the page
+    name its response record instead (WARC-Concurrent-To, WARC-Refers-To)."""
+    out = tmp_path / "x.warc.gz"
+    page = "http://example.test/page"
+
+    async def write() -> tuple[str | None, str, str, str]:
+        warc = WarcWriter(out, {})
+        unlinked = await warc.write_resource("urn:evicap:early", "text/plain", b"x", refers_to_target=page)
+        ids = await warc.write_exchange(page, HttpMessage("GET /page HTTP/1.1", []),
+                                        HttpMessage("HTTP/1.1 200 OK", [], b"page"))
+        shot = await warc.write_resource("urn:evicap:shot", "image/png", b"png", refers_to_target=page)
+        facts = await warc.write_metadata("urn:evicap:facts", "application/json", b"{}", refers_to_target=page)
+        await warc.close()
+        return ids.response_id, unlinked, shot, facts
+
+    response_id, unlinked, shot, facts = asyncio.run(write())
+    check(out)
+    with open(out, "rb") as stream:
+        headers = {r.rec_headers.get_header("WARC-Record-ID"): r.rec_headers for r in ArchiveIterator(stream)}
+    assert all(h.get_header("WARC-Refers-To-Target-URI") is None for h in headers.values())
+    assert headers[unlinked].get_header("WARC-Concurrent-To") is None
+    assert headers[shot].get_header("WARC-Concurrent-To") == response_id
+    assert headers[facts].get_header("WARC-Refers-To") == response_id

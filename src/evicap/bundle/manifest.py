@@ -22,7 +22,9 @@ from evicap.bundle.model import Artifact
 from evicap.errors import BundleError
 
 FORMAT = "evicap-bundle"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+"""1.1: WARC record digests as lower-case hex tokens, no WARC-Refers-To-Target-URI outside revisit records.
+verify still reads 1.0 bundles (padded base32 digests); docs/bundle-format.md, "Format versions"."""
 
 
 def utc_iso(moment: datetime) -> str:

@@ -13,7 +13,6 @@ Record decisions (header names, digests, truncation) are written down in docs/wa
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import uuid
@@ -79,7 +78,9 @@ def encode_http_head(message: HttpMessage) -> bytes:
 
 
 def _digest_label(digest: Any) -> str:
-    return f"{DIGEST_ALGORITHM}:{base64.b32encode(digest.digest()).decode('ascii')}"
+    """``sha256:<lower-case hex>``: a WARC 1.1 token (padded base32's ``=`` is not a token character), the form most
+    current tools write and that warcio, pywb and the wacz indexer read (docs/warc-records.md, "Digests")."""
+    return f"{DIGEST_ALGORITHM}:{digest.hexdigest()}"
 
 
 def _iter_body(body: Body) -> Iterator[bytes]:
@@ -111,6 +112,7 @@ class WarcWriter:
         self._digest: FileDigest | None = None
         self.records = 0
         self.warcinfo_id = new_record_id()
+        self._responses: dict[str, str] = {}  # target URI -> its last response record's id (for links)
         fields = {"filename": path.name, **warcinfo}
         self._write_record(
             "warcinfo",
@@ -166,6 +168,7 @@ class WarcWriter:
                     None,
                     extra=protocol_headers,
                 )
+                self._responses[url] = response_id
 
         await self._run(work)
         return ExchangeRecords(request_id, response_id)
@@ -181,11 +184,14 @@ class WarcWriter:
         date: datetime | None = None,
         truncated: str | None = None,
     ) -> str:
-        """A ``resource`` record (screenshots, DOM, PDF...) streamed from a file or small bytes."""
+        """A ``resource`` record (screenshots, DOM, PDF...) streamed from a file or small bytes.
+
+        ``refers_to_target``: the page URL the resource was taken from. WARC 1.1 defines WARC-Refers-To-Target-URI for
+        revisit records only, so the link is written as WARC-Concurrent-To the last response record for that URL
+        (none when the page has no response record)."""
         record_id = new_record_id()
         headers = {"WARC-Record-ID": record_id, "WARC-Date": warc_date(date), "WARC-Target-URI": uri}
-        if refers_to_target:
-            headers["WARC-Refers-To-Target-URI"] = refers_to_target
+        concurrent_to = concurrent_to or (self._responses.get(refers_to_target) if refers_to_target else None)
         if concurrent_to:
             headers["WARC-Concurrent-To"] = concurrent_to
         if truncated:
@@ -203,13 +209,13 @@ class WarcWriter:
         refers_to_target: str | None = None,
         concurrent_to: str | None = None,
     ) -> str:
-        """A ``metadata`` record: facts about the capture or about another record (``refers_to`` its id)."""
+        """A ``metadata`` record: facts about the capture or about another record (``refers_to`` its id; with only
+        ``refers_to_target``, the last response record for that URL)."""
         record_id = new_record_id()
         headers = {"WARC-Record-ID": record_id, "WARC-Date": warc_date(), "WARC-Target-URI": uri}
+        refers_to = refers_to or (self._responses.get(refers_to_target) if refers_to_target else None)
         if refers_to:
             headers["WARC-Refers-To"] = refers_to
-        if refers_to_target:
-            headers["WARC-Refers-To-Target-URI"] = refers_to_target
         if concurrent_to:
             headers["WARC-Concurrent-To"] = concurrent_to
         await self._run(lambda: self._write_record("metadata", headers, media_type, None, data))
