@@ -119,7 +119,7 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> tuple[float, object]:
 async def bench(args: argparse.Namespace, work: Path) -> None:
     info: BrowserInfo = probe_version(find_browser())
     settings = SealSettings(key=work / "bench-key.pem", key_is_default=True, no_timestamp=True)
-    sealing = Sealing(signer=load_signer(settings), settings=settings, actor_name="benchmark")
+    sealing = Sealing(signer=load_signer(settings, create=True), settings=settings, actor_name="benchmark")
     bundles = args.keep or work / "bundles"
     bundles.mkdir(parents=True, exist_ok=True)
     bare_times: list[float] = []

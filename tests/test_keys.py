@@ -83,19 +83,27 @@ def test_unreadable_key(tmp_path: Path) -> None:
         load_key(tmp_path / "k.pem")
 
 
-def test_first_use_creates_default_key_once(isolated_config: Path) -> None:  # noqa: F811
+def test_first_capture_creates_default_key_once(isolated_config: Path) -> None:  # noqa: F811
     settings = SealSettings.resolve(load_config())
-    first = load_signer(settings)
+    first = load_signer(settings, create=True)
     assert first.created and first.path == isolated_config / "signing-key.pem"
     assert not first.encrypted and stat.S_IMODE(first.path.stat().st_mode) == 0o600
-    second = load_signer(settings)
+    second = load_signer(settings, create=True)
     assert not second.created and second.fingerprint == first.fingerprint
 
 
 def test_first_use_key_uses_passphrase_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVICAP_KEY_PASSPHRASE", "s3cret")
-    signer = load_signer(SealSettings.resolve(load_config()))
+    signer = load_signer(SealSettings.resolve(load_config()), create=True)
     assert signer.created and signer.encrypted
+
+
+def test_signing_without_a_key_never_creates_one(isolated_config: Path) -> None:  # noqa: F811
+    """Only a capture may make the default key; anything else that signs says how to make one."""
+    with pytest.raises(SigningError, match="no signing key: none configured") as raised:
+        load_signer(SealSettings.resolve(load_config()))
+    assert "evicap keys generate --out" in str(raised.value.hint)
+    assert not (isolated_config / "signing-key.pem").exists()
 
 
 def test_configured_key_that_is_missing_is_not_silently_created(tmp_path: Path) -> None:

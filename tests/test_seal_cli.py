@@ -31,7 +31,7 @@ def assert_one_line_error(result: Result, code: int, text: str) -> None:
 
 def untimestamped_bundle(tmp_path: Path) -> Path:
     settings = SealSettings.resolve(load_config(), no_timestamp=True)
-    signer = load_signer(settings)
+    signer = load_signer(settings, create=True)
     bundle = stage_bundle(tmp_path / "bundle", fingerprint=signer.fingerprint)
     seal_bundle(bundle, signer, settings, actor=Actor("Ana", signer.fingerprint), acquired={"url": "https://x/"})
     return bundle

@@ -42,7 +42,7 @@ def run_block(block: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def bundle(tmp_path: Path, tsa: LocalTSA) -> Path:  # noqa: F811
     settings = SealSettings.resolve(load_config(), tsa=[tsa.url()], tsa_ca=[tsa.ca_pem], investigator="Ana Ruiz")
-    signer = load_signer(settings)
+    signer = load_signer(settings, create=True)
     staged = stage_bundle(tmp_path / "bundle", fingerprint=signer.fingerprint)
     result = seal_bundle(
         staged, signer, settings, actor=Actor("Ana Ruiz", signer.fingerprint), acquired={"url": "https://ex.test/"}

@@ -11,6 +11,9 @@ frozen ``Config``; each command applies its own options on top (see ``evicap.sea
     tsa: [https://tsa.example/tsr]           EVICAP_TSA          (whitespace-separated URLs)
     tsa_ca: [~/tsa-root.pem]                 EVICAP_TSA_CA       (paths separated by os.pathsep)
     tsa_timeout: 10                          EVICAP_TSA_TIMEOUT  (seconds per authority)
+    tsa_all: false                           EVICAP_TSA_ALL      (1/true: ask every authority, keep every token)
+    clock_tolerance: 10                      EVICAP_CLOCK_TOLERANCE (seconds verify allows between the capture
+                                                                 clock and a token's time, beyond its accuracy)
     trusted_keys: [~/keyring/]               EVICAP_TRUSTED_KEYS (.pub.pem files or directories of them)
     profiles_dir: ~/evicap/profiles          EVICAP_PROFILES_DIR
     sessions_dir: ~/evicap/sessions          EVICAP_SESSIONS_DIR
@@ -34,11 +37,13 @@ from evicap.errors import ConfigError
 CONFIG_FILE = "config.yaml"
 DEFAULT_KEY_FILE = "signing-key.pem"
 DEFAULT_TSA_TIMEOUT = 10.0
+DEFAULT_CLOCK_TOLERANCE = 10.0
 
 _STRINGS = ("investigator", "organization")
 _PATHS = ("key", "profiles_dir", "sessions_dir")
 _PATH_LISTS = ("tsa_ca", "trusted_keys")
-KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, "tsa_timeout")
+_SECONDS = ("tsa_timeout", "clock_tolerance")
+KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, *_SECONDS, "tsa_all")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ class Config:
     tsa_ca: tuple[Path, ...] = ()
     """PEM files of trust anchors for time-stamp authorities."""
     tsa_timeout: float = DEFAULT_TSA_TIMEOUT
+    tsa_all: bool = False
+    """Ask every configured authority (not only until one answers) and keep every valid token."""
+    clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE
+    """Seconds verify allows between the capture's clock (corrected by the offset measured at sealing) and a
+    token's genTime, beyond the token's own accuracy."""
     trusted_keys: tuple[Path, ...] = ()
     """Keyring: .pub.pem files (or directories of them) whose signatures verify treats as known."""
     profiles_dir: Path | None = None
@@ -132,10 +142,14 @@ def _coerce(file: Path, key: str, value: Any, base: Path) -> Any:
         if not isinstance(value, str) or not value:
             raise bad("a path")
         return _path(value, base)
-    if key == "tsa_timeout":
+    if key in _SECONDS:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise bad("a positive number of seconds")
         return float(value)
+    if key == "tsa_all":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
         raise bad("a list of URLs" if key == "tsa" else "a list of paths")
@@ -165,13 +179,19 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         raw = env.get(f"EVICAP_{key.upper()}")
         if raw:
             values[key] = tuple(_path(p, cwd) for p in raw.split(os.pathsep) if p)
-    raw = env.get("EVICAP_TSA_TIMEOUT")
+    for key in _SECONDS:
+        raw = env.get(f"EVICAP_{key.upper()}")
+        if raw:
+            try:
+                seconds = float(raw)
+            except ValueError:
+                seconds = -1.0
+            if not seconds > 0:
+                raise ConfigError(f"EVICAP_{key.upper()}: expected a positive number of seconds, got {raw!r}")
+            values[key] = seconds
+    raw = env.get("EVICAP_TSA_ALL")
     if raw:
-        try:
-            timeout = float(raw)
-        except ValueError:
-            timeout = -1.0
-        if timeout <= 0:
-            raise ConfigError(f"EVICAP_TSA_TIMEOUT: expected a positive number of seconds, got {raw!r}")
-        values["tsa_timeout"] = timeout
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ConfigError(f"EVICAP_TSA_ALL: expected 1/true or 0/false, got {raw!r}")
+        values["tsa_all"] = raw.lower() in ("1", "true", "yes")
     return values

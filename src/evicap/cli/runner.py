@@ -62,7 +62,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         tsa_ca=[Path(p) for p in params.get("tsa_ca") or ()],
         no_timestamp=bool(params.get("no_timestamp")),
     )
-    signer = load_signer(settings, prompt=_prompt_passphrase)
+    signer = load_signer(settings, prompt=_prompt_passphrase, create=True)
     info = probe_version(find_browser(params.get("browser_path")))
     return Plan(
         options=options,

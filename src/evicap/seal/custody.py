@@ -11,6 +11,15 @@ actor's key over the canonical JSON (``signing.canonical_json``) of the event wi
 ``public_key`` (base64 DER SubjectPublicKeyInfo) makes each line checkable on its own; whether that key is
 *trusted* is decided by its fingerprint. The first event binds the log to one manifest.json: every later
 event records the manifest hash re-computed at that moment, and appending is refused once it differs.
+
+custody.head, rewritten (atomically, under the same lock) on every append, is the log's signed end: one JSON
+object ``{"format": "evicap-custody-head", "seq", "line_sha256", "manifest_sha256", "time",
+"signer": {"fingerprint", "public_key"}, "signature"}`` where ``seq`` is the last event's, ``line_sha256`` the
+SHA-256 of the last line's exact bytes and ``signature`` the appender's Ed25519 signature over the canonical JSON
+without ``signature``. The chain alone cannot show that events were cut from the end (a prefix of a valid chain is
+a valid chain); the head can, because nobody without a trusted key can sign a head for a shorter log. Logs begun
+by an evicap without heads announce none: their ``acquired`` and ``sealed`` events lack ``custody_head``, and only
+those may lack the file. What remains possible is documented in docs/bundle-format.md ("What the head does not prevent").
 """
 
 from __future__ import annotations
@@ -30,9 +39,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from evicap.bundle import layout
 from evicap.errors import BundleError, SigningError
 from evicap.seal.keys import Signer, fingerprint_of
 from evicap.seal.signing import canonical_json
+
+HEAD_NAME = layout.CUSTODY_HEAD
+HEAD_FORMAT = "evicap-custody-head"
 
 ACTIONS = (
     "acquired",
@@ -81,8 +94,11 @@ class CustodyProblem:
     line: int
     seq: int | None
     message: str
+    file: str = "custody.jsonl"
 
     def __str__(self) -> str:
+        if self.file != "custody.jsonl":
+            return f"{self.file}: {self.message}"
         where = f"line {self.line}" + (f" (seq {self.seq})" if self.seq is not None else "")
         return f"custody.jsonl {where}: {self.message}"
 
@@ -152,10 +168,31 @@ def append_event(
             "prev": prev,
         }
         event["signature"] = base64.b64encode(signer.sign(canonical_json(event))).decode("ascii")
-        handle.write(canonical_json(event) + b"\n")
+        line = canonical_json(event)
+        handle.write(line + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
+        _write_head(path.with_name(HEAD_NAME), signer, seq, line, manifest_sha256, str(event["time"]))
     return _event(event, len(lines) + 1)
+
+
+def _write_head(path: Path, signer: Signer, seq: int, line: bytes, manifest_sha256: str, time: str) -> None:
+    """Sign the log's new end into custody.head: written beside it, then renamed over the old head."""
+    head: dict[str, Any] = {
+        "format": HEAD_FORMAT,
+        "seq": seq,
+        "line_sha256": hashlib.sha256(line).hexdigest(),
+        "manifest_sha256": manifest_sha256,
+        "time": time,
+        "signer": {"fingerprint": signer.fingerprint, "public_key": _public_b64(signer)},
+    }
+    head["signature"] = base64.b64encode(signer.sign(canonical_json(head))).decode("ascii")
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(staged, "wb") as handle:
+        handle.write(canonical_json(head) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, path)
 
 
 def read_events(path: Path) -> list[CustodyEvent]:
@@ -187,6 +224,8 @@ def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Colle
     if not content.endswith(b"\n"):
         problems.append(CustodyProblem(content.count(b"\n") + 1, None, "last line has no newline (truncated?)"))
     prev_hash: str | None = None
+    last: tuple[CustodyEvent, bytes] | None = None
+    heads_announced = False
     for index, raw in enumerate(content.rstrip(b"\n").split(b"\n")):
         number = index + 1
         try:
@@ -214,7 +253,68 @@ def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Colle
         if event.actor.fingerprint not in trusted_fingerprints:
             problem(f"signed by key {event.actor.fingerprint[:16]}… which is not trusted")
         prev_hash = hashlib.sha256(raw).hexdigest()
+        last = (event, raw)
+        heads_announced = heads_announced or "custody_head" in event.details
+    problems.extend(_check_head(path.with_name(HEAD_NAME), last, heads_announced, manifest_sha256,
+                                trusted_fingerprints))  # fmt: skip
     return problems
+
+
+def _check_head(
+    path: Path,
+    last: tuple[CustodyEvent, bytes] | None,
+    required: bool,
+    manifest_sha256: str,
+    trusted: Collection[str],
+) -> list[CustodyProblem]:
+    """The signed head must name exactly the log's last line; see the module docstring."""
+
+    def problem(message: str) -> list[CustodyProblem]:
+        return [CustodyProblem(0, None, message, HEAD_NAME)]
+
+    try:
+        raw = path.read_bytes() if path.stat().st_size <= 64 * 1024 else b""
+    except FileNotFoundError:
+        if required:
+            return problem("missing: the log announces a signed head, so its end cannot be checked (removed?)")
+        return []
+    except OSError as error:
+        return problem(f"unreadable: {error.strerror or error}")
+    try:
+        head = json.loads(raw.decode("utf-8"))
+        signer = head["signer"]
+        seq, line_sha256, fingerprint = head["seq"], str(head["line_sha256"]), str(signer["fingerprint"])
+        der = base64.b64decode(signer["public_key"], validate=True)
+        signature = base64.b64decode(head["signature"], validate=True)
+        key = serialization.load_der_public_key(der)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+        return problem("not a signed custody head (JSON with seq, line_sha256, signer, signature)")
+    if head.get("format") != HEAD_FORMAT or not isinstance(seq, int):
+        return problem("not a signed custody head (JSON with seq, line_sha256, signer, signature)")
+    if not isinstance(key, ed25519.Ed25519PublicKey) or fingerprint_of(key) != fingerprint:
+        return problem("signer public key is not the Ed25519 key its fingerprint names")
+    try:
+        key.verify(signature, canonical_json({k: v for k, v in head.items() if k != "signature"}))
+    except InvalidSignature:
+        return problem("signature does not match the head (edited after signing?)")
+    found: list[CustodyProblem] = []
+    if fingerprint not in trusted:
+        found += problem(f"signed by key {fingerprint[:16]}… which is not trusted")
+    if head.get("manifest_sha256") != manifest_sha256:
+        found += problem("is bound to a different manifest.json")
+    if last is None:
+        return found + problem(f"names seq {seq} but the log has no event")
+    event, line = last
+    if seq > event.seq:
+        found += problem(f"names seq {seq} but the log ends at seq {event.seq}: events cut from its end")
+    elif seq < event.seq:
+        found += problem(f"names seq {seq} but the log goes on to seq {event.seq}: events appended without a "
+                         "signed head")  # fmt: skip
+    elif line_sha256 != hashlib.sha256(line).hexdigest():
+        found += problem(f"seq {seq} is signed with another last line: the last event was replaced")
+    elif fingerprint != event.actor.fingerprint:
+        found += problem("was not signed by the key that appended the last event")
+    return found
 
 
 def _check_signature(data: dict[str, Any], event: CustodyEvent) -> list[str]:

@@ -7,9 +7,14 @@ reported complete. A missing timestamp is not fatal: the bundle is signed, the c
 no token, and ``evicap timestamp BUNDLE`` (``timestamp_bundle``) adds one later.
 
 Key policy: ``load_signer`` runs before the capture starts so that a wrong passphrase or a bad key fails fast.
-With no key configured, it uses (or on first use creates) ``signing-key.pem`` in the config directory,
-encrypted with EVICAP_KEY_PASSPHRASE when that is set, otherwise unencrypted with mode 0600; the custody log
-records which (``key_protection``).
+With no key configured, a capture (``create=True``, and only a capture) uses or on first use creates
+``signing-key.pem`` in the config directory, encrypted with EVICAP_KEY_PASSPHRASE when that is set, otherwise
+unencrypted with mode 0600, and the caller says so; every other command that signs refuses to make a key. The
+manifest and the custody log record which protection the key has (``key_protection``).
+
+Several authorities: with ``tsa_all`` every configured authority is asked and every valid token kept, as
+manifest.tsr, manifest.2.tsr, ... in URL order; each gets its own ``timestamped`` event naming the file, its
+SHA-256, the authority and the clock offset measured against it.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from evicap.bundle.model import CaptureWarning
 from evicap.config import Config
 from evicap.errors import BundleError, SigningError, TimestampError
 from evicap.seal.custody import Actor, append_event, sha256_file
+from evicap.seal.clock import clock_state
 from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, load_key
 from evicap.seal.signing import SignatureMismatch, verify_signature
-from evicap.seal.timestamp import TimestampOutcome, load_trust_anchors, request_timestamp
+from evicap.seal.timestamp import Stamp, TimestampOutcome, load_trust_anchors, request_timestamp
 
 CLOCK_OFFSET_WARN_SECONDS = 60.0
 
@@ -49,6 +55,8 @@ class SealSettings:
     tsa_timeout: float = 10.0
     investigator: str | None = None
     organization: str | None = None
+    tsa_all: bool = False
+    """Ask every authority and keep every valid token, instead of stopping at the first."""
 
     @classmethod
     def resolve(
@@ -62,6 +70,7 @@ class SealSettings:
         tsa_timeout: float | None = None,
         investigator: str | None = None,
         organization: str | None = None,
+        tsa_all: bool = False,
     ) -> SealSettings:
         """CLI values (non-empty) win over ``config`` (already environment-over-file)."""
         chosen_key = key or config.key
@@ -74,6 +83,7 @@ class SealSettings:
             tsa_timeout=tsa_timeout or config.tsa_timeout,
             investigator=investigator or config.investigator,
             organization=organization or config.organization,
+            tsa_all=tsa_all or config.tsa_all,
         )
 
 
@@ -86,17 +96,34 @@ class SealResult:
     gen_time: dt.datetime | None
     clock_offset_seconds: float | None
     warnings: list[CaptureWarning] = field(default_factory=list)
+    token_files: tuple[str, ...] = ()
+    """Every token written, first one first (manifest.tsr, manifest.2.tsr, ...)."""
 
 
-def load_signer(settings: SealSettings, prompt: PassphrasePrompt | None = None) -> Signer:
-    """Load the signing key, or create the default one on first use (``signer.created`` tells the caller)."""
+def load_signer(settings: SealSettings, prompt: PassphrasePrompt | None = None, *, create: bool = False) -> Signer:
+    """Load the signing key. Only with ``create`` (a capture) is a missing default key made, and
+    ``signer.created`` then tells the caller to say so; otherwise a missing key is an error saying how to make one."""
     if settings.key_is_default and not settings.key.exists():
+        if not create:
+            raise SigningError(
+                f"no signing key: none configured and {settings.key} does not exist",
+                hint=f"create one with `evicap keys generate --out {settings.key}` (or pass --key / set key)",
+            )
         return generate_key(settings.key, os.environ.get(PASSPHRASE_ENV) or None)
     return load_key(settings.key, prompt)
 
 
 def key_protection(signer: Signer) -> str:
+    """How the private key is protected, as the manifest and custody log record it."""
     return "passphrase" if signer.encrypted else "unencrypted-file-mode-0600"
+
+
+def unencrypted_notice(signer: Signer) -> str | None:
+    """The sentence a command prints when it signs with a key that has no passphrase; None otherwise."""
+    if signer.encrypted:
+        return None
+    return (f"signing key {signer.path} is UNENCRYPTED (protected by file mode 0600 only); "
+            "anyone who copies the file can sign as you")
 
 
 def seal_bundle(
@@ -127,7 +154,8 @@ def seal_bundle(
         raise SigningError(f"cannot write the seal into {staging_dir}: {error.strerror or error}") from None
 
     custody = staging_dir / layout.CUSTODY
-    append_event(custody, signer, actor, "acquired", dict(acquired), manifest_sha256)
+    acquired_details = {**acquired, "custody_head": layout.CUSTODY_HEAD}
+    append_event(custody, signer, actor, "acquired", acquired_details, manifest_sha256)
     append_event(
         custody,
         signer,
@@ -139,6 +167,7 @@ def seal_bundle(
             "key_fingerprint": signer.fingerprint,
             "key_protection": key_protection(signer),
             "signature_sha256": hashlib.sha256(signature).hexdigest(),
+            "custody_head": layout.CUSTODY_HEAD,
         },
         manifest_sha256,
     )
@@ -155,17 +184,21 @@ def seal_bundle(
     return _timestamp(staging_dir, manifest_bytes, manifest_sha256, signer, settings, actor)
 
 
-def timestamp_bundle(bundle_dir: Path, signer: Signer, settings: SealSettings, *, actor: Actor) -> SealResult:
-    """Add a trusted timestamp to a bundle sealed without one, and record it in its custody log.
+def timestamp_bundle(
+    bundle_dir: Path, signer: Signer, settings: SealSettings, *, actor: Actor, add: bool = False
+) -> SealResult:
+    """Add a trusted timestamp to a bundle sealed without one (or, ``add``, one more token to a timestamped
+    bundle: an independent authority, or a later time), and record it in its custody log.
 
-    Raises BundleError when the bundle already has a token or manifest.json no longer matches its custody log,
-    TimestampError (listing every authority's failure) when no authority gave a usable token.
+    Raises BundleError when the bundle already has a token (and not ``add``) or manifest.json no longer matches
+    its custody log, TimestampError (listing every authority's failure) when no authority gave a usable token.
     """
     manifest = bundle_dir / layout.MANIFEST
     if not manifest.is_file() or not (bundle_dir / layout.CUSTODY).is_file():
         raise BundleError(f"{bundle_dir} is not a sealed bundle (no manifest.json or custody.jsonl)")
-    if (bundle_dir / layout.TIMESTAMP).exists():
-        raise BundleError(f"{bundle_dir} already has a trusted timestamp ({layout.TIMESTAMP})")
+    if (bundle_dir / layout.TIMESTAMP).exists() and not add:
+        raise BundleError(f"{bundle_dir} already has a trusted timestamp ({layout.TIMESTAMP})",
+                          hint="pass --add to add another authority's token")
     if not settings.tsa:
         raise TimestampError("no time-stamp authority configured", hint="pass --tsa URL or set tsa in the config")
     manifest_bytes = manifest.read_bytes()
@@ -191,21 +224,22 @@ def _timestamp(
     custody = directory / layout.CUSTODY
     warnings: list[CaptureWarning] = []
     if not settings.tsa:
-        outcome = TimestampOutcome(None, ())
+        outcome = TimestampOutcome((), ())
         reason = "no time-stamp authority configured"
     else:
         try:
             anchors = load_trust_anchors(settings.tsa_ca)
         except TimestampError as error:
-            anchors, outcome, reason = [], TimestampOutcome(None, ()), error.message
+            anchors, outcome, reason = [], TimestampOutcome((), ()), error.message
         else:
-            outcome = request_timestamp(manifest_bytes, settings.tsa, anchors, settings.tsa_timeout)
+            outcome = request_timestamp(
+                manifest_bytes, settings.tsa, anchors, settings.tsa_timeout, every=settings.tsa_all
+            )
             reason = "no time-stamp authority gave a valid token"
     attempts = [{"tsa": f.tsa_url, "error": f.reason} for f in outcome.failures]
     for failure in outcome.failures:
         warnings.append(CaptureWarning("timestamp-failed", f"{failure.tsa_url}: {failure.reason}"))
-    stamp = outcome.stamp
-    if stamp is None:
+    if not outcome.stamps:
         if record_failure:
             append_event(
                 custody,
@@ -216,35 +250,51 @@ def _timestamp(
                 manifest_sha256,
             )
         return SealResult(False, None, None, None, [*warnings, _untimestamped(reason)])
-    _write_new(directory / layout.TIMESTAMP, stamp.token)
-    offset_ms = round(stamp.clock_offset_seconds * 1000)
-    append_event(
-        custody,
-        signer,
-        actor,
-        "timestamped",
-        {
-            "tsa": stamp.tsa_url,
-            "authority": stamp.info.authority,
-            "gen_time": stamp.info.gen_time.isoformat().replace("+00:00", "Z"),
-            "serial_number": str(stamp.info.serial_number),
-            "policy": stamp.info.policy,
-            "token_file": layout.TIMESTAMP,
-            "token_sha256": hashlib.sha256(stamp.token).hexdigest(),
-            "clock_offset_ms": offset_ms,
-            "attempts": attempts,
-        },
-        manifest_sha256,
-    )
-    if abs(stamp.clock_offset_seconds) > CLOCK_OFFSET_WARN_SECONDS:
-        warnings.append(
-            CaptureWarning(
-                "clock-offset",
-                f"local clock differs from the time-stamp authority by {stamp.clock_offset_seconds:+.0f} s "
-                f"(more than {CLOCK_OFFSET_WARN_SECONDS:.0f} s); recorded in the custody log",
+    clock = clock_state()
+    names: list[str] = []
+    for stamp in outcome.stamps:
+        name = _next_token_name(directory)
+        _write_new(directory / name, stamp.token)
+        names.append(name)
+        append_event(custody, signer, actor, "timestamped", _stamp_details(stamp, name, attempts, clock),
+                     manifest_sha256)  # fmt: skip
+        attempts = []  # failures are told once, with the first token
+        if abs(stamp.clock_offset_seconds) > CLOCK_OFFSET_WARN_SECONDS:
+            warnings.append(
+                CaptureWarning(
+                    "clock-offset",
+                    f"local clock differs from the time-stamp authority {stamp.tsa_url} by "
+                    f"{stamp.clock_offset_seconds:+.0f} s (more than {CLOCK_OFFSET_WARN_SECONDS:.0f} s); "
+                    "recorded in the custody log",
+                )
             )
-        )
-    return SealResult(True, stamp.tsa_url, stamp.info.gen_time, stamp.clock_offset_seconds, warnings)
+    first = outcome.stamps[0]
+    return SealResult(True, first.tsa_url, first.info.gen_time, first.clock_offset_seconds, warnings, tuple(names))
+
+
+def _next_token_name(directory: Path) -> str:
+    number = 1
+    while os.path.lexists(directory / layout.timestamp_file(number)):
+        number += 1
+    return layout.timestamp_file(number)
+
+
+def _stamp_details(stamp: Stamp, name: str, attempts: list[dict[str, str]], clock: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``timestamped`` event: which file, which bytes, which authority, and the clocks at that moment."""
+    return {
+        "tsa": stamp.tsa_url,
+        "authority": stamp.info.authority,
+        "gen_time": stamp.info.gen_time.isoformat().replace("+00:00", "Z"),
+        "accuracy_ms": None if stamp.info.accuracy_seconds is None else round(stamp.info.accuracy_seconds * 1000),
+        "serial_number": str(stamp.info.serial_number),
+        "policy": stamp.info.policy,
+        "token_file": name,
+        "token_sha256": hashlib.sha256(stamp.token).hexdigest(),
+        "clock_offset_ms": round(stamp.clock_offset_seconds * 1000),
+        "clock": dict(clock),
+        "attempts": attempts,
+        "files": [{"path": name, "sha256": hashlib.sha256(stamp.token).hexdigest(), "size": len(stamp.token)}],
+    }
 
 
 def _untimestamped(reason: str) -> CaptureWarning:
