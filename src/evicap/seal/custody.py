@@ -30,10 +30,10 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -208,56 +208,117 @@ def read_events(path: Path) -> list[CustodyEvent]:
     return events
 
 
-def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Collection[str]) -> list[CustodyProblem]:
-    """Check the whole log: parse, seq order, prev chain, signatures, keys, and the binding to manifest.json.
+MAX_LINE = 1024 * 1024
+"""A custody event is a few KiB; a longer line is reported, not parsed."""
+MAX_PROBLEMS = 20
+"""Problems kept in full; the rest are counted (a hostile log must not grow memory with its size)."""
+MAX_BAD_LINES = 1000
+"""Unparseable lines after which the rest of the log is not examined: it is broken anyway."""
 
-    Returns every problem found (empty list: the log is intact). Signatures by keys whose fingerprint is not in
-    ``trusted_fingerprints`` are reported as problems too, after the signature itself was checked.
+
+def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, bool, bool]]:
+    """(line without newline, too long, ended by a newline), reading at most MAX_LINE + 1 bytes at a time."""
+    while True:
+        raw = handle.readline(MAX_LINE + 1)
+        if not raw:
+            return
+        if len(raw) <= MAX_LINE or raw.endswith(b"\n"):
+            yield raw.rstrip(b"\n"), False, raw.endswith(b"\n")
+            continue
+        digest = hashlib.sha256(raw)
+        while raw and not raw.endswith(b"\n"):  # skip the rest of an over-long line, still hashing it
+            raw = handle.readline(MAX_LINE + 1)
+            digest.update(raw.rstrip(b"\n"))
+        yield digest.digest(), True, raw.endswith(b"\n")
+
+
+def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Collection[str]) -> list[CustodyProblem]:
+    """Check the whole log: parse, seq order, prev chain, signatures, keys, the binding to manifest.json, the head.
+
+    Returns the problems found (empty list: the log is intact): the first MAX_PROBLEMS in full, then one saying
+    how many more. The log is read line by line, so time grows with its size and memory does not. Signatures by
+    keys whose fingerprint is not in ``trusted_fingerprints`` are reported as problems too, after the signature
+    itself was checked.
     """
     problems: list[CustodyProblem] = []
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        return [CustodyProblem(0, None, f"cannot read: {error.strerror or error}")]
-    if not content:
-        return [CustodyProblem(0, None, "empty log: no acquisition event")]
-    if not content.endswith(b"\n"):
-        problems.append(CustodyProblem(content.count(b"\n") + 1, None, "last line has no newline (truncated?)"))
+    extra = 0
+
+    def add(found: CustodyProblem) -> None:
+        nonlocal extra
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(found)
+        else:
+            extra += 1
+
     prev_hash: str | None = None
     last: tuple[CustodyEvent, bytes] | None = None
     heads_announced = False
-    for index, raw in enumerate(content.rstrip(b"\n").split(b"\n")):
-        number = index + 1
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            event = _event(data, number)
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            problems.append(CustodyProblem(number, None, "not a valid custody event (JSON)"))
+    bad_lines = 0
+    index = -1
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        return [CustodyProblem(0, None, f"cannot read: {error.strerror or error}")]
+    with handle:
+        for index, (raw, too_long, terminated) in enumerate(_lines(handle)):
+            number = index + 1
+            if not terminated:
+                add(CustodyProblem(number, None, "last line has no newline (truncated?)"))
+            if too_long:
+                add(CustodyProblem(number, None, f"line longer than {MAX_LINE} bytes: not a custody event"))
+                prev_hash, bad_lines = raw.hex(), bad_lines + 1
+                continue
+            try:
+                data = json.loads(raw.decode("utf-8"))
+                event = _event(data, number)
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError,
+                    RecursionError):  # fmt: skip
+                add(CustodyProblem(number, None, "not a valid custody event (JSON)"))
+                prev_hash, bad_lines = hashlib.sha256(raw).hexdigest(), bad_lines + 1
+                if bad_lines >= MAX_BAD_LINES:
+                    add(CustodyProblem(number, None, f"{MAX_BAD_LINES} lines are no custody events; "
+                                                     "the rest of the log was not examined"))  # fmt: skip
+                    break
+                continue
+            for message in _event_problems(data, event, index, prev_hash, manifest_sha256, trusted_fingerprints):
+                add(CustodyProblem(number, event.seq, message))
             prev_hash = hashlib.sha256(raw).hexdigest()
-            continue
-
-        def problem(message: str, event: CustodyEvent = event, number: int = number) -> None:
-            problems.append(CustodyProblem(number, event.seq, message))
-
-        if event.seq != index:
-            problem(f"seq is {event.seq}, expected {index} (event missing, reordered or inserted)")
-        if event.prev != prev_hash:
-            problem("prev does not match the SHA-256 of the previous line (chain broken)")
-        if index == 0 and event.manifest_sha256 != manifest_sha256:
-            problem("first event is bound to a different manifest.json (manifest altered or log swapped)")
-        elif index > 0 and event.manifest_sha256 != manifest_sha256:
-            problem("records a manifest.json hash different from the current one")
-        if index == 0 and event.action != "acquired":
-            problem(f"first event is {event.action!r}, expected 'acquired'")
-        problems.extend(CustodyProblem(number, event.seq, m) for m in _check_signature(data, event))
-        if event.actor.fingerprint not in trusted_fingerprints:
-            problem(f"signed by key {event.actor.fingerprint[:16]}… which is not trusted")
-        prev_hash = hashlib.sha256(raw).hexdigest()
-        last = (event, raw)
-        heads_announced = heads_announced or "custody_head" in event.details
-    problems.extend(_check_head(path.with_name(HEAD_NAME), last, heads_announced, manifest_sha256,
-                                trusted_fingerprints))  # fmt: skip
+            last = (event, raw)
+            heads_announced = heads_announced or "custody_head" in event.details
+    if index < 0:
+        return [CustodyProblem(0, None, "empty log: no acquisition event")]
+    if bad_lines < MAX_BAD_LINES:
+        for found in _check_head(path.with_name(HEAD_NAME), last, heads_announced, manifest_sha256,
+                                 trusted_fingerprints):  # fmt: skip
+            add(found)
+    if extra:
+        problems.append(CustodyProblem(0, None, f"and {extra} more problems"))
     return problems
+
+
+def _event_problems(
+    data: dict[str, Any],
+    event: CustodyEvent,
+    index: int,
+    prev_hash: str | None,
+    manifest_sha256: str,
+    trusted: Collection[str],
+) -> list[str]:
+    messages = []
+    if event.seq != index:
+        messages.append(f"seq is {event.seq}, expected {index} (event missing, reordered or inserted)")
+    if event.prev != prev_hash:
+        messages.append("prev does not match the SHA-256 of the previous line (chain broken)")
+    if index == 0 and event.manifest_sha256 != manifest_sha256:
+        messages.append("first event is bound to a different manifest.json (manifest altered or log swapped)")
+    elif index > 0 and event.manifest_sha256 != manifest_sha256:
+        messages.append("records a manifest.json hash different from the current one")
+    if index == 0 and event.action != "acquired":
+        messages.append(f"first event is {event.action!r}, expected 'acquired'")
+    messages += _check_signature(data, event)
+    if event.actor.fingerprint not in trusted:
+        messages.append(f"signed by key {event.actor.fingerprint[:16]}… which is not trusted")
+    return messages
 
 
 def _check_head(
