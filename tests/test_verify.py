@@ -339,15 +339,16 @@ def test_artifacts_directory_replaced_by_symlink_is_not_followed(verify: Verify,
     assert "'artifacts' is a symbolic link" in failures(report)[f"artifact:{layout.DOM}"]
 
 
-def test_unlisted_file_is_reported_and_fails_only_with_strict(verify: Verify, copy: Path) -> None:
+def test_unlisted_file_fails_by_default_and_is_only_reported_with_lenient(verify: Verify, copy: Path) -> None:
     (copy / layout.ARTIFACTS_DIR / "planted.txt").write_text("added later")
-    code, report, _ = verify(copy)
+    for extra in ((), ("--strict",)):  # --strict is the default, still accepted
+        code, report, _ = verify(copy, *extra)
+        assert code == 1
+        assert "listed neither in the manifest nor in a custody event" in failures(report)["unlisted:artifacts/planted.txt"]
+    code, report, _ = verify(copy, "--lenient")
     assert code == 0
     unlisted = [c for c in report["checks"] if c["name"] == "unlisted"]
     assert [(c["subject"], c["status"]) for c in unlisted] == [("artifacts/planted.txt", "not-checked")]
-    code, report, _ = verify(copy, "--strict")
-    assert code == 1
-    assert "artifacts/planted.txt" in {c["subject"] for c in report["checks"] if c["status"] == "fail"}
 
 
 def test_edited_checksums_file_fails(verify: Verify, copy: Path) -> None:

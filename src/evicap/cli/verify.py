@@ -49,11 +49,14 @@ def own_public_keys(config: Config) -> list[Path]:
 @click.option("--tsa-ca", "tsa_cas", multiple=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="PEM trust anchor for time-stamp authorities; adds to tsa_ca in the config.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine report (one JSON line per bundle) on stdout.")
-@click.option("--strict", is_flag=True, help="Fail files present in a bundle but not listed in its manifest.")
+@click.option("--strict", is_flag=True, hidden=True, help="The default since format 1.1; accepted so old scripts run.")
+@click.option("--lenient", is_flag=True,
+              help="Report files that neither the manifest nor a custody event lists as not checked instead of "
+                   "failing (links, hard links, look-alike names still fail).")
 @click.option("--deep", is_flag=True,
               help="Recompute every WARC record digest even when a trusted seal proves the WARC unchanged.")
 def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: tuple[Path, ...], as_json: bool,
-           strict: bool, deep: bool) -> None:
+           strict: bool, lenient: bool, deep: bool) -> None:
     """Check that each BUNDLE is intact, sealed by a trusted key, timestamped and in custody.
 
     A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
@@ -62,7 +65,7 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
     keys = [*trusted_keys, *config.trusted_keys, *own_public_keys(config)]
     cas = [*tsa_cas, *config.tsa_ca]
     # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
-    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, strict, deep)]
+    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, lenient and not strict, deep)]
     out = Output()
     for report in reports:
         if as_json:

@@ -11,13 +11,13 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from evicap.bundle.hashing import FileDigest
-from evicap.verify.paths import PathProblem, open_inside
-from evicap.verify.report import Check, failed, not_checked, passed
+from evicap.verify.paths import PathProblem, open_inside, sparse_problem
+from evicap.verify.report import Check, failed, passed
 
 READ_CHUNK = 8 * 1024 * 1024
 QUEUE_DEPTH = 3  # chunks waiting per digest thread: enough that SHA-256 never starves, little memory
@@ -111,6 +111,10 @@ class HashingReader:
 def open_artifact(root: Path, rel: str) -> tuple[BinaryIO, int]:
     """Open a listed file safely (see paths.open_inside) unbuffered; returns (stream, size on disk)."""
     fd, info = open_inside(root, rel)
+    problem = sparse_problem(fd, info.st_size)
+    if problem:
+        os.close(fd)
+        raise PathProblem(problem)
     return os.fdopen(fd, "rb", buffering=0), info.st_size
 
 
@@ -142,35 +146,3 @@ def check_artifact(root: Path, listed: Mapping[str, Any]) -> Check:
             return failed("artifact", f"unreadable: {error.strerror or error}", rel)
     return compare_digest(rel, listed, digest)
 
-
-def unlisted_files(root: Path, listed: Iterable[str], ignored: Iterable[str]) -> list[str]:
-    """Every file or link in the bundle that the manifest does not list (seal files excepted), without following
-    any symlink; symlinks and special files are named with a note so a reader sees what they are."""
-    known = set(listed) | set(ignored)
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in sorted(dirnames):
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                found.append(_rel(rel_dir, name) + " (symbolic link)")
-        for name in sorted(filenames):
-            rel = _rel(rel_dir, name)
-            if rel in known:
-                continue
-            full = os.path.join(dirpath, name)
-            note = " (symbolic link)" if os.path.islink(full) else ""
-            found.append(rel + note)
-    return sorted(found)
-
-
-def _rel(rel_dir: str, name: str) -> str:
-    return name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-
-
-def unlisted_checks(root: Path, listed: Iterable[str], ignored: Iterable[str], strict: bool) -> list[Check]:
-    extra = unlisted_files(root, listed, ignored)
-    if strict:
-        return [failed("unlisted", "present but not listed in the manifest (--strict)", rel) for rel in extra]
-    return [not_checked("unlisted", "present but not listed in the manifest; not covered by the seal", rel)
-            for rel in extra]

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from evicap.bundle import layout
+from evicap.config import DEFAULT_CLOCK_TOLERANCE
 from evicap.errors import EvicapError, VerificationError
 from evicap.verify.artifacts import HashingReader, check_artifact, compare_digest, open_artifact, unlisted_checks
 from evicap.verify.paths import PathProblem, path_problem, read_small
 from evicap.verify.report import BundleReport, Check, failed, not_checked, passed
-from evicap.verify.seal import custody_check, signature_checks, timestamp_check, trusted_fingerprints
+from evicap.verify.seal import custody_check, signature_checks, trusted_fingerprints
+from evicap.verify.timestamps import timestamp_checks
 from evicap.verify.warc import WarcScan, scan_warc
 
 MAX_MANIFEST = 64 * 1024 * 1024
@@ -205,6 +207,8 @@ def verify_bundle(
     tsa_cas: Iterable[Path] = (),
     strict: bool = False,
     deep: bool = False,
+    *,
+    clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
 ) -> BundleReport:
     """Run every check on the bundle at ``path``.
 
@@ -224,7 +228,7 @@ def verify_bundle(
         return BundleReport(str(root), tuple(checks))
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
     checks += signature_checks(root, manifest_bytes, manifest, trusted)
-    checks.append(timestamp_check(root, manifest_bytes, manifest, anchors))
+    checks += timestamp_checks(root, manifest_bytes, manifest, anchors, clock_tolerance)
     checks.append(custody_check(root, manifest_bytes, trusted))
     if manifest is None:
         checks.append(not_checked("artifact", "manifest unreadable: no artifact list to check"))
@@ -256,6 +260,8 @@ def verify_path(
     tsa_cas: Iterable[Path] = (),
     strict: bool = False,
     deep: bool = False,
+    *,
+    clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
 ) -> list[BundleReport]:
     """A bundle gives one report; a batch directory (holding layout.INDEX) gives the index's report from
     ``evicap.batch.index.verify_index(dir, *, trusted_keys, tsa_cas) -> list[Check]`` (the hook the batch code
@@ -267,7 +273,7 @@ def verify_path(
         raise VerificationError(f"not an evicap bundle: {root} is not a directory")
     keys, cas = list(trusted_keys), list(tsa_cas)
     if os.path.lexists(root / layout.MANIFEST) or not os.path.lexists(root / layout.INDEX):
-        return [verify_bundle(root, keys, cas, strict, deep)]
+        return [verify_bundle(root, keys, cas, strict, deep, clock_tolerance=clock_tolerance)]
     verifier = _index_verifier()
     if verifier is None:
         index_checks = [not_checked("case-index", "this evicap build cannot verify case indexes")]
@@ -276,5 +282,5 @@ def verify_path(
     reports = [BundleReport(str(root / layout.INDEX), tuple(index_checks))]
     for child in sorted(root.iterdir()):
         if child.is_dir() and not child.is_symlink() and (child / layout.MANIFEST).exists():
-            reports.append(verify_bundle(child, keys, cas, strict, deep))
+            reports.append(verify_bundle(child, keys, cas, strict, deep, clock_tolerance=clock_tolerance))
     return reports

@@ -99,3 +99,43 @@ def read_small(root: Path, rel: str, limit: int) -> bytes:
     if len(data) > limit:
         raise PathProblem(f"more than the {limit} bytes allowed")
     return data
+
+
+SPARSE_LIMIT = 64 * 1024 * 1024
+"""Bytes of holes beyond which a file is refused unread. evicap's files are written sequentially and are mostly
+compressed (gzip WARC, PNG, PDF), so they have no holes; a hole-punched or ``truncate``d file of 4 GiB costs no disk
+yet would cost a full read and two hashes of zeros."""
+
+
+def hole_bytes(fd: int, size: int) -> int:
+    """How many of the file's ``size`` bytes lie in holes (never written), by SEEK_DATA / SEEK_HOLE; 0 where the
+    file system cannot say."""
+    seek_data, seek_hole = getattr(os, "SEEK_DATA", None), getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None or size == 0:
+        return 0
+    holes, position = 0, 0
+    try:
+        while position < size:
+            try:
+                data = os.lseek(fd, position, seek_data)
+            except OSError as error:
+                if error.errno == errno.ENXIO:  # no data after position: the rest is a hole
+                    holes += size - position
+                    break
+                raise
+            holes += data - position
+            position = os.lseek(fd, data, seek_hole)
+    except OSError:
+        return 0
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)
+    return holes
+
+
+def sparse_problem(fd: int, size: int) -> str | None:
+    """Why a file must not be read (mostly holes), or None."""
+    holes = hole_bytes(fd, size)
+    if holes > SPARSE_LIMIT:
+        return (f"a sparse file: {holes} of its {size} bytes are holes never written (not a file evicap wrote); "
+                "refused unread")
+    return None
