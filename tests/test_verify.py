@@ -227,7 +227,7 @@ def test_edited_manifest_breaks_signature_timestamp_and_custody(verify: Verify, 
     assert code == 1
     failed = failures(report)
     assert "does not verify" in failed["signature"]
-    assert "imprint" in failed["timestamp"].lower()
+    assert "imprint" in failed["timestamp:manifest.tsr"].lower()
     assert "different manifest" in failed["custody"]
 
 
@@ -266,14 +266,14 @@ def test_timestamp_token_for_other_data_fails(verify: Verify, copy: Path, sealed
     (copy / layout.TIMESTAMP).write_bytes(outcome.stamp.token)
     code, report, _ = verify(copy)
     assert code == 1
-    assert "imprint" in failures(report)["timestamp"].lower()
+    assert "imprint" in failures(report)["timestamp:manifest.tsr"].lower()
 
 
 def test_removed_timestamp_token_is_detected(verify: Verify, copy: Path) -> None:
     (copy / layout.TIMESTAMP).unlink()
     code, report, _ = verify(copy)
     assert code == 1
-    assert "removed" in failures(report)["timestamp"]
+    assert "removed" in failures(report)["timestamp:manifest.tsr"]
 
 
 def _custody_lines(copy: Path) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""Checks of the seal: signature, signer trust, RFC 3161 timestamp, custody log.
+"""Checks of the seal: signature, signer trust, custody log (tokens: evicap.verify.timestamps).
 
 The cryptography lives in evicap.seal (the same code that made the seal); this module turns each outcome into a
 Check, so a verdict always says which part of the seal held and which did not.
@@ -7,10 +7,8 @@ Check, so a verdict always says which part of the seal held and which did not.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,6 @@ from evicap.errors import EvicapError, VerificationError
 from evicap.seal.custody import verify_custody
 from evicap.seal.keys import public_key_fingerprint
 from evicap.seal.signing import verify_signature
-from evicap.seal.timestamp import verify_timestamp
 from evicap.verify.paths import PathProblem, open_inside, read_small
 from evicap.verify.report import Check, failed, not_checked, passed
 
@@ -91,70 +88,6 @@ def signature_checks(
     return checks
 
 
-def _parse_utc(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _custody_says_timestamped(root: Path) -> bool:
-    """Whether custody.jsonl records that a token was added: then a missing manifest.tsr was removed."""
-    log = _read(root, layout.CUSTODY, MAX_CUSTODY)
-    if isinstance(log, str):
-        return False
-    for line in log.splitlines():
-        try:
-            event = json.loads(line)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(event, dict) and event.get("action") == "timestamped":
-            return True
-    return False
-
-
-def timestamp_check(
-    root: Path, manifest_bytes: bytes, manifest: Mapping[str, Any] | None, anchors: list[Path]
-) -> Check:
-    """`timestamp`: imprint, token signature, chain to an anchor, and a time after the capture started."""
-    try:
-        fd, _info = open_inside(root, layout.TIMESTAMP)
-    except PathProblem as problem:
-        if str(problem) == "missing":
-            if _custody_says_timestamped(root):
-                return failed("timestamp", f"{layout.TIMESTAMP} removed: the custody log records a "
-                                           "'timestamped' event but the bundle has no token")
-            return not_checked("timestamp", "bundle is not timestamped (no manifest.tsr): its time rests on the "
-                                             "capturing machine's clock only")
-        return failed("timestamp", f"{layout.TIMESTAMP}: {problem}")
-
-
-    os.close(fd)
-    token = _read(root, layout.TIMESTAMP)
-    if isinstance(token, str):
-        return failed("timestamp", token)
-    try:
-        info = verify_timestamp(token, manifest_bytes, anchors)
-    except EvicapError as error:
-        return failed("timestamp", f"{layout.TIMESTAMP}: {error.one_line()}")
-    gen_time = getattr(info, "gen_time", None)
-    capture = manifest.get("capture") if isinstance(manifest, Mapping) else None
-    started = _parse_utc(capture.get("started_at")) if isinstance(capture, Mapping) else None
-    if not isinstance(gen_time, datetime):
-        return failed("timestamp", "token verified but carries no usable time")
-    gen_utc = gen_time if gen_time.tzinfo else gen_time.replace(tzinfo=timezone.utc)
-    if started is None:
-        return failed("timestamp", "manifest has no usable capture.started_at to compare the token time with")
-    if gen_utc < started:
-        return failed("timestamp", f"token time {gen_utc.isoformat()} is before the capture started "
-                                   f"({started.isoformat()})")
-    return passed("timestamp", f"RFC 3161 token over SHA-256(manifest.json) verifies; time "
-                               f"{gen_utc.isoformat()}, after the capture started")
-
-
 def custody_check(root: Path, manifest_bytes: bytes, trusted: Mapping[str, str]) -> Check:
     """`custody`: sequence, prev hashes, event signatures, first event bound to this manifest."""
     try:
@@ -166,6 +99,12 @@ def custody_check(root: Path, manifest_bytes: bytes, trusted: Mapping[str, str])
     os.close(fd)
     if info.st_size > MAX_CUSTODY:
         return failed("custody", f"{layout.CUSTODY}: {info.st_size} bytes, more than {MAX_CUSTODY} allowed")
+    if os.path.lexists(root / layout.CUSTODY_HEAD):
+        try:
+            head_fd, _head = open_inside(root, layout.CUSTODY_HEAD)
+        except PathProblem as problem:
+            return failed("custody", f"{layout.CUSTODY_HEAD}: {problem}")
+        os.close(head_fd)
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
     try:
         problems = verify_custody(root / layout.CUSTODY, manifest_sha256, set(trusted))
@@ -174,5 +113,9 @@ def custody_check(root: Path, manifest_bytes: bytes, trusted: Mapping[str, str])
     if problems:
         shown = "; ".join(str(p) for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        return failed("custody", f"{layout.CUSTODY}: {shown}{more}")
-    return passed("custody", "custody log chain intact, every event signed, first event bound to this manifest")
+        return failed("custody", f"{shown}{more}")
+    if not os.path.lexists(root / layout.CUSTODY_HEAD):
+        return passed("custody", "custody log chain intact, every event signed, first event bound to this manifest "
+                                 "(a log from before signed heads: events cut from its end would not show)")
+    return passed("custody", "custody log chain intact, every event signed, first event bound to this manifest; "
+                             f"{layout.CUSTODY_HEAD} signs its last event")
