@@ -63,6 +63,7 @@ def test_bad_key_files_are_refused_with_reason(tmp_path: Path) -> None:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
+    (tmp_path / "rsa.pem").chmod(0o600)
     with pytest.raises(SigningError, match="is a RSA key; evicap signs with Ed25519"):
         load_key(tmp_path / "rsa.pem")
     generate_key(tmp_path / "ed.pem", None)
@@ -71,6 +72,7 @@ def test_bad_key_files_are_refused_with_reason(tmp_path: Path) -> None:
     with pytest.raises(SigningError, match=r"cannot read signing key .*Not a directory"):
         load_key(tmp_path / "ed.pem" / "inside-a-file.pem")  # unreadable even for root
     (tmp_path / "junk.pem").write_text("hello\n")
+    (tmp_path / "junk.pem").chmod(0o600)
     with pytest.raises(SigningError, match="not a PEM private key"):
         load_key(tmp_path / "junk.pem")
 

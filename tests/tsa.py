@@ -38,12 +38,11 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from asn1crypto import tsp as asn1_tsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from asn1crypto import tsp as asn1_tsp
-from cryptography.hazmat.primitives.asymmetric import rsa
 from rfc3161_client import _rust as rfc3161_rust
 
 from tests.servers import LocalServer, free_port
@@ -344,7 +343,8 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
 
 _EVICAP_ENV = (
     "EVICAP_CONFIG", "EVICAP_INVESTIGATOR", "EVICAP_ORGANIZATION", "EVICAP_KEY", "EVICAP_TSA", "EVICAP_TSA_CA",
-    "EVICAP_TSA_TIMEOUT", "EVICAP_TSA_ALL", "EVICAP_CLOCK_TOLERANCE", "EVICAP_TRUSTED_KEYS", "EVICAP_PROFILES_DIR", "EVICAP_SESSIONS_DIR",
+    "EVICAP_TSA_TIMEOUT", "EVICAP_TSA_ALL", "EVICAP_CLOCK_TOLERANCE",
+    "EVICAP_TRUSTED_KEYS", "EVICAP_PROFILES_DIR", "EVICAP_SESSIONS_DIR",
     "EVICAP_KEY_PASSPHRASE",
 )  # fmt: skip
 

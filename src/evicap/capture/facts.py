@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import platform
 import socket
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ from evicap.bundle.model import Artifact, CaptureWarning, Status
 from evicap.capture.browser import BrowserInfo, launch_args
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import PageWatch
+from evicap.seal.clock import clock_state
 
 
 class CaptureFacts(Protocol):
@@ -106,7 +108,10 @@ def manifest(
     profile_run: Any,
     signer_fingerprint: str,
     tls_error: str | None,
+    key_protection: str | None = None,
+    clock: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The manifest. ``clock``: the machine's clock state (evicap.seal.clock), read now when not given."""
     options = run.options
     zone, offset = local_zone(run.started)
     exchanges = recorder.exchanges
@@ -120,6 +125,8 @@ def manifest(
         "public_key": layout.SIGNER_KEY,
         "custody_log": layout.CUSTODY,
     }
+    if key_protection is not None:
+        seal["key_protection"] = key_protection
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -154,6 +161,7 @@ def manifest(
             "duration_seconds": round((ended - run.started).total_seconds(), 3),
             "local_timezone": zone,
             "utc_offset": offset,
+            "clock": dict(clock) if clock is not None else clock_state(),
             "warnings": [w.to_json() for w in run.warnings],
             "dialogs": watch.dialogs,
             "popups": watch.popups,

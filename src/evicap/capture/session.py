@@ -268,6 +268,7 @@ async def capture_url(
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
+            key_protection=sealing.signer.protection,
         )
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}

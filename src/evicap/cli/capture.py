@@ -58,6 +58,9 @@ def capture(urls: tuple[str, ...], item: str | None, **params: Any) -> None:
     plan = build_plan(params)
     if plan.key_created:
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
+    if not plan.sealing.signer.encrypted:
+        out.warn(f"signing key {plan.sealing.signer.path} is UNENCRYPTED (file mode 0600 only); "
+                 f"manifests record key_protection {plan.sealing.signer.protection}")
     items = [item_for(item, i, len(urls)) for i in range(len(urls))]
     as_json = bool(params.get("as_json"))
     results = run(
@@ -134,6 +137,24 @@ def _check_output(path: Path) -> tuple[bool, str]:
 @click.command()
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Output directory to check.")
 @click.option("--browser", "browser_path", type=click.Path(dir_okay=False), help="Browser executable to check.")
+def _key_row(key: Path) -> tuple[str, bool | None, str, str]:
+    """doctor's line for the signing key: present, its protection, its file mode."""
+    if not key.exists():
+        return ("signing key", None, f"none yet: created at {key} on first capture",
+                f"evicap keys generate --out {key}")
+    try:
+        mode = key.stat().st_mode & 0o777
+        encrypted = b"ENCRYPTED PRIVATE KEY" in key.read_bytes()[:4096]
+    except OSError as error:
+        return ("signing key", False, f"{key}: unreadable ({error.strerror or error})", f"chmod 600 {key}")
+    if mode & 0o077:
+        return ("signing key", False, f"{key} is open to group or others (mode {mode:04o})", f"chmod 600 {key}")
+    if not encrypted:
+        return ("signing key", None, f"{key} is UNENCRYPTED (file mode 0600 only)",
+                "evicap keys generate --out NEW.pem (with a passphrase) and set key: NEW.pem")
+    return ("signing key", True, f"{key} (encrypted with a passphrase)", "")
+
+
 def doctor(output: str, browser_path: str | None) -> None:
     """Show what evicap found on this machine and how to fix what is missing."""
     from evicap.capture.browser import INSTALL_HINT, find_browser, probe_version
@@ -184,9 +205,7 @@ def doctor(output: str, browser_path: str | None) -> None:
         where = str(config.file) if config.file else f"none (defaults; would be {config_dir()}/config.yaml)"
         row("config", True, where)
         key = config.key or config.default_key_path
-        row("signing key", True if key.exists() else None,
-            str(key) if key.exists() else f"none yet: created at {key} on first capture",
-            "" if key.exists() else f"evicap keys generate --out {key}")
+        row(*_key_row(key))
         row("time-stamp authority", True if config.tsa else None,
             ", ".join(config.tsa) if config.tsa else "none configured: bundles will be signed but untimestamped",
             "" if config.tsa else f"add `tsa: [https://your-tsa.example/tsr]` to {config_dir()}/config.yaml")

@@ -71,6 +71,8 @@ def capture_options(func: F) -> F:
         click.option("--tsa", multiple=True, help="RFC 3161 time-stamp authority URL (repeatable, tried in order)."),
         click.option("--tsa-ca", multiple=True, type=click.Path(dir_okay=False),
                      help="Trust anchor PEM for time-stamp authorities (repeatable)."),
+        click.option("--tsa-all", is_flag=True,
+                     help="Ask every time-stamp authority and keep every valid token (default: the first)."),
         click.option("--no-timestamp", is_flag=True, help="Do not request a trusted timestamp now."),
         click.option("--json", "as_json", is_flag=True, help="One JSON object per URL on stdout."),
     ]

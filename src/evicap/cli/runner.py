@@ -61,6 +61,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         tsa=list(params.get("tsa") or ()),
         tsa_ca=[Path(p) for p in params.get("tsa_ca") or ()],
         no_timestamp=bool(params.get("no_timestamp")),
+        tsa_all=bool(params.get("tsa_all")),
     )
     signer = load_signer(settings, prompt=_prompt_passphrase, create=True)
     info = probe_version(find_browser(params.get("browser_path")))

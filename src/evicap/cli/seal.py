@@ -23,7 +23,7 @@ from evicap.errors import BundleError, SigningError, UsageError
 from evicap.seal.custody import ACTIONS, Actor, append_event, read_events, sha256_file
 from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, public_path
 from evicap.seal.keys import public_key_fingerprint as fingerprint_of_pem
-from evicap.seal.sealer import SealSettings, load_signer, timestamp_bundle
+from evicap.seal.sealer import SealSettings, load_signer, timestamp_bundle, unencrypted_notice
 
 
 def _prompt_for(path: Path) -> PassphrasePrompt | None:
@@ -35,10 +35,16 @@ def _prompt_for(path: Path) -> PassphrasePrompt | None:
 
 def _signer(key: str | None) -> tuple[SealSettings, Signer]:
     settings = SealSettings.resolve(load_config(), key=Path(key) if key else None)
+    return settings, _load(settings)
+
+
+def _load(settings: SealSettings) -> Signer:
+    """Load (never create) the signing key, and say so when it has no passphrase."""
     signer = load_signer(settings, _prompt_for(settings.key))
-    if signer.created:
-        Output().info(f"created signing key {signer.path} (fingerprint {signer.fingerprint})")
-    return settings, signer
+    notice = unencrypted_notice(signer)
+    if notice:
+        Output().warn(notice)
+    return signer
 
 
 def _actor_name(explicit: str | None, settings: SealSettings) -> str:
@@ -97,6 +103,8 @@ def keys_show(path: str | None) -> None:
         key = config.key or config.default_key_path
     else:
         key = Path(path)
+    private = key.with_name(key.name.removesuffix(".pub")) if key.name.endswith(".pub") else key
+    protection = _protection_of(private)
     for candidate in (public_path(key), key):
         try:
             data = candidate.read_bytes()
@@ -105,16 +113,31 @@ def keys_show(path: str | None) -> None:
         except OSError as error:
             raise SigningError(f"cannot read {candidate}: {error.strerror or error}") from None
         if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
-            Output().info(f"{candidate}")
+            Output().info(f"{candidate}" + (f" (private key {private}: {protection})" if protection else ""))
             click.echo(fingerprint_of_pem(data))
             return
     if key.exists():
         # A private key without its .pub: load it (passphrase if needed) to derive the public half.
         settings = SealSettings.resolve(load_config(), key=key)
         signer = load_signer(settings, _prompt_for(key))
+        Output().info(f"{key} ({protection})")
         click.echo(signer.fingerprint)
         return
     raise SigningError(f"no key at {key}", hint="create one with `evicap keys generate --out PATH`")
+
+
+def _protection_of(private: Path) -> str | None:
+    """What ``keys show`` says of a private key file, without loading it; None when there is none."""
+    try:
+        with open(private, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    if b"ENCRYPTED PRIVATE KEY" in head:
+        return "encrypted with a passphrase"
+    if b"PRIVATE KEY-----" in head:
+        return "UNENCRYPTED: protected by file mode 0600 only"
+    return None
 
 
 # -- custody ------------------------------------------------------------------------------------------------
@@ -213,6 +236,8 @@ def _short(value: object) -> str:
 @click.option("--tsa-ca", multiple=True, type=click.Path(dir_okay=False),
               help="Trust anchor PEM for time-stamp authorities (repeatable).")  # fmt: skip
 @click.option("--tsa-timeout", type=float, help="Seconds to wait for each authority (default 10).")
+@click.option("--tsa-all", is_flag=True, help="Ask every authority and keep every valid token (default: the first).")
+@click.option("--add", is_flag=True, help="Add another token to a bundle that already has one.")
 @click.option("--actor", help="Who acts (default: investigator from config, else the login name).")
 @click.option("--key", type=click.Path(dir_okay=False), help="Signing key for the custody event.")
 def timestamp(
@@ -220,10 +245,12 @@ def timestamp(
     tsa: tuple[str, ...],
     tsa_ca: tuple[str, ...],
     tsa_timeout: float | None,
+    tsa_all: bool,
+    add: bool,
     actor: str | None,
     key: str | None,
 ) -> None:
-    """Add a trusted timestamp to BUNDLE sealed without one, and record it in the custody log."""
+    """Add a trusted timestamp to BUNDLE (sealed without one, or --add), and record it in the custody log."""
     path = _bundle(bundle)
     config = load_config()
     settings = SealSettings.resolve(
@@ -232,13 +259,15 @@ def timestamp(
         tsa=list(tsa),
         tsa_ca=[Path(p) for p in tsa_ca],
         tsa_timeout=tsa_timeout,
+        tsa_all=tsa_all,
     )
-    signer = load_signer(settings, _prompt_for(settings.key))
+    signer = _load(settings)
     out = Output()
-    if signer.created:
-        out.info(f"created signing key {signer.path} (fingerprint {signer.fingerprint})")
-    result = timestamp_bundle(path, signer, settings, actor=Actor(_actor_name(actor, settings), signer.fingerprint))
+    result = timestamp_bundle(
+        path, signer, settings, actor=Actor(_actor_name(actor, settings), signer.fingerprint), add=add
+    )
     for warning in result.warnings:
         out.warn(warning.message)
     gen_time = result.gen_time.isoformat().replace("+00:00", "Z") if result.gen_time else "?"
-    out.info(f"timestamped by {result.tsa_url} at {gen_time}; recorded in {layout.CUSTODY}")
+    files = ", ".join(result.token_files)
+    out.info(f"timestamped by {result.tsa_url} at {gen_time} ({files}); recorded in {layout.CUSTODY}")

@@ -55,8 +55,10 @@ def own_public_keys(config: Config) -> list[Path]:
                    "failing (links, hard links, look-alike names still fail).")
 @click.option("--deep", is_flag=True,
               help="Recompute every WARC record digest even when a trusted seal proves the WARC unchanged.")
+@click.option("--clock-tolerance", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Seconds a token may precede the capture's end beyond its accuracy (default: clock_tolerance, 10).")
 def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: tuple[Path, ...], as_json: bool,
-           strict: bool, lenient: bool, deep: bool) -> None:
+           strict: bool, lenient: bool, deep: bool, clock_tolerance: float | None) -> None:
     """Check that each BUNDLE is intact, sealed by a trusted key, timestamped and in custody.
 
     A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
@@ -65,7 +67,9 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
     keys = [*trusted_keys, *config.trusted_keys, *own_public_keys(config)]
     cas = [*tsa_cas, *config.tsa_ca]
     # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
-    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, lenient and not strict, deep)]
+    tolerance = config.clock_tolerance if clock_tolerance is None else clock_tolerance
+    reports = [report for bundle in bundles
+               for report in verify_path(bundle, keys, cas, lenient and not strict, deep, clock_tolerance=tolerance)]
     out = Output()
     for report in reports:
         if as_json:

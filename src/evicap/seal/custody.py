@@ -19,7 +19,7 @@ SHA-256 of the last line's exact bytes and ``signature`` the appender's Ed25519 
 without ``signature``. The chain alone cannot show that events were cut from the end (a prefix of a valid chain is
 a valid chain); the head can, because nobody without a trusted key can sign a head for a shorter log. Logs begun
 by an evicap without heads announce none: their ``acquired`` and ``sealed`` events lack ``custody_head``, and only
-those may lack the file. What remains possible is documented in docs/bundle-format.md ("What the head does not prevent").
+those may lack the file. What remains possible: docs/bundle-format.md ("What the head does not prevent").
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Colle
     bad_lines = 0
     index = -1
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - the with below closes it; only the open's failure is told here
     except OSError as error:
         return [CustodyProblem(0, None, f"cannot read: {error.strerror or error}")]
     with handle:

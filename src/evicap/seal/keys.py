@@ -5,12 +5,16 @@ sits beside it as ``PATH.pub`` (SubjectPublicKeyInfo PEM). A key's fingerprint i
 SubjectPublicKeyInfo, which anyone can recompute with ``openssl pkey -pubin -outform DER | sha256sum``.
 
 The passphrase comes from EVICAP_KEY_PASSPHRASE or from a callback the CLI passes in; this module never prompts.
+A private key file that group or others may read or write is refused (``chmod 600`` fixes it): a key anyone on the
+machine can copy signs for anyone. An unencrypted key is allowed but never silently: ``Signer.encrypted`` is False
+and every command that signs with it says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from evicap.errors import SigningError, first_line
 
 PASSPHRASE_ENV = "EVICAP_KEY_PASSPHRASE"
+MAX_KEY_FILE = 64 * 1024
 
 PassphrasePrompt = Callable[[], str]
 """Asks the user for the passphrase of an encrypted key; supplied by the CLI, never called without a key."""
@@ -41,6 +46,11 @@ class Signer:
     """Whether the key file is passphrase-protected (recorded in the custody log)."""
     created: bool = False
     """True when this call created the key (first capture without a configured key): tell the user once."""
+
+    @property
+    def protection(self) -> str:
+        """How the private key is protected, as the manifest (``seal.key_protection``) and custody log record it."""
+        return "passphrase" if self.encrypted else "unencrypted-file-mode-0600"
 
     def sign(self, data: bytes) -> bytes:
         """Raw 64-byte Ed25519 signature over ``data``."""
@@ -120,7 +130,9 @@ def load_key(path: Path, prompt: PassphrasePrompt | None = None) -> Signer:
     or a file that is not a private key at all.
     """
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            data = handle.read(MAX_KEY_FILE + 1)
     except FileNotFoundError:
         raise SigningError(
             f"signing key {path} does not exist", hint="create one with `evicap keys generate --out PATH`"
@@ -131,6 +143,13 @@ def load_key(path: Path, prompt: PassphrasePrompt | None = None) -> Signer:
         raise SigningError(f"cannot read signing key {path}: {error.strerror or error}") from None
     if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
         raise SigningError(f"{path} holds a public key; signing needs the private key")
+    if len(data) > MAX_KEY_FILE:
+        raise SigningError(f"{path} is larger than {MAX_KEY_FILE} bytes: not a signing key")
+    if stat.S_IMODE(mode) & 0o077:
+        raise SigningError(
+            f"signing key {path} is open to group or others (mode {stat.S_IMODE(mode):04o}); refusing to use it",
+            hint=f"chmod 600 {path}",
+        )
     encrypted = b"ENCRYPTED PRIVATE KEY" in data
     password: bytes | None = None
     if encrypted:

@@ -32,8 +32,8 @@ from evicap.bundle import layout
 from evicap.bundle.model import CaptureWarning
 from evicap.config import Config
 from evicap.errors import BundleError, SigningError, TimestampError
-from evicap.seal.custody import Actor, append_event, sha256_file
 from evicap.seal.clock import clock_state
+from evicap.seal.custody import Actor, append_event, sha256_file
 from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, load_key
 from evicap.seal.signing import SignatureMismatch, verify_signature
 from evicap.seal.timestamp import Stamp, TimestampOutcome, load_trust_anchors, request_timestamp
@@ -115,7 +115,7 @@ def load_signer(settings: SealSettings, prompt: PassphrasePrompt | None = None, 
 
 def key_protection(signer: Signer) -> str:
     """How the private key is protected, as the manifest and custody log record it."""
-    return "passphrase" if signer.encrypted else "unencrypted-file-mode-0600"
+    return signer.protection
 
 
 def unencrypted_notice(signer: Signer) -> str | None:

@@ -68,8 +68,9 @@ def _recorded(root: Path) -> list[_Recorded]:
             details = details if isinstance(details, dict) else {}
             offset = details.get("clock_offset_ms")
             clock = details.get("clock")
+            seq = event.get("seq")
             found.append(_Recorded(
-                seq=event.get("seq") if isinstance(event.get("seq"), int) else -1,
+                seq=seq if isinstance(seq, int) else -1,
                 file=str(details.get("token_file") or layout.TIMESTAMP),
                 sha256=details.get("token_sha256") if isinstance(details.get("token_sha256"), str) else None,
                 authority=details.get("authority") if isinstance(details.get("authority"), str) else None,
@@ -161,8 +162,7 @@ def timestamp_checks(
         return [not_checked("timestamp", "bundle is not timestamped (no manifest.tsr): its time rests on the "
                                          "capturing machine's clock only")]  # fmt: skip
     for name in files:
-        record = by_file.get(name)
-        checks.append(_check_one(root, name, record, manifest_bytes, manifest, anchors, clock_tolerance))
+        checks.append(_check_one(root, name, by_file.get(name), manifest_bytes, manifest, anchors, clock_tolerance))
     return checks
 
 
