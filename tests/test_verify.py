@@ -344,7 +344,8 @@ def test_unlisted_file_fails_by_default_and_is_only_reported_with_lenient(verify
     for extra in ((), ("--strict",)):  # --strict is the default, still accepted
         code, report, _ = verify(copy, *extra)
         assert code == 1
-        assert "listed neither in the manifest nor in a custody event" in failures(report)["unlisted:artifacts/planted.txt"]
+        reason = failures(report)["unlisted:artifacts/planted.txt"]
+        assert "listed neither in the manifest nor in a custody event" in reason
     code, report, _ = verify(copy, "--lenient")
     assert code == 0
     unlisted = [c for c in report["checks"] if c["name"] == "unlisted"]

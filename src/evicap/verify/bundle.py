@@ -15,27 +15,31 @@ passes over every WARC byte and proves only that the writer computed them right 
 from __future__ import annotations
 
 import hashlib
-import importlib
+import io
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from evicap.bundle import layout
 from evicap.config import DEFAULT_CLOCK_TOLERANCE
 from evicap.errors import EvicapError, VerificationError
-from evicap.verify.artifacts import HashingReader, check_artifact, compare_digest, open_artifact, unlisted_checks
+from evicap.verify.artifacts import HashingReader, check_artifact, compare_digest, open_artifact
+from evicap.verify.inventory import bundle_inventory, root_checks
 from evicap.verify.paths import PathProblem, path_problem, read_small
 from evicap.verify.report import BundleReport, Check, failed, not_checked, passed
 from evicap.verify.seal import custody_check, signature_checks, trusted_fingerprints
 from evicap.verify.timestamps import timestamp_checks
+from evicap.verify.urls import url_key
 from evicap.verify.warc import WarcScan, scan_warc
 
-MAX_MANIFEST = 64 * 1024 * 1024
-MAX_CHECKSUMS = 64 * 1024 * 1024
-# Where the batch engineer's case index verifier lives; verify_path calls it for a directory holding INDEX.
-INDEX_VERIFIERS = ("evicap.batch.index", "evicap.batch_index")
+# Bounds that keep verify's memory under 200 MB whatever a bundle holds (docs/architecture.md, "Verify"): a manifest
+# of 4 MiB lists some 10,000 artifacts; parsed JSON costs up to ~15x its size, so the cap is what bounds memory.
+MAX_MANIFEST = 4 * 1024 * 1024
+MAX_CHECKSUMS = 4 * 1024 * 1024
+MAX_CUSTODY = 64 * 1024 * 1024
 
 
 def _load_manifest(root: Path) -> tuple[bytes | None, dict[str, Any] | None, list[Check]]:
@@ -77,6 +81,8 @@ def _listed_artifacts(manifest: Mapping[str, Any]) -> tuple[list[Mapping[str, An
             checks.append(failed("artifact", f"manifest artifact #{index} has no path"))
             continue
         reason = path_problem(path)
+        if not reason and not unicodedata.is_normalized("NFC", path):
+            reason = "path is not in Unicode NFC form"
         if reason:
             checks.append(failed("artifact", f"unsafe path in manifest: {reason}", path))
         elif path in seen:
@@ -98,7 +104,10 @@ def _checksums_checks(root: Path, manifest: Mapping[str, Any], artifacts: Sequen
     if hashlib.sha256(data).hexdigest() != expected:
         return failed("checksums", f"{layout.CHECKSUMS} does not match the SHA-256 the manifest names (edited)")
     listed: dict[str, str] = {}
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+    for number, raw in enumerate(io.BytesIO(data), 1):  # lazily: a file of blank lines must not become a list
+        if number > len(artifacts):
+            return failed("checksums", f"{layout.CHECKSUMS} has more lines than the manifest lists artifacts")
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
         digest, sep, name = line.partition("  ")
         if not sep:
             digest, sep, name = line.partition(" *")
@@ -149,22 +158,26 @@ def _scan_warc_artifact(
         digests = True
 
 
-def _relied_on(manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
-    """(record URIs the artifacts point at, URLs that must have a response record)."""
-    uris = {str(a["warc_record"]) for a in artifacts if isinstance(a.get("warc_record"), str)}
-    urls: set[str] = set()
+def _relied_on(
+    manifest: Mapping[str, Any], artifacts: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(record URIs the artifacts point at, URLs that must have a response record), each as url_key -> as listed."""
+    uris = {url_key(str(a["warc_record"])): str(a["warc_record"]) for a in artifacts
+            if isinstance(a.get("warc_record"), str)}
+    urls: dict[str, str] = {}
     target = manifest.get("target")
     if isinstance(target, Mapping) and target.get("http_status") is not None:
         for key in ("requested_url", "final_url"):
             if isinstance(target.get(key), str):
-                urls.add(target[key])
+                urls[url_key(target[key])] = target[key]
     return uris, urls
 
 
-def _records_check(uris: set[str], urls: set[str], scans: Sequence[WarcScan]) -> Check:
+def _records_check(uris: Mapping[str, str], urls: Mapping[str, str], scans: Sequence[WarcScan]) -> Check:
     found = set().union(*(s.found_uris for s in scans)) if scans else set()
     responses = set().union(*(s.responses for s in scans)) if scans else set()
-    missing = sorted(uris - found) + [f"response for {u}" for u in sorted(urls - responses)]
+    missing = sorted(uris[k] for k in set(uris) - found)
+    missing += [f"response for {urls[k]}" for k in sorted(set(urls) - responses)]
     if not uris and not urls:
         return not_checked("warc-records", "the manifest relies on no WARC record")
     if not scans:
@@ -187,7 +200,7 @@ def _check_files(
         if entry.get("role") != "warc":
             checks.append(check_artifact(root, entry))
             continue
-        found, scan = _scan_warc_artifact(root, entry, uris | urls, recompute)
+        found, scan = _scan_warc_artifact(root, entry, set(uris) | set(urls), recompute)
         checks += found
         if scan is not None:
             scans.append(scan)
@@ -205,7 +218,7 @@ def verify_bundle(
     path: Path,
     trusted_keys: Iterable[Path] = (),
     tsa_cas: Iterable[Path] = (),
-    strict: bool = False,
+    lenient: bool = False,
     deep: bool = False,
     *,
     clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
@@ -214,7 +227,9 @@ def verify_bundle(
 
     ``trusted_keys``: public key files (or directories of them) whose signatures are trusted; ``tsa_cas``: PEM trust
     anchors for time-stamp tokens. The caller merges configured defaults (the CLI does). ``deep`` recomputes WARC
-    record digests even when a trusted seal already proves the WARC bit-identical. Raises VerificationError
+    record digests even when a trusted seal already proves the WARC bit-identical. Strict by default: any file that
+    neither the manifest, the seal nor a custody event accounts for fails (inventory.py); ``lenient`` reports plain
+    unlisted files as not-checked instead. Raises VerificationError
     only when ``path`` is not a bundle at all; every problem inside a bundle is a failed Check.
     """
     root = Path(path)
@@ -223,7 +238,9 @@ def verify_bundle(
                                 hint="give the bundle directory (the one holding manifest.json)")
     trusted = trusted_fingerprints(trusted_keys)
     anchors = list(tsa_cas)
+    rooted = root_checks(Path(path))
     manifest_bytes, manifest, checks = _load_manifest(root)
+    checks = rooted + checks
     if manifest_bytes is None:
         return BundleReport(str(root), tuple(checks))
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
@@ -238,34 +255,24 @@ def verify_bundle(
     checks.append(_checksums_checks(root, manifest, artifacts))
     recompute = deep or not _seal_trusted(checks)
     checks += _check_files(root, manifest, artifacts, recompute)
-    checks += unlisted_checks(root, [str(a["path"]) for a in artifacts], layout.SEAL_FILES, strict)
+    checks += bundle_inventory(root, [str(a["path"]) for a in artifacts], MAX_CUSTODY, lenient=lenient)
     return BundleReport(str(root), tuple(checks), manifest_sha256)
-
-
-def _index_verifier() -> Callable[..., list[Check]] | None:
-    for module_name in INDEX_VERIFIERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        verifier = getattr(module, "verify_index", None)
-        if callable(verifier):
-            return verifier
-    return None
 
 
 def verify_path(
     path: Path,
     trusted_keys: Iterable[Path] = (),
     tsa_cas: Iterable[Path] = (),
-    strict: bool = False,
+    lenient: bool = False,
     deep: bool = False,
     *,
     clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
 ) -> list[BundleReport]:
     """A bundle gives one report; a batch directory (holding layout.INDEX) gives the index's report from
-    ``evicap.batch.index.verify_index(dir, *, trusted_keys, tsa_cas) -> list[Check]`` (the hook the batch code
-    implements: index seal + each listed bundle's manifest hash), then one full report per bundle directory in it."""
+    ``evicap.batch.index_check.check_index`` (index seal + each listed bundle's manifest hash), then one full report
+    per bundle directory in it. The index check is imported directly: a build that cannot run it is broken, and a
+    broken build must not let a case directory verify."""
+
     root = Path(path)
     if not root.exists():
         raise VerificationError(f"no such bundle: {root}")
@@ -273,14 +280,15 @@ def verify_path(
         raise VerificationError(f"not an evicap bundle: {root} is not a directory")
     keys, cas = list(trusted_keys), list(tsa_cas)
     if os.path.lexists(root / layout.MANIFEST) or not os.path.lexists(root / layout.INDEX):
-        return [verify_bundle(root, keys, cas, strict, deep, clock_tolerance=clock_tolerance)]
-    verifier = _index_verifier()
-    if verifier is None:
-        index_checks = [not_checked("case-index", "this evicap build cannot verify case indexes")]
+        return [verify_bundle(root, keys, cas, lenient, deep, clock_tolerance=clock_tolerance)]
+    try:
+        from evicap.batch.index_check import check_index  # here, not at the top: batch imports verify
+    except ImportError as error:
+        index_checks = [failed("case-index", f"this evicap build cannot check case indexes ({error}): reinstall")]
     else:
-        index_checks = list(verifier(root, trusted_keys=keys, tsa_cas=cas))
+        index_checks = check_index(root, trusted_keys=keys, tsa_cas=cas)
     reports = [BundleReport(str(root / layout.INDEX), tuple(index_checks))]
     for child in sorted(root.iterdir()):
         if child.is_dir() and not child.is_symlink() and (child / layout.MANIFEST).exists():
-            reports.append(verify_bundle(child, keys, cas, strict, deep, clock_tolerance=clock_tolerance))
+            reports.append(verify_bundle(child, keys, cas, lenient, deep, clock_tolerance=clock_tolerance))
     return reports

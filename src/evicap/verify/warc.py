@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from evicap.verify.urls import url_key
+
 RAW_CHUNK = 4 * 1024 * 1024
 _FEED = 256 * 1024  # raw bytes handed to zlib at a time
 _OUT = 1024 * 1024  # most decompressed bytes produced per call: bounds memory against gzip bombs
@@ -171,7 +173,8 @@ class WarcScan:
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
     found_uris: set[str] = field(default_factory=set)
-    """Wanted URIs seen: record ids (urn:uuid:...), resource/metadata target URIs, response target URIs."""
+    """Wanted URIs seen: record ids (urn:uuid:...), resource/metadata target URIs, response target URIs. Targets are
+    compared by urls.url_key: ``wanted`` holds keys, so do these sets."""
     responses: set[str] = field(default_factory=set)
 
     def problem(self, text: str) -> None:
@@ -283,15 +286,19 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, dige
             scan.problem(f"record at {offset} ({rtype} {target}): HTTP head not terminated")
         elif payload[0].digest() != payload[1]:
             scan.problem(f"record at {offset} ({rtype} {target}): payload digest does not match")
-    for uri in (target, record_id):
+    if not wanted:
+        return
+    target_key = url_key(target) if target else ""
+    for uri in (target_key, record_id):
         if uri in wanted:
             scan.found_uris.add(uri)
-    if rtype == "response" and target in wanted:
-        scan.responses.add(target)
+    if rtype == "response" and target_key in wanted:
+        scan.responses.add(target_key)
 
 
 def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True) -> WarcScan:
-    """Parse every record to the end; note which ``wanted`` URIs/record ids are present; with ``digests``,
+    """Parse every record to the end; note which ``wanted`` URIs/record ids (as urls.url_key gives them) are present;
+    with ``digests``,
     recompute every block and payload digest and compare it with the record's header.
 
     Never raises on bad content: every problem, with its record's offset (stream.where), lands in ``WarcScan.problems``.
