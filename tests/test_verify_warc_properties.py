@@ -4,6 +4,7 @@ bodies, gzip member boundaries anywhere, including inside a record) it must read
 from __future__ import annotations
 
 import io
+import itertools
 import zlib
 
 import pytest
@@ -37,7 +38,7 @@ def _gzip(data: bytes, cuts: list[int]) -> bytes:
     """``data`` as consecutive gzip members, one starting at each cut (any byte position)."""
     points = sorted({0, *(c % (len(data) + 1) for c in cuts), len(data)})
     out = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
         out.append(compressor.compress(data[start:end]) + compressor.flush())
     return b"".join(out)
