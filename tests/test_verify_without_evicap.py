@@ -59,10 +59,11 @@ def test_doc_has_every_promised_command() -> None:
         "sha256sum --check --strict SHA256SUMS",
         "openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in manifest.json -sigfile manifest.sig",
         "openssl pkey -pubin -in signer.pub.pem -outform DER | sha256sum",
-        "openssl ts -verify -data manifest.json -in manifest.tsr -CAfile tsa-ca.pem",
+        'openssl ts -verify -data manifest.json -in "$tsr" -CAfile tsa-ca.pem $untrusted',
+        "jq -r .signature custody.head",
     ):
         assert command in text
-    assert len(doc_blocks()) == 7
+    assert len(doc_blocks()) == 8
 
 
 def test_every_doc_block_passes_on_a_fresh_bundle(bundle: Path) -> None:
@@ -79,6 +80,7 @@ def test_every_doc_block_passes_on_a_fresh_bundle(bundle: Path) -> None:
     assert "Verification: OK" in joined
     assert "custody chain: 3 events, unbroken" in joined
     assert joined.count("signature OK") == 3
+    assert "names the last event, seq 2" in joined
 
 
 def test_doc_blocks_catch_tampering(bundle: Path) -> None:
@@ -98,10 +100,24 @@ def test_doc_custody_blocks_catch_an_edited_or_removed_event(bundle: Path) -> No
     log = bundle / "custody.jsonl"
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(lines[0] + lines[1].replace(b'"Ed25519"', b'"Ed448"') + lines[2])
-    edited = run_block(block_with("jq -cSj"), bundle)
+    edited = run_block(block_with("done < custody.jsonl\nrm -r"), bundle)
     assert edited.returncode != 0 and "line 2: BAD signature" in edited.stdout
     assert "line 3: prev does not match" in run_block(block_with("expected=null"), bundle).stdout
 
     log.write_bytes(lines[0] + lines[2])
     removed = run_block(block_with("expected=null"), bundle)
     assert removed.returncode != 0 and "line 2: seq is not 1" in removed.stdout
+
+
+def test_doc_head_block_catches_a_log_cut_at_its_end(bundle: Path) -> None:
+    log = bundle / "custody.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-1]))  # still a valid chain: only the head tells
+    assert run_block(block_with("expected=null"), bundle).returncode == 0
+    cut = run_block(block_with("custody.head"), bundle)
+    assert cut.returncode != 0 and "does not name the last line" in cut.stdout
+    log.write_bytes(b"".join(lines))
+    head = bundle / "custody.head"
+    head.write_bytes(head.read_bytes().replace(b'"seq":2', b'"seq":1'))
+    forged = run_block(block_with("custody.head"), bundle)
+    assert forged.returncode != 0 and "custody.head: BAD signature" in forged.stdout

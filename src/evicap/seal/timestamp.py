@@ -48,6 +48,8 @@ from rfc3161_client import (
 from evicap.errors import TimestampError
 from evicap.seal.token import ess_problem, is_signer, strict_der, token_facts
 
+local_clock = time.time
+"""This machine's clock, read around each exchange to measure its offset to the authority (tests move it)."""
 MAX_RESPONSE = 1024 * 1024  # a token with a long chain is a few KiB; anything near 1 MiB is not a token
 SYSTEM_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",
@@ -179,7 +181,7 @@ def _request_one(data: bytes, url: str, anchors: Sequence[x509.Certificate], tim
         headers={"Content-Type": "application/timestamp-query", "Accept": "application/timestamp-reply"},
         method="POST",
     )
-    sent = time.time()
+    sent = local_clock()
     try:
         with urllib.request.urlopen(http, timeout=timeout) as answer:
             body = answer.read(MAX_RESPONSE + 1)
@@ -187,7 +189,7 @@ def _request_one(data: bytes, url: str, anchors: Sequence[x509.Certificate], tim
         raise TimestampError(f"authority answered HTTP {error.code} {error.reason}") from None
     except (TimeoutError, ssl.SSLError, urllib.error.URLError, OSError) as error:
         raise TimestampError(_network_reason(error, timeout)) from None
-    received = time.time()
+    received = local_clock()
     if len(body) > MAX_RESPONSE:
         raise TimestampError(f"authority answered more than {MAX_RESPONSE} bytes; not a time-stamp response")
     info = check_token(body, data, anchors, nonce=request.nonce)
