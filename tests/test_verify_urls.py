@@ -4,6 +4,7 @@ rewrites must verify. Regression: the manifest's URL was looked up literally amo
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,25 @@ def test_idn_host_in_the_manifest_matches_its_punycode_response(tmp_path: Path, 
                                    str(tmp_path / "signing-key.pem.pub")])
     report = json.loads(out.stdout)
     assert out.exit_code == 0, failures(report)
+
+
+@pytest.mark.timeout(600)
+def test_real_capture_of_an_idn_host_verifies(http_server: Any, tmp_output: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """bücher.test mapped to 127.0.0.1 inside Chromium (--host-resolver-rules: no DNS query leaves the machine);
+    captured and verified through the CLI, the manifest keeping the host as typed."""
+    http_server.route("/post", "<html><title>IDN</title><h1>A statement</h1></html>")
+    rules = "--host-resolver-rules=MAP xn--bcher-kva.test 127.0.0.1"
+    before = os.environ.get("EVICAP_BROWSER_ARGS", "")
+    monkeypatch.setenv("EVICAP_BROWSER_ARGS", f"{before} '{rules}'".strip())
+    url = f"http://bücher.test:{http_server.port}/post?q=ü"
+    result = CliRunner().invoke(cli, ["capture", url, "--output", str(tmp_output), "--json", "--no-timestamp",
+                                      "--timeout", "30"])
+    line = json.loads(result.stdout.splitlines()[0])
+    assert line["status"] == "complete", result.output
+    bundle = Path(line["bundle"])
+    assert json.loads((bundle / "manifest.json").read_text())["target"]["requested_url"] == url
+    out = CliRunner().invoke(cli, ["verify", str(bundle), "--json"])  # this machine's own key is trusted
+    report = json.loads(out.stdout)
+    assert out.exit_code == 0, failures(report)
+    assert next(c for c in report["checks"] if c["name"] == "warc-records")["status"] == "pass"
