@@ -21,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from evicap.bundle import layout
 from evicap.bundle.hashing import FileDigest, HashingWriter
-from evicap.bundle.manifest import utc_iso, write_checksums, write_manifest
+from evicap.bundle.manifest import FORMAT_VERSION, utc_iso, write_checksums, write_manifest
 from evicap.bundle.model import Artifact
 from evicap.capture.warc import HttpMessage, WarcWriter
 from evicap.seal.custody import Actor
@@ -37,6 +38,13 @@ from evicap.seal.sealer import SealSettings, seal_bundle
 MIB = 1024 * 1024
 URL = "http://bench.invalid/"
 SCREENSHOT = f"{layout.ARTIFACTS_DIR}/screenshot-full.png"
+
+
+def _zero_file(path: Path, size: int) -> None:
+    with open(path, "wb") as out:
+        for _ in range(size // MIB):
+            out.write(bytes(MIB))
+        out.write(bytes(size % MIB))
 
 
 def _random_file(path: Path, size: int) -> FileDigest:
@@ -50,13 +58,16 @@ def _random_file(path: Path, size: int) -> FileDigest:
     return out.digest
 
 
-async def _warc(path: Path, work: Path, body_sizes: list[int], screenshot: Path) -> FileDigest:
+async def _warc(path: Path, work: Path, body_sizes: list[int], screenshot: Path, zeros: bool = False) -> FileDigest:
     writer = WarcWriter(path, {"software": "evicap bench_verify"})
     page = HttpMessage("HTTP/1.1 200 OK", [("Content-Type", "text/html")], b"<html><video src=v0></video></html>")
     await writer.write_exchange(URL, HttpMessage("GET / HTTP/1.1", [("Host", "bench.invalid")]), page)
     for index, size in enumerate(body_sizes):
         body = work / f"body-{index}.bin"
-        _random_file(body, size)
+        if zeros:
+            _zero_file(body, size)
+        else:
+            _random_file(body, size)
         request = HttpMessage(f"GET /v{index} HTTP/1.1", [("Host", "bench.invalid")])
         response = HttpMessage("HTTP/1.1 200 OK", [("Content-Type", "video/mp4"), ("Content-Length", str(size))],
                                body)
@@ -66,12 +77,14 @@ async def _warc(path: Path, work: Path, body_sizes: list[int], screenshot: Path)
     return await writer.close()
 
 
-def build(bundle: Path, total: int) -> Path:
-    """A sealed bundle of about ``total`` bytes; returns the signer's public key path."""
+def build(bundle: Path, total: int, compressible: int = 0) -> Path:
+    """A sealed bundle of about ``total`` bytes; returns the signer's public key path. With ``compressible``, the WARC
+    instead holds one response of that many zero bytes (a 256 MiB one gzips to about 256 KiB)."""
     (bundle / layout.ARTIFACTS_DIR).mkdir(parents=True)
     shot_size = total // 8
     shot = _random_file(bundle / SCREENSHOT, shot_size)
-    warc = asyncio.run(_warc(bundle / layout.WARC, bundle, [(total - 2 * shot_size) // 3] * 3, bundle / SCREENSHOT))
+    sizes = [compressible] if compressible else [(total - 2 * shot_size) // 3] * 3
+    warc = asyncio.run(_warc(bundle / layout.WARC, bundle, sizes, bundle / SCREENSHOT, zeros=bool(compressible)))
     dom = HashingWriter(bundle / layout.DOM)
     dom.write(b"<html><video src=v0></video></html>\n")
     artifacts = [Artifact(layout.WARC, "warc", "application/warc", warc),
@@ -82,7 +95,8 @@ def build(bundle: Path, total: int) -> Path:
     signer = generate_key(key_dir / f"bench-{os.getpid()}.pem", None)
     now = utc_iso(datetime.now(timezone.utc))
     manifest: dict[str, Any] = {
-        "format": "evicap-bundle", "format_version": "1.0", "capture_id": "00000000-0000-4000-8000-000000000000",
+        "format": "evicap-bundle", "format_version": FORMAT_VERSION,
+        "capture_id": "00000000-0000-4000-8000-000000000000",
         "case": dict.fromkeys(("case_id", "item_id", "investigator", "organization", "authority", "persona")),
         "target": {"requested_url": URL, "final_url": URL, "http_status": 200, "redirects": []},
         "capture": {"status": "complete", "started_at": now, "ended_at": now, "local_timezone": "UTC",
@@ -115,11 +129,60 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     return elapsed, os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024
 
 
+def _tiny_records(count: int) -> bytes:
+    record = b"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Target-URI: urn:x\r\nContent-Length: 0\r\n\r\n\r\n\r\n"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join([*(compressor.compress(record * 10_000) for _ in range(count // 10_000)), compressor.flush()])
+
+
+def _bomb(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [compressor.compress(f"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: {size}\r\n\r\n".encode())]
+    parts += [compressor.compress(bytes(MIB)) for _ in range(size // MIB)]
+    return b"".join([*parts, compressor.compress(b"\r\n\r\n"), compressor.flush()])
+
+
+HOSTILE: dict[str, Any] = {
+    "sparse 4 GiB WARC": lambda b: os.truncate(b / layout.WARC, 4 * 1024**3),
+    "64 MiB custody of {} lines": lambda b: (b / layout.CUSTODY).write_bytes(b"{}\n" * (64 * MIB // 3)),
+    "4 MiB manifest (1M strings)": lambda b: (b / layout.MANIFEST).write_bytes(b'{"a": [' + b'"ab",' * (MIB - 2)
+                                                                                + b'"z"]}'),
+    "manifest nested 200k deep": lambda b: (b / layout.MANIFEST).write_bytes(b"[" * 200_000),
+    "4 MiB SHA256SUMS of blank lines": lambda b: (b / layout.CHECKSUMS).write_bytes(b"\n" * (4 * MIB - 1)),
+    "WARC of 1M tiny records": lambda b: (b / layout.WARC).write_bytes(_tiny_records(1_000_000)),
+    "WARC gzip bomb (1 GiB inflated)": lambda b: (b / layout.WARC).write_bytes(_bomb(1024 * MIB)),
+}
+
+
+def hostile(work: Path, env: dict[str, str]) -> None:
+    """The compressible 256 MiB bundle (must verify) and each hostile file (must fail): time, exit, peak RSS."""
+    print("hostile and odd bundles (each: seconds, exit code, peak RSS):")
+    bundle = work / "compressible" / "bundle"
+    pub = build(bundle, 4 * MIB, compressible=256 * MIB)
+    cmd = [sys.executable, "-c", "from evicap.cli.main import main; main()", "verify", str(bundle), "--json",
+           "--trusted-key", str(pub)]
+    for label, extra in (("256 MiB compressible response", []), ("  the same, --deep", ["--deep"])):
+        elapsed, code, rss = timed([*cmd, *extra], env)
+        print(f"  {label:<34}: {elapsed:7.2f} s  exit {code}  peak RSS {rss / 1e6:4.0f} MB  "
+              f"(WARC {os.path.getsize(bundle / layout.WARC) / MIB:.2f} MiB)")
+    pristine = work / "small" / "bundle"
+    small_pub = build(pristine, 8 * MIB)
+    for label, damage in HOSTILE.items():
+        target = work / "hostile" / "bundle"
+        shutil.rmtree(target.parent, ignore_errors=True)
+        shutil.copytree(pristine, target)
+        damage(target)
+        elapsed, code, rss = timed([*cmd[:4], str(target), "--json", "--trusted-key", str(small_pub)], env)
+        print(f"  {label:<34}: {elapsed:7.2f} s  exit {code}  peak RSS {rss / 1e6:4.0f} MB")
+    shutil.rmtree(work / "hostile", ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the bundle in --dir")
+    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-bundle runs")
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-verify-"))
     bundle, pub = work / "bundle", work / "signer.pub.pem"
@@ -153,6 +216,8 @@ def main() -> None:
         peak = max(r[2] for pair in runs.values() for r in pair)
         print(f"verify peak RSS: {peak / 1e6:.0f} MB   (target < 200 MB)")
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        if not args.no_hostile:
+            hostile(work, env)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
