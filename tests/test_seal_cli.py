@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,9 @@ def test_custody_add_and_show(tmp_path: Path) -> None:
     assert shown.exit_code == 0
     for text in ("acquired", "sealed", "transferred", "Prosecutor's office", "Ana Ruiz"):
         assert text in shown.stderr
+    head = json.loads((bundle / "custody.head").read_bytes())
+    assert head["seq"] == 3 and f"custody.head: seq 3, last line SHA-256 {head['line_sha256']}" in " ".join(
+        shown.stderr.split())
 
 
 def test_custody_add_refuses_an_altered_bundle(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from evicap.bundle import layout
 from evicap.cli.output import Output
 from evicap.config import load_config
 from evicap.errors import BundleError, SigningError, UsageError
-from evicap.seal.custody import ACTIONS, Actor, append_event, read_events, sha256_file
+from evicap.seal.custody import ACTIONS, Actor, append_event, head_path, read_events, read_head, sha256_file
 from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, public_path
 from evicap.seal.keys import public_key_fingerprint as fingerprint_of_pem
 from evicap.seal.sealer import SealSettings, load_signer, timestamp_bundle, unencrypted_notice
@@ -217,6 +217,10 @@ def custody_show(bundle: str, as_json: bool) -> None:
         )
     console = Output().err
     console.print(table)
+    head = read_head(log)
+    if head is not None:
+        Output().info(f"{head_path(log).name}: seq {head.seq}, last line SHA-256 {head.line_sha256} (signed by key "
+                      f"{head.fingerprint[:16]}…); quote both to the next holder so a rollback would show")
     current = hashlib.sha256((path / layout.MANIFEST).read_bytes()).hexdigest()
     if events and events[0].manifest_sha256 != current:
         Output().warn("manifest.json no longer matches the hash the custody log began with")

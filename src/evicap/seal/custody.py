@@ -39,12 +39,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from evicap.bundle import layout
 from evicap.errors import BundleError, SigningError
 from evicap.seal.keys import Signer, fingerprint_of
 from evicap.seal.signing import canonical_json
 
-HEAD_NAME = layout.CUSTODY_HEAD
+
+def head_path(log: Path) -> Path:
+    """Where the signed head of the log at ``log`` lives: custody.jsonl -> custody.head (x.jsonl -> x.head)."""
+    return log.with_name(log.name.removesuffix(".jsonl") + ".head")
+
 HEAD_FORMAT = "evicap-custody-head"
 
 ACTIONS = (
@@ -172,8 +175,26 @@ def append_event(
         handle.write(line + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
-        _write_head(path.with_name(HEAD_NAME), signer, seq, line, manifest_sha256, str(event["time"]))
+        _write_head(head_path(path), signer, seq, line, manifest_sha256, str(event["time"]))
     return _event(event, len(lines) + 1)
+
+
+@dataclass(frozen=True)
+class Head:
+    """What custody.head says (read, not verified: verify_custody checks it)."""
+
+    seq: int
+    line_sha256: str
+    fingerprint: str
+
+
+def read_head(log: Path) -> Head | None:
+    """The head beside ``log``, or None when there is none or it is unreadable."""
+    try:
+        data = json.loads(head_path(log).read_bytes()[: 64 * 1024])
+        return Head(int(data["seq"]), str(data["line_sha256"]), str(data["signer"]["fingerprint"]))
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
 
 
 def _write_head(path: Path, signer: Signer, seq: int, line: bytes, manifest_sha256: str, time: str) -> None:
@@ -288,7 +309,7 @@ def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Colle
     if index < 0:
         return [CustodyProblem(0, None, "empty log: no acquisition event")]
     if bad_lines < MAX_BAD_LINES:
-        for found in _check_head(path.with_name(HEAD_NAME), last, heads_announced, manifest_sha256,
+        for found in _check_head(head_path(path), last, heads_announced, manifest_sha256,
                                  trusted_fingerprints):  # fmt: skip
             add(found)
     if extra:
@@ -331,7 +352,7 @@ def _check_head(
     """The signed head must name exactly the log's last line; see the module docstring."""
 
     def problem(message: str) -> list[CustodyProblem]:
-        return [CustodyProblem(0, None, message, HEAD_NAME)]
+        return [CustodyProblem(0, None, message, path.name)]
 
     try:
         raw = path.read_bytes() if path.stat().st_size <= 64 * 1024 else b""
