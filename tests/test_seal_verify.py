@@ -318,3 +318,29 @@ def test_unencrypted_key_is_named_so(tmp_path: Path) -> None:
     assert added.exit_code == 0 and "is UNENCRYPTED" in added.stderr
     sealed_event = read_events(bundle / "custody.jsonl")[1]
     assert sealed_event.details["key_protection"] == "unencrypted-file-mode-0600"
+
+
+def test_doctor_says_whether_the_key_is_protected(isolated_config: Path, tmp_path: Path) -> None:  # noqa: F811
+    key = isolated_config / "signing-key.pem"
+    assert cli("keys", "generate", "--out", str(key), "--unencrypted").exit_code == 0
+    shown = cli("doctor", "--output", str(tmp_path / "out"))
+    assert f"{key} is UNENCRYPTED (file mode 0600 only)" in " ".join(shown.stderr.split())
+    key.chmod(0o644)
+    opened = cli("doctor", "--output", str(tmp_path / "out"))
+    assert opened.exit_code == 2 and f"chmod 600 {key}" in " ".join(opened.stderr.split())
+
+
+def test_timestamp_add_puts_a_second_authoritys_token_beside_the_first(
+    stamped: tuple[Path, Signer], tsa: LocalTSA  # noqa: F811
+) -> None:
+    bundle, signer = stamped
+    again = cli("timestamp", str(bundle), "--tsa", tsa.matrix_url("second"), "--tsa-ca", str(tsa.ca_pem),
+                "--key", str(signer.path))  # fmt: skip
+    assert again.exit_code == 1 and "pass --add" in " ".join(again.stderr.split())
+    added = cli("timestamp", str(bundle), "--add", "--tsa", tsa.matrix_url("second"), "--tsa-ca", str(tsa.ca_pem),
+                "--key", str(signer.path))  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert (bundle / "manifest.2.tsr").is_file()
+    code, report = verify(bundle, signer, [tsa.ca_pem])
+    assert code == 0, failed(report)
+    assert [c["subject"] for c in checks(report, "timestamp")] == ["manifest.tsr", "manifest.2.tsr"]

@@ -134,9 +134,6 @@ def _check_output(path: Path) -> tuple[bool, str]:
     return True, f"{path.resolve()} is writable"
 
 
-@click.command()
-@click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Output directory to check.")
-@click.option("--browser", "browser_path", type=click.Path(dir_okay=False), help="Browser executable to check.")
 def _key_row(key: Path) -> tuple[str, bool | None, str, str]:
     """doctor's line for the signing key: present, its protection, its file mode."""
     if not key.exists():
@@ -155,6 +152,9 @@ def _key_row(key: Path) -> tuple[str, bool | None, str, str]:
     return ("signing key", True, f"{key} (encrypted with a passphrase)", "")
 
 
+@click.command()
+@click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Output directory to check.")
+@click.option("--browser", "browser_path", type=click.Path(dir_okay=False), help="Browser executable to check.")
 def doctor(output: str, browser_path: str | None) -> None:
     """Show what evicap found on this machine and how to fix what is missing."""
     from evicap.capture.browser import INSTALL_HINT, find_browser, probe_version
