@@ -151,7 +151,14 @@ HOSTILE: dict[str, Any] = {
     "4 MiB SHA256SUMS of blank lines": lambda b: (b / layout.CHECKSUMS).write_bytes(b"\n" * (4 * MIB - 1)),
     "WARC of 1M tiny records": lambda b: (b / layout.WARC).write_bytes(_tiny_records(1_000_000)),
     "WARC gzip bomb (1 GiB inflated)": lambda b: (b / layout.WARC).write_bytes(_bomb(1024 * MIB)),
+    "200,000 planted empty files": lambda b: _plant(b / "junk", 200_000),
 }
+
+
+def _plant(directory: Path, count: int) -> None:
+    directory.mkdir()
+    for number in range(count):
+        (directory / f"f{number}").touch()
 
 
 def hostile(work: Path, env: dict[str, str]) -> None:
