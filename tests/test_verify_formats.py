@@ -84,3 +84,21 @@ def test_bundle_of_each_format_version_verifies(version: str, tmp_path: Path, se
         assert result.exit_code == 0, failures(report)
     assert json.loads((bundle / layout.MANIFEST).read_text())["format_version"] == version
     assert FORMAT_VERSION == "1.1"  # what new captures write
+
+
+@pytest.mark.parametrize("old_part", ["base32-digests", "refers-to-target-uri"])
+def test_bundle_claiming_1_1_with_1_0_records_fails_naming_the_rule(old_part: str, tmp_path: Path, sealed: Sealed,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Format 1.1 promises WARCs that strict readers accept; a 1.1 bundle whose WARC breaks the grammar says so."""
+    if old_part == "base32-digests":
+        monkeypatch.setattr(warc_module, "_digest_label", _v10_label)
+    monkeypatch.setattr(test_verify, "_warc", _our_warc("1.0" if old_part == "refers-to-target-uri" else "1.1"))
+    original = test_verify._manifest
+    monkeypatch.setattr(test_verify, "_manifest", lambda *args: {**original(*args), "format_version": "1.1"})
+    bundle = build_bundle(tmp_path, None, sealed.tsa.ca_pem, tmp_path)
+    result = CliRunner().invoke(cli, ["verify", str(bundle), "--json", "--trusted-key",
+                                      str(tmp_path / "signing-key.pem.pub")])
+    assert result.exit_code == 1
+    reason = failures(json.loads(result.stdout))[f"warc:{layout.WARC}"]
+    expected = "is not algorithm:token" if old_part == "base32-digests" else "for revisit records only"
+    assert expected in reason and "record at offset" in reason, reason

@@ -135,7 +135,7 @@ def _warc_checks(rel: str, scan: WarcScan, recomputed: bool) -> list[Check]:
 
 
 def _scan_warc_artifact(
-    root: Path, entry: Mapping[str, Any], wanted: set[str], recompute: bool
+    root: Path, entry: Mapping[str, Any], wanted: set[str], recompute: bool, grammar: bool
 ) -> tuple[list[Check], WarcScan | None]:
     """One read: the file's size, SHA-256 and SHA-512 while its records are parsed. If the bytes are not the
     sealed ones and digests were not recomputed, a second read recomputes them to say which records changed."""
@@ -149,7 +149,7 @@ def _scan_warc_artifact(
         with stream:
             reader = HashingReader(stream)
             try:
-                scan = scan_warc(reader, wanted, digests=digests)
+                scan = scan_warc(reader, wanted, digests=digests, grammar=grammar)
                 artifact = compare_digest(rel, entry, reader.finish())
             except OSError as error:
                 return [failed("artifact", f"unreadable: {error.strerror or error}", rel)], None
@@ -200,7 +200,9 @@ def _check_files(
         if entry.get("role") != "warc":
             checks.append(check_artifact(root, entry))
             continue
-        found, scan = _scan_warc_artifact(root, entry, set(uris) | set(urls), recompute)
+        # Format 1.0 wrote padded base32 digests and WARC-Refers-To-Target-URI on attachments: read, not judged.
+        grammar = manifest.get("format_version") != "1.0"
+        found, scan = _scan_warc_artifact(root, entry, set(uris) | set(urls), recompute, grammar)
         checks += found
         if scan is not None:
             scans.append(scan)

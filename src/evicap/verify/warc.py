@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -223,9 +224,28 @@ def _headers(stream: _Stream, offset: str) -> dict[str, str]:
             headers.setdefault(name.strip().lower(), value.strip())
 
 
-def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, digests: bool) -> None:
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REVISIT_ONLY = ("warc-refers-to-target-uri", "warc-refers-to-date")
+
+
+def _grammar(headers: dict[str, str], rtype: str) -> str | None:
+    """What in a record's header breaks WARC 1.1's grammar where bundle format 1.1 promises to keep it."""
+    for key in ("warc-block-digest", "warc-payload-digest"):
+        algorithm, colon, value = headers.get(key, "a:b").partition(":")
+        if not (colon and _TOKEN.fullmatch(algorithm) and _TOKEN.fullmatch(value)):
+            return f"{key} {headers[key]!r} is not algorithm:token (WARC 1.1 labelled-digest)"
+    for key in _REVISIT_ONLY:
+        if key in headers and rtype != "revisit":
+            return f"{key} on a {rtype} record (WARC 1.1 defines it for revisit records only)"
+    return None
+
+
+def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, digests: bool, grammar: bool) -> None:
     headers = _headers(stream, offset)
     rtype = headers.get("warc-type", "?")
+    broken = _grammar(headers, rtype) if grammar else None
+    if broken:
+        scan.problem(f"record at {offset}: {broken}")
     length_text = headers.get("content-length", "")
     if not length_text.isdigit():
         raise _Truncated(f"record at {offset}: missing or invalid Content-Length {length_text!r}")
@@ -296,10 +316,11 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, dige
         scan.responses.add(target_key)
 
 
-def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True) -> WarcScan:
+def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True, grammar: bool = False) -> WarcScan:
     """Parse every record to the end; note which ``wanted`` URIs/record ids (as urls.url_key gives them) are present;
     with ``digests``,
-    recompute every block and payload digest and compare it with the record's header.
+    recompute every block and payload digest and compare it with the record's header. With ``grammar`` (bundle format
+    1.1 and later), digest labels must be WARC 1.1 tokens and revisit-only fields appear on revisit records only.
 
     Never raises on bad content: every problem, with its record's offset (stream.where), lands in ``WarcScan.problems``.
     """
@@ -316,7 +337,7 @@ def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True) -> 
             if not line.startswith(b"WARC/"):
                 raise _Truncated(f"{offset}: expected a WARC record, found {line[:20]!r}")
             scan.records += 1
-            _record(stream, scan, wanted_set, offset, digests)
+            _record(stream, scan, wanted_set, offset, digests, grammar)
     except _Truncated as problem:
         scan.problem(str(problem))
     if inflater.problem:
