@@ -185,7 +185,8 @@ def _findings_for(findings: _Findings, rel: str, name: str, info: os.stat_result
                  looks: Mapping[str, str], post_seal: Mapping[str, list[PostSealFile]], root: Path,
                  lenient: bool) -> None:
     if not unicodedata.is_normalized("NFC", name):
-        findings.add(failed("names", "file name is not in Unicode NFC form (it can display like another)", rel))
+        findings.add(failed("names", f"file name {name!a} is not in Unicode NFC form (it can display like another)",
+                            rel))
     if stat.S_ISLNK(info.st_mode):
         findings.add(failed("unlisted", "a symbolic link (never followed): not part of a bundle", rel))
         return
@@ -199,7 +200,8 @@ def _findings_for(findings: _Findings, rel: str, name: str, info: os.stat_result
         return
     twin = looks.get(skeleton(rel))
     if twin is not None:
-        findings.add(failed("names", f"looks like the listed {twin!r} (Unicode confusable) but is another name", rel))
+        findings.add(failed("names", f"{rel!a} looks like the listed {twin!r} (Unicode confusable) but is another "
+                                     "name", rel))
         return
     if rel in post_seal:
         findings.add(_post_seal_check(root, rel, post_seal[rel]))
