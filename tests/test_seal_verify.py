@@ -80,7 +80,7 @@ def test_every_kind_of_authority_verifies_with_evicap_and_openssl(
     assert check["subject"] == "manifest.tsr" and f"CN=evicap test TSA ({spec.name})" in check["reason"]
     assert ("ESSCertID (sha1)" if spec.ess == "sha1" else "ESSCertIDv2 (sha256)") in check["reason"]
     accuracy = "accuracy ±1 s" if spec.accuracy else "accuracy ±0 s"
-    assert accuracy in check["reason"] and "measured against the authority" in check["reason"]
+    assert accuracy in check["reason"] and "token added after sealing" in check["reason"]
     text = openssl_step5(bundle, tsa.ca_pem, None if spec.certs_in_token else authority.cert_pem, tmp_path)
     assert text.count("Verification: OK") == 1 and f"evicap test TSA ({spec.name})" in text
 
@@ -227,7 +227,9 @@ def test_bundle_from_before_signed_heads_still_verifies(tsa: LocalTSA, tmp_path:
 # -- time ------------------------------------------------------------------------------------------------------
 
 
-def test_capture_that_ended_after_the_token_fails(tsa: LocalTSA, tmp_path: Path) -> None:  # noqa: F811
+def test_capture_that_ended_after_the_token_fails(
+    tsa: LocalTSA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
     """ended_at 30 s after the authority's time, on a clock the authority found right: impossible, so it fails."""
     signer = signing_key(tmp_path)
     now = datetime.now(timezone.utc)
@@ -243,26 +245,29 @@ def test_capture_that_ended_after_the_token_fails(tsa: LocalTSA, tmp_path: Path)
     assert "capturing clock offset" in reason
     code, report = verify(bundle, signer, [tsa.ca_pem], "--clock-tolerance", "60")
     assert code == 0, failed(report)
+    monkeypatch.setenv("EVICAP_CLOCK_TOLERANCE", "45")  # the setting, when no option is given
+    code, report = verify(bundle, signer, [tsa.ca_pem])
+    assert code == 0 and "tolerance 45 s" in checks(report, "timestamp")[0]["reason"]
 
 
 def test_capture_on_a_clock_two_minutes_fast_verifies_and_says_the_offset(
     tsa: LocalTSA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
+    """The capturing machine's clock runs 2 min ahead: its capture times and its reading at sealing both say so."""
     signer = signing_key(tmp_path)
     fast = datetime.now(timezone.utc) + timedelta(seconds=120)
-    bundle, _ = sealed_bundle(tmp_path / "bundle", signer, ended=fast)  # the capture's own (fast) times
     monkeypatch.setattr(timestamp_module, "local_clock", lambda: time.time() + 120)
-    result = cli("timestamp", str(bundle), "--tsa", tsa.url(), "--tsa-ca", str(tsa.ca_pem), "--key", str(signer.path))
-    assert result.exit_code == 0, result.output
-    assert "local clock differs from the time-stamp authority" in result.stderr
+    bundle, result = sealed_bundle(tmp_path / "bundle", signer, tsa=[tsa.url()], tsa_ca=[tsa.ca_pem], ended=fast)
     monkeypatch.undo()
+    assert result.timestamped and [w.code for w in result.warnings] == ["clock-offset"]
     [event] = [e for e in read_events(bundle / "custody.jsonl") if e.action == "timestamped"]
-    assert -125_000 < event.details["clock_offset_ms"] < -115_000
+    assert -125_000 < event.details["clock_offset_ms"] < -115_000 and event.details["at_sealing"] is True
     assert event.details["clock"]["source"] in ("adjtimex", "unavailable")
     code, report = verify(bundle, signer, [tsa.ca_pem])
     assert code == 0, failed(report)
     reason = checks(report, "timestamp")[0]["reason"]
-    assert "capturing clock offset -1" in reason and "after the capture ended" in reason
+    assert "capturing clock offset -1" in reason and "measured against the authority and applied" in reason
+    assert "after the capture ended" in reason
 
 
 def test_manifest_records_the_clock_state(tmp_path: Path) -> None:

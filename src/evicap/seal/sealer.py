@@ -204,7 +204,7 @@ def timestamp_bundle(
     manifest_bytes = manifest.read_bytes()
     manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
     _check_bound(bundle_dir, manifest_sha256)
-    result = _timestamp(bundle_dir, manifest_bytes, manifest_sha256, signer, settings, actor, record_failure=False)
+    result = _timestamp(bundle_dir, manifest_bytes, manifest_sha256, signer, settings, actor, at_sealing=False)
     if not result.timestamped:
         failures = "; ".join(w.message for w in result.warnings if w.code == "timestamp-failed")
         raise TimestampError(f"no time-stamp authority gave a valid token: {failures or 'none answered'}")
@@ -219,8 +219,10 @@ def _timestamp(
     settings: SealSettings,
     actor: Actor,
     *,
-    record_failure: bool = True,
+    at_sealing: bool = True,
 ) -> SealResult:
+    """Ask the authorities, write each token and its event. ``at_sealing``: right after the capture (a failure is
+    then recorded as a note, and the offset measured now describes the clock that timed the capture)."""
     custody = directory / layout.CUSTODY
     warnings: list[CaptureWarning] = []
     if not settings.tsa:
@@ -240,7 +242,7 @@ def _timestamp(
     for failure in outcome.failures:
         warnings.append(CaptureWarning("timestamp-failed", f"{failure.tsa_url}: {failure.reason}"))
     if not outcome.stamps:
-        if record_failure:
+        if at_sealing:
             append_event(
                 custody,
                 signer,
@@ -256,7 +258,7 @@ def _timestamp(
         name = _next_token_name(directory)
         _write_new(directory / name, stamp.token)
         names.append(name)
-        append_event(custody, signer, actor, "timestamped", _stamp_details(stamp, name, attempts, clock),
+        append_event(custody, signer, actor, "timestamped", _stamp_details(stamp, name, attempts, clock, at_sealing),
                      manifest_sha256)  # fmt: skip
         attempts = []  # failures are told once, with the first token
         if abs(stamp.clock_offset_seconds) > CLOCK_OFFSET_WARN_SECONDS:
@@ -279,7 +281,9 @@ def _next_token_name(directory: Path) -> str:
     return layout.timestamp_file(number)
 
 
-def _stamp_details(stamp: Stamp, name: str, attempts: list[dict[str, str]], clock: Mapping[str, Any]) -> dict[str, Any]:
+def _stamp_details(
+    stamp: Stamp, name: str, attempts: list[dict[str, str]], clock: Mapping[str, Any], at_sealing: bool
+) -> dict[str, Any]:
     """The ``timestamped`` event: which file, which bytes, which authority, and the clocks at that moment."""
     return {
         "tsa": stamp.tsa_url,
@@ -292,6 +296,7 @@ def _stamp_details(stamp: Stamp, name: str, attempts: list[dict[str, str]], cloc
         "token_sha256": hashlib.sha256(stamp.token).hexdigest(),
         "clock_offset_ms": round(stamp.clock_offset_seconds * 1000),
         "clock": dict(clock),
+        "at_sealing": at_sealing,
         "attempts": attempts,
         "files": [{"path": name, "sha256": hashlib.sha256(stamp.token).hexdigest(), "size": len(stamp.token)}],
     }

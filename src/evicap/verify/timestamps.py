@@ -6,8 +6,9 @@ event's file must be there: a removed token, a token nobody recorded, and a vali
 put in place of the recorded one all fail, each naming the file.
 
 Time consistency. The token's genTime is compared with the capture's start and end, moved by the clock offset
-measured against that authority when the token was obtained (custody ``clock_offset_ms``: authority minus local
-clock), so a capture made on a clock that ran fast or slow is judged on the authority's time scale. The token may
+measured against that authority when the token was obtained at sealing (custody ``clock_offset_ms``: authority
+minus local clock), so a capture made on a clock that ran fast or slow is judged on the authority's time scale. A
+token added later (``at_sealing`` false) was timed by whatever clock ran then; capture times are taken as recorded. The token may
 come at most ``accuracy + tolerance`` seconds before the capture ended; within that, the check passes and says
 the measured figures; beyond it, the check fails and names the offset.
 """
@@ -45,6 +46,8 @@ class _Recorded:
     authority: str | None
     offset_seconds: float | None
     clock: Mapping[str, Any]
+    at_sealing: bool
+    """False for a token added later (evicap timestamp): its offset describes that later clock, not the capture's."""
 
 
 def _recorded(root: Path) -> list[_Recorded]:
@@ -77,6 +80,7 @@ def _recorded(root: Path) -> list[_Recorded]:
                 offset_seconds=offset / 1000 if isinstance(offset, int | float) and not isinstance(offset, bool)
                 else None,
                 clock=clock if isinstance(clock, dict) else {},
+                at_sealing=details.get("at_sealing") is not False,
             ))  # fmt: skip
     return found
 
@@ -117,23 +121,27 @@ def time_consistency(
     if ended < started:
         return False, f"capture.ended_at {ended.isoformat()} is before capture.started_at {started.isoformat()}"
     gen = info.gen_time if info.gen_time.tzinfo else info.gen_time.replace(tzinfo=timezone.utc)
-    offset = record.offset_seconds or 0.0
+    offset = (record.offset_seconds or 0.0) if record.at_sealing else 0.0
     accuracy = info.accuracy_seconds or 0.0
     allowed = accuracy + tolerance
     after_end = (gen - (ended + timedelta(seconds=offset))).total_seconds()
     after_start = (gen - (started + timedelta(seconds=offset))).total_seconds()
     clock = _synchronised(record.clock) if record.clock else "clock state not recorded"
-    measured = (f"capturing clock offset {offset:+.3f} s measured against the authority ({clock})"
-                if record.offset_seconds is not None else "no clock offset recorded (taken as 0)")
+    if not record.at_sealing:
+        measured = "capture times as recorded (token added after sealing: its clock offset is not the capture's)"
+    elif record.offset_seconds is None:
+        measured = "no clock offset recorded (taken as 0)"
+    else:
+        measured = f"capturing clock offset {offset:+.3f} s measured against the authority and applied, {clock}"
     bounds = f"accuracy ±{accuracy:g} s + tolerance {tolerance:g} s"
     if after_end < -allowed:
         where = "started" if after_start < -allowed else "ended"
         gap = -(after_start if where == "started" else after_end)
         return False, (f"token time {gen.isoformat()} is {gap:.1f} s before the capture {where} "
-                       f"({(started if where == 'started' else ended).isoformat()}, corrected by the {measured}); "
+                       f"({(started if where == 'started' else ended).isoformat()}; {measured}); "
                        f"more than {bounds}")
     return True, (f"time {gen.isoformat()}: {after_end:+.1f} s after the capture ended, {after_start:+.1f} s after "
-                  f"it started, with the {measured}; within {bounds}")
+                  f"it started ({measured}); within {bounds}")
 
 
 def timestamp_checks(
