@@ -8,9 +8,9 @@ put in place of the recorded one all fail, each naming the file.
 Time consistency. The token's genTime is compared with the capture's start and end, moved by the clock offset
 measured against that authority when the token was obtained at sealing (custody ``clock_offset_ms``: authority
 minus local clock), so a capture made on a clock that ran fast or slow is judged on the authority's time scale. A
-token added later (``at_sealing`` false) was timed by whatever clock ran then; capture times are taken as recorded. The token may
-come at most ``accuracy + tolerance`` seconds before the capture ended; within that, the check passes and says
-the measured figures; beyond it, the check fails and names the offset.
+token added later (``at_sealing`` false) was timed by whatever clock ran then; capture times are taken as
+recorded. The token may come at most ``accuracy + tolerance`` seconds before the capture ended; within that, the
+check passes and says the measured figures; beyond it, the check fails and names the offset.
 """
 
 from __future__ import annotations
