@@ -27,7 +27,7 @@ from typing import Any
 from evicap.bundle import layout
 from evicap.config import DEFAULT_CLOCK_TOLERANCE
 from evicap.errors import EvicapError
-from evicap.seal.custody import MAX_LINE
+from evicap.seal.custody import MAX_BAD_LINES, MAX_LINE
 from evicap.seal.timestamp import TimestampInfo, verify_timestamp
 from evicap.verify.paths import PathProblem, read_small
 from evicap.verify.report import Check, failed, not_checked, passed
@@ -60,7 +60,13 @@ def _recorded(root: Path) -> list[_Recorded]:
     with handle:
         if os.fstat(handle.fileno()).st_size > MAX_CUSTODY:
             return found
-        while raw := handle.readline(MAX_LINE + 1):
+        bad = 0
+        while (raw := handle.readline(MAX_LINE + 1)) and bad < MAX_BAD_LINES:
+            if not raw.startswith(b'{"action":"'):  # canonical JSON: "action" is every event's first key
+                bad += 1
+                continue
+            if not raw.startswith(b'{"action":"timestamped"'):
+                continue
             try:
                 event = json.loads(raw)
             except (ValueError, RecursionError):
