@@ -165,3 +165,19 @@ def test_a_log_from_before_signed_heads_needs_none(tmp_path: Path) -> None:
     append_event(log, signer, actor, "sealed", {"algorithm": "Ed25519"}, "a" * 64)
     (tmp_path / "custody.head").unlink()
     assert verify_custody(log, "a" * 64, {signer.fingerprint}) == []
+
+
+def test_append_refuses_a_log_that_does_not_end_where_its_head_says(tmp_path: Path) -> None:
+    """An honest append must not re-sign the head over a cut log, which would make the cut verify."""
+    settings = SealSettings.resolve(load_config(), no_timestamp=True)
+    bundle, signer = sealed(tmp_path, settings)
+    log, actor = bundle / "custody.jsonl", Actor("Ana", signer.fingerprint)
+    append_event(log, signer, actor, "transferred", {"to": "Court"}, manifest_hash(bundle))
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-1]))
+    with pytest.raises(BundleError, match=r"custody.jsonl does not end where custody.head says \(seq 3; the log ends"):
+        append_event(log, signer, actor, "note", {}, manifest_hash(bundle))
+    (bundle / "custody.head").unlink()
+    with pytest.raises(BundleError, match="custody.head is missing or unreadable"):
+        append_event(log, signer, actor, "note", {}, manifest_hash(bundle))
+    assert log.read_bytes() == b"".join(lines[:-1])

@@ -349,3 +349,40 @@ def test_timestamp_add_puts_a_second_authoritys_token_beside_the_first(
     code, report = verify(bundle, signer, [tsa.ca_pem])
     assert code == 0, failed(report)
     assert [c["subject"] for c in checks(report, "timestamp")] == ["manifest.tsr", "manifest.2.tsr"]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "check", "reason"),
+    [
+        ("head-garbage", "custody", "custody.head: not a signed custody head"),
+        ("head-nested", "custody", "custody.head: not a signed custody head"),
+        ("head-symlink", "custody", "custody.head: "),
+        ("token-truncated", "timestamp:manifest.tsr", "manifest.tsr: "),
+        ("token-empty", "timestamp:manifest.tsr", "manifest.tsr: empty answer"),
+        ("token-dir", "timestamp:manifest.tsr", "manifest.tsr: "),
+    ],
+)
+def test_hostile_seal_files_fail_in_one_line_naming_the_file(
+    stamped: tuple[Path, Signer], tsa: LocalTSA, tmp_path: Path, tamper: str, check: str, reason: str  # noqa: F811
+) -> None:
+    bundle, signer = stamped
+    head, token = bundle / "custody.head", bundle / "manifest.tsr"
+    if tamper == "head-garbage":
+        head.write_bytes(b"\x00\xffnot json at all")
+    elif tamper == "head-nested":
+        head.write_bytes(b"[" * 50_000 + b"]" * 50_000)
+    elif tamper == "head-symlink":
+        (tmp_path / "elsewhere.head").write_bytes(head.read_bytes())
+        head.unlink()
+        head.symlink_to(tmp_path / "elsewhere.head")
+    elif tamper == "token-truncated":
+        token.write_bytes(token.read_bytes()[:200])
+    elif tamper == "token-empty":
+        token.write_bytes(b"")
+    else:
+        token.unlink()
+        token.mkdir()
+    code, report = verify(bundle, signer, [tsa.ca_pem])
+    assert code == 1
+    found = failed(report)
+    assert reason in found[check] and "\n" not in found[check], found

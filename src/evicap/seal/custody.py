@@ -161,6 +161,7 @@ def append_event(
             last = _load_line(path, lines[-1], len(lines))
             seq = int(last.get("seq", len(lines) - 1)) + 1
             prev = hashlib.sha256(lines[-1]).hexdigest()
+            _refuse_if_cut(path, first, seq - 1, prev)
         event: dict[str, Any] = {
             "seq": seq,
             "time": time or utc_now(),
@@ -195,6 +196,25 @@ def read_head(log: Path) -> Head | None:
         return Head(int(data["seq"]), str(data["line_sha256"]), str(data["signer"]["fingerprint"]))
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
+
+
+def _refuse_if_cut(path: Path, first: Mapping[str, Any], last_seq: int, last_sha256: str) -> None:
+    """Appending re-signs the head: never over a log that no longer ends where its head says (that would launder
+    a cut or an edit into a log that verifies)."""
+    head = read_head(path)
+    announced = isinstance(first.get("details"), dict) and "custody_head" in first["details"]
+    if head is None:
+        if announced:
+            raise BundleError(f"{head_path(path)} is missing or unreadable: the log's end cannot be checked",
+                              path=str(path), hint="the bundle was altered; not appending to its custody log")
+        return
+    if (head.seq, head.line_sha256) != (last_seq, last_sha256):
+        raise BundleError(
+            f"{path.name} does not end where {head_path(path).name} says (seq {head.seq}; the log ends at seq "
+            f"{last_seq}): events cut or edited",
+            path=str(path),
+            hint="the bundle was altered; not appending to its custody log",
+        )
 
 
 def _write_head(path: Path, signer: Signer, seq: int, line: bytes, manifest_sha256: str, time: str) -> None:
