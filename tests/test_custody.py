@@ -178,6 +178,6 @@ def test_append_refuses_a_log_that_does_not_end_where_its_head_says(tmp_path: Pa
     with pytest.raises(BundleError, match=r"custody.jsonl does not end where custody.head says \(seq 3; the log ends"):
         append_event(log, signer, actor, "note", {}, manifest_hash(bundle))
     (bundle / "custody.head").unlink()
-    with pytest.raises(BundleError, match="custody.head is missing or unreadable"):
+    with pytest.raises(BundleError, match=r"custody\.head is missing or unreadable"):
         append_event(log, signer, actor, "note", {}, manifest_hash(bundle))
     assert log.read_bytes() == b"".join(lines[:-1])
