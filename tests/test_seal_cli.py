@@ -137,3 +137,11 @@ def test_timestamp_failures_are_one_line_and_change_nothing(
     assert_one_line_error(result, 1, reason)
     assert not (bundle / "manifest.tsr").exists()
     assert (bundle / "custody.jsonl").read_bytes() == before
+
+
+def test_custody_add_cannot_fake_evicaps_own_events(tmp_path: Path) -> None:
+    bundle = untimestamped_bundle(tmp_path)
+    for action in ("acquired", "sealed", "timestamped"):
+        result = evicap("custody", "add", str(bundle), "--action", action)
+        assert result.exit_code == 2 and "Invalid value for '--action'" in result.output
+    assert [e.action for e in read_events(bundle / "custody.jsonl")] == ["acquired", "sealed", "note"]

@@ -140,6 +140,10 @@ def _protection_of(private: Path) -> str | None:
     return None
 
 
+EVICAP_ONLY = ("acquired", "sealed", "timestamped")
+"""Events only evicap itself records, each with the files and hashes it made (a hand-added one would name none)."""
+
+
 # -- custody ------------------------------------------------------------------------------------------------
 
 
@@ -150,7 +154,7 @@ def custody() -> None:
 
 @custody.command("add")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True))
-@click.option("--action", required=True, type=click.Choice([a for a in ACTIONS if a != "acquired"]),
+@click.option("--action", required=True, type=click.Choice([a for a in ACTIONS if a not in EVICAP_ONLY]),
               help="What happened to the bundle.")  # fmt: skip
 @click.option("--to", "to", help="Recipient (transferred, copied, exported).")
 @click.option("--from", "from_", help="Sender (received).")
