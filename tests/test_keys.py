@@ -153,3 +153,21 @@ def test_bad_config_names_file_key_and_expectation(isolated_config: Path, text: 
         load_config()
     assert str(isolated_config / "config.yaml") in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_authority_settings_from_file_and_environment(isolated_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    isolated_config.mkdir(parents=True)
+    (isolated_config / "config.yaml").write_text("tsa_all: true\nclock_tolerance: 30\n")
+    config = load_config()
+    assert config.tsa_all is True and config.clock_tolerance == 30.0
+    monkeypatch.setenv("EVICAP_CLOCK_TOLERANCE", "5")
+    monkeypatch.setenv("EVICAP_TSA_ALL", "0")
+    config = load_config()
+    assert config.clock_tolerance == 5.0 and config.tsa_all is False
+    monkeypatch.setenv("EVICAP_CLOCK_TOLERANCE", "soon")
+    with pytest.raises(ConfigError, match="EVICAP_CLOCK_TOLERANCE: expected a positive number of seconds"):
+        load_config()
+    monkeypatch.delenv("EVICAP_CLOCK_TOLERANCE")
+    (isolated_config / "config.yaml").write_text("tsa_all: sometimes\n")
+    with pytest.raises(ConfigError, match="key 'tsa_all': expected true or false"):
+        load_config()

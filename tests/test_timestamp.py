@@ -11,7 +11,7 @@ import pytest
 
 from evicap.errors import TimestampError
 from evicap.seal.timestamp import load_trust_anchors, request_timestamp, verify_timestamp
-from evicap.seal.token import ess_problem, token_facts
+from evicap.seal.token import ess_problem, strict_der, token_facts
 from tests.tsa import MATRIX, SLOW_SECONDS, AuthoritySpec, LocalTSA, tsa  # noqa: F401
 
 DATA = b'{"format": "evicap-bundle", "x": 1}\n'
@@ -104,6 +104,13 @@ def test_every_kind_of_authority_is_accepted_and_its_token_kept_as_received(
     assert info.authority == f"CN=evicap test TSA ({spec.name})"
     assert info.accuracy_seconds == (1.0 if spec.accuracy else None)
     assert info.ess == ("ESSCertID (sha1)" if spec.ess == "sha1" else "ESSCertIDv2 (sha256)")
+    # openssl puts the signer first; an RSA signer's certificate is longer than the EC CAs', so that SET is never in
+    # DER order (the quirk rfc3161-client refuses) and the token is kept as sent, not re-encoded. (EC chains are
+    # unsorted too, but whether depends on signature lengths.) Without a chain there is nothing to sort.
+    if spec.chain and spec.key == "rsa":
+        assert strict_der(outcome.stamp.token) != outcome.stamp.token
+    if not spec.chain:
+        assert strict_der(outcome.stamp.token) == outcome.stamp.token
     # The stored bytes are what the authority sent: openssl reads them, without our re-encoding.
     (tmp_path / "m.json").write_bytes(DATA)
     (tmp_path / "m.tsr").write_bytes(outcome.stamp.token)
