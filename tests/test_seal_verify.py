@@ -69,7 +69,8 @@ def test_every_kind_of_authority_verifies_with_evicap_and_openssl(
     signer = signing_key(tmp_path)
     bundle, _ = sealed_bundle(tmp_path / "bundle", signer)
     authority = tsa.matrix_signer(spec.name)
-    cas = [tsa.ca_pem] if spec.certs_in_token else [tsa.ca_pem, authority.cert_pem]
+    needs = authority.verifier_needs
+    cas = [tsa.ca_pem] if needs is None else [tsa.ca_pem, needs]
     args = ["timestamp", str(bundle), "--tsa", tsa.matrix_url(spec.name), "--key", str(signer.path)]
     stamped = cli(*args, *(a for ca in cas for a in ("--tsa-ca", str(ca))))
     assert stamped.exit_code == 0, stamped.output
@@ -81,7 +82,7 @@ def test_every_kind_of_authority_verifies_with_evicap_and_openssl(
     assert ("ESSCertID (sha1)" if spec.ess == "sha1" else "ESSCertIDv2 (sha256)") in check["reason"]
     accuracy = "accuracy ±1 s" if spec.accuracy else "accuracy ±0 s"
     assert accuracy in check["reason"] and "token added after sealing" in check["reason"]
-    text = openssl_step5(bundle, tsa.ca_pem, None if spec.certs_in_token else authority.cert_pem, tmp_path)
+    text = openssl_step5(bundle, tsa.ca_pem, needs, tmp_path)
     assert text.count("Verification: OK") == 1 and f"evicap test TSA ({spec.name})" in text
 
 

@@ -14,7 +14,8 @@ rfc3161-client and ``openssl ts -verify`` accept its tokens when given ``ca_pem`
 
 The authority matrix (``MATRIX``: one URL each, ``tsa.matrix_url(name)``) covers the ways real authorities
 differ: an RSA or an ECDSA signer; only the signer's certificate in the token, or signer + intermediate + root
-(``certs = chain.pem``, which openssl writes in an order that is not DER-sorted); ESSCertID with SHA-1 or
+(``certs = chain.pem``, which openssl writes in an order that is not DER-sorted), or a signer under an
+intermediate that the token does not carry; ESSCertID with SHA-1 or
 ESSCertIDv2 with SHA-256; with or without ``accuracy``; and no certificate at all (the query's certReq is
 cleared before openssl answers, so the verifier needs the authority's certificate from its configuration:
 ``tsa.matrix_signer(name).cert_pem``). Every matrix authority chains to ``tsa.ca_pem``.
@@ -151,7 +152,9 @@ class AuthoritySpec:
     key: str = "ec"
     """"ec" (P-256) or "rsa" (2048)."""
     chain: bool = False
-    """True: root -> intermediate -> signer, and the token embeds signer + intermediate + root."""
+    """True: root -> intermediate -> signer, and (``embed_chain``) the token embeds signer + intermediate + root."""
+    embed_chain: bool = True
+    """False: the token carries only the signer's certificate; the verifier needs the intermediate from elsewhere."""
     ess: str = "sha256"
     """ESSCertID hash: "sha1" (signingCertificate, ESSCertID) or "sha256" (signingCertificateV2)."""
     certs_in_token: bool = True
@@ -166,6 +169,7 @@ MATRIX = (
     AuthoritySpec("rsa-chain-sha1", key="rsa", chain=True, ess="sha1"),
     AuthoritySpec("rsa-chain-sha256-no-accuracy", key="rsa", chain=True, accuracy=False),
     AuthoritySpec("ec-no-certs", certs_in_token=False),
+    AuthoritySpec("ec-intermediate-not-embedded", chain=True, embed_chain=False),
 )
 
 
@@ -186,7 +190,8 @@ class _Signer:
         if spec.chain:
             issuer, issuer_key = _make_ca(f"evicap test TSA intermediate ({directory.name})", (ca, ca_key))
             (directory / "chain.pem").write_bytes(_pem(issuer) + _pem(ca))
-            extra += "certs = $dir/chain.pem\n"
+            if spec.embed_chain:
+                extra += "certs = $dir/chain.pem\n"
         cert, key = _make_tsa_cert(f"evicap test TSA ({directory.name})", issuer, issuer_key, spec.key)
         (directory / "tsa.pem").write_bytes(_pem(cert))
         (directory / "tsa.key").write_bytes(_key_pem(key))
@@ -203,6 +208,15 @@ class _Signer:
         """The authority's own certificate (what a verifier configures when tokens carry none)."""
         self.intermediate_pem = directory / "chain.pem" if spec.chain else None
         self._lock = threading.Lock()  # openssl updates the serial file
+
+    @property
+    def verifier_needs(self) -> Path | None:
+        """The certificates a verifier must get from the authority besides its root (None: the token has them)."""
+        if not self.spec.certs_in_token:
+            return self.cert_pem
+        if self.spec.chain and not self.spec.embed_chain:
+            return self.intermediate_pem
+        return None
 
     def reply(self, query: bytes) -> bytes:
         if not self.spec.certs_in_token:

@@ -226,8 +226,9 @@ def check_token(
         raise TimestampError(f"message imprint mismatch: the token is over another {hash_name} than the data")
     if nonce is not None and tst.nonce != nonce:
         raise TimestampError("nonce mismatch: the token answers a different request (replay?)")
-    roots = [a for a in anchors if _self_signed(a)]
-    helpers = [a for a in anchors if not _self_signed(a)]
+    unique = list({a.public_bytes(serialization.Encoding.DER): a for a in anchors}.values())  # a root in two files
+    roots = [a for a in unique if _self_signed(a)]
+    helpers = [a for a in unique if not _self_signed(a)]
     carried = [der for der in facts.certificates if is_signer(facts, der)]
     configured = [c for c in helpers if is_signer(facts, c.public_bytes(serialization.Encoding.DER))]
     if carried:
