@@ -22,9 +22,9 @@ def url_key(url: str) -> str:
     text = url.strip()
     if text.startswith("<") and text.endswith(">"):  # WARC 1.0 wrote some URIs in angle brackets
         text = text[1:-1]
+    text = text.split("#", 1)[0]  # WHATWG: the fragment starts at the first "#", in every kind of URL
     try:
-        parsed = ada_url.URL(text)
+        href: str = ada_url.normalize_url(text)
     except ValueError:
         return text
-    parsed.hash = ""
-    return _ESCAPE.sub(lambda match: match.group(0).upper(), parsed.href)
+    return _ESCAPE.sub(lambda match: match.group(0).upper(), href) if "%" in href else href

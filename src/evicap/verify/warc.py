@@ -109,57 +109,92 @@ class _Inflater:
             return b""
 
 
+class _At:
+    """Where a record starts, formatted only when a problem names it (millions of records must not cost a string
+    each): the file offset of the gzip member it starts (what ``warcio index`` prints), else its offset in the
+    decompressed stream."""
+
+    __slots__ = ("gzip", "inside", "member", "offset")
+
+    def __init__(self, gzip: bool, member: int, inside: int, offset: int) -> None:
+        self.gzip, self.member, self.inside, self.offset = gzip, member, inside, offset
+
+    def __str__(self) -> str:
+        if not self.gzip:
+            return f"offset {self.offset}"
+        if self.inside == 0:
+            return f"offset {self.member}"
+        return (f"offset {self.member}+{self.inside} "
+                f"(byte {self.inside} of the gzip member at file offset {self.member})")
+
+
 class _Stream:
-    """Buffered line/block reads over the inflater, tracking the decompressed offset."""
+    """Buffered block reads over the inflater, tracking the decompressed offset."""
 
     def __init__(self, inflater: _Inflater) -> None:
         self._inflater = inflater
         self._buf = b""
         self._pos = 0
-        self._member = (0, 0)
+        self._member = (0, 0)  # (gzip member's file offset, its decompressed bytes before self._buf[0])
+        self._joined = (0, 0, 0)  # (index in self._buf where the last chunk starts, its member, bytes before it)
         self.offset = 0
 
-    def _fill(self) -> bool:
-        if self._pos < len(self._buf):
-            return True
-        self._buf, self._pos = self._inflater.chunk(), 0
-        self._member = (self._inflater.member_offset, self._inflater.member_out)
-        return bool(self._buf)
+    def _next(self) -> bool:
+        """Append the next chunk to what is left of the buffer; False at the end of the data."""
+        more = self._inflater.chunk()
+        if not more:
+            return False
+        chunk_member = (self._inflater.member_offset, self._inflater.member_out)
+        if self._pos < len(self._buf):  # a delimiter may straddle the chunks: join them (once per chunk, linear)
+            self._member = self._locate(self._pos)
+            rest = len(self._buf) - self._pos
+            self._buf = self._buf[self._pos :] + more
+            self._joined = (rest, *chunk_member)
+        else:
+            self._buf, self._member, self._joined = more, chunk_member, (0, *chunk_member)
+        self._pos = 0
+        return True
 
-    def where(self) -> str:
-        """Where the next byte lies, as a reader of the file would look for it: the file offset of the gzip member
-        it starts (what ``warcio index`` prints), else its offset in the decompressed stream."""
-        self._fill()
-        if not self._inflater.gzip:
-            return f"offset {self.offset}"
-        member, before = self._member
-        inside = before + self._pos
-        if inside == 0:
-            return f"offset {member}"
-        return f"offset {member}+{inside} (byte {inside} of the gzip member at file offset {member})"
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(gzip member, decompressed bytes of that member before it) of self._buf[index]."""
+        start, member, before = self._joined
+        if index >= start:
+            return member, before + index - start
+        return self._member[0], self._member[1] + index
 
-    def readline(self, limit: int) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while size < limit and self._fill():
-            end = self._buf.find(b"\n", self._pos, self._pos + limit - size)
-            stop = len(self._buf) if end < 0 else end + 1
-            stop = min(stop, self._pos + limit - size)
-            parts.append(self._buf[self._pos : stop])
-            size += stop - self._pos
-            self._pos = stop
-            if end >= 0 and stop == end + 1:
-                break
-        self.offset += size
-        return b"".join(parts)
-
-    def read(self, size: int) -> bytes:
-        if not self._fill():
-            return b""
+    def _take(self, size: int) -> bytes:
         piece = self._buf[self._pos : self._pos + size]
         self._pos += len(piece)
         self.offset += len(piece)
         return piece
+
+    def where(self) -> _At:
+        if self._pos >= len(self._buf):
+            self._next()
+        member, inside = self._locate(self._pos)
+        return _At(self._inflater.gzip, member, inside, self.offset)
+
+    def read_until(self, delimiter: bytes, limit: int) -> bytes:
+        """Bytes up to and including ``delimiter``; without it at the end of the data or after ``limit`` bytes."""
+        while True:
+            end = self._buf.find(delimiter, self._pos, self._pos + limit)
+            if end >= 0:
+                return self._take(end + len(delimiter) - self._pos)
+            if len(self._buf) - self._pos >= limit or not self._next():
+                return self._take(limit)
+
+    def read(self, size: int) -> bytes:
+        """At most ``size`` bytes (fewer at a chunk's end), b"" at the end of the data."""
+        if self._pos >= len(self._buf) and not self._next():
+            return b""
+        return self._take(size)
+
+    def read_exact(self, size: int) -> bytes:
+        parts = []
+        while size and (piece := self.read(size)):
+            parts.append(piece)
+            size -= len(piece)
+        return b"".join(parts)
 
 
 @dataclass
@@ -206,22 +241,18 @@ def _parse_digest(label: str) -> tuple[Any, bytes] | None:
     return hasher, expected
 
 
-def _headers(stream: _Stream, offset: str) -> dict[str, str]:
+def _headers(block: bytes, at: _At) -> dict[str, str]:
+    """The named fields of a record's header block (version line, fields, CRLF CRLF), names lower-cased."""
+    if not block.endswith(b"\r\n\r\n"):
+        if len(block) >= _MAX_HEADER:
+            raise _Truncated(f"record at {at}: header larger than {_MAX_HEADER} bytes")
+        raise _Truncated(f"record at {at}: header cut short (file truncated)")
     headers: dict[str, str] = {}
-    total = 0
-    while True:
-        line = stream.readline(_MAX_HEADER)
-        total += len(line)
-        if not line.endswith(b"\n"):
-            raise _Truncated(f"record at {offset}: header cut short (file truncated)")
-        if total > _MAX_HEADER:
-            raise _Truncated(f"record at {offset}: header larger than {_MAX_HEADER} bytes")
-        text = line.rstrip(b"\r\n")
-        if not text:
-            return headers
-        name, sep, value = text.decode("utf-8", "replace").partition(":")
+    for line in block[:-4].decode("utf-8", "replace").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
         if sep:
             headers.setdefault(name.strip().lower(), value.strip())
+    return headers
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -240,8 +271,10 @@ def _grammar(headers: dict[str, str], rtype: str) -> str | None:
     return None
 
 
-def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, digests: bool, grammar: bool) -> None:
-    headers = _headers(stream, offset)
+def _record(stream: _Stream, scan: WarcScan, wanted: set[str], at: _At, block_head: bytes, digests: bool,
+            grammar: bool) -> None:
+    offset = at
+    headers = _headers(block_head, at)
     rtype = headers.get("warc-type", "?")
     broken = _grammar(headers, rtype) if grammar else None
     if broken:
@@ -289,7 +322,7 @@ def _record(stream: _Stream, scan: WarcScan, wanted: set[str], offset: str, dige
                 in_payload = True
                 payload[0].update(head[end + 4 :])
                 head = b""
-    trailer = stream.readline(4) + stream.readline(4)
+    trailer = stream.read_exact(4)
     if trailer != b"\r\n\r\n":
         if len(trailer) < 4 and not trailer.strip():
             raise _Truncated(f"record at {offset} ({rtype}): end marker missing (file truncated)")
@@ -330,14 +363,14 @@ def scan_warc(raw: Reader, wanted: Iterable[str] = (), digests: bool = True, gra
     stream = _Stream(inflater)
     try:
         while True:
-            offset = stream.where()
-            line = stream.readline(64)
-            if not line:
+            at = stream.where()
+            head = stream.read_until(b"\r\n\r\n", _MAX_HEADER)
+            if not head:
                 break
-            if not line.startswith(b"WARC/"):
-                raise _Truncated(f"{offset}: expected a WARC record, found {line[:20]!r}")
+            if not head.startswith(b"WARC/"):
+                raise _Truncated(f"{at}: expected a WARC record, found {head[:20]!r}")
             scan.records += 1
-            _record(stream, scan, wanted_set, offset, digests, grammar)
+            _record(stream, scan, wanted_set, at, head, digests, grammar)
     except _Truncated as problem:
         scan.problem(str(problem))
     if inflater.problem:
