@@ -301,3 +301,12 @@ def test_case_index_check_that_cannot_run_fails_closed(tmp_path: Path, monkeypat
     report = json.loads(result.stdout.splitlines()[0])
     assert [(c["name"], c["status"]) for c in report["checks"]] == [("case-index", "fail")]
     assert "cannot check case indexes" in report["checks"][0]["reason"]
+
+
+@pytest.mark.timeout(300)
+def test_sparse_post_seal_file_is_refused_unread(verify: Verify, copy: Path, sealed: Sealed) -> None:
+    _add_report(copy, sealed, "reports/court-report.pdf", b"%PDF-1.4 report")
+    os.truncate(copy / "reports/court-report.pdf", 4 * 1024**3)
+    code, report, _ = verify(copy)
+    assert code == 1
+    assert "sparse file" in failures(report)["post-seal:reports/court-report.pdf"]

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from evicap.bundle import layout
-from evicap.verify.paths import PathProblem, open_inside
+from evicap.verify.paths import PathProblem, open_inside, sparse_problem
 from evicap.verify.report import Check, failed, not_checked, passed
 
 MAX_REPORTED = 20
@@ -113,9 +113,13 @@ def skeleton(name: str) -> str:
 
 def _sha256(root: Path, rel: str) -> tuple[str, int] | str:
     try:
-        fd, _info = open_inside(root, rel)
+        fd, info = open_inside(root, rel)
     except PathProblem as problem:
         return str(problem)
+    sparse = sparse_problem(fd, info.st_size)
+    if sparse:
+        os.close(fd)
+        return sparse
     digest, size = hashlib.sha256(), 0
     with os.fdopen(fd, "rb") as handle:
         while block := handle.read(_HASH_CHUNK):
