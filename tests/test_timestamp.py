@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from evicap.errors import TimestampError
-from evicap.seal.timestamp import load_trust_anchors, request_timestamp, verify_timestamp
+from evicap.seal.timestamp import check_token, load_trust_anchors, request_timestamp, verify_timestamp
 from evicap.seal.token import ess_problem, strict_der, token_facts
 from tests.tsa import MATRIX, SLOW_SECONDS, AuthoritySpec, LocalTSA, tsa  # noqa: F401
 
+STEP = 7  # every 7th byte: ~350 forgeries, each through the whole check
 DATA = b'{"format": "evicap-bundle", "x": 1}\n'
 
 
@@ -163,3 +164,26 @@ def test_the_same_root_in_two_trust_files_is_one_anchor(tsa: LocalTSA, tmp_path:
     copy.write_bytes(tsa.ca_pem.read_bytes())
     outcome = request_timestamp(DATA, [tsa.url()], load_trust_anchors([tsa.ca_pem, copy]))
     assert outcome.stamp is not None, outcome.failures
+
+
+@pytest.mark.parametrize("name", ["rsa-chain-sha1", "ec-no-certs"])
+def test_any_flipped_byte_is_a_timestamp_error_never_a_crash(tsa: LocalTSA, name: str) -> None:  # noqa: F811
+    """Hostile tokens: every single-byte change gives TimestampError or, where the byte lies in a certificate the
+    verifier does not use (the embedded root), a token that still verifies. (Run with STEP = 1 once: all pass.)"""
+    needs = tsa.matrix_signer(name).verifier_needs
+    anchors = load_trust_anchors([tsa.ca_pem] if needs is None else [tsa.ca_pem, needs])
+    token = request_timestamp(DATA, [tsa.matrix_url(name)], anchors).stamp
+    assert token is not None
+    original = check_token(token.token, DATA, anchors)
+    rejected = 0
+    for offset in range(0, len(token.token), STEP):
+        forged = bytearray(token.token)
+        forged[offset] ^= 0x5A
+        try:
+            info = check_token(bytes(forged), DATA, anchors)
+        except TimestampError:
+            rejected += 1
+            continue
+        assert (info.gen_time, info.serial_number, info.authority) == (
+            original.gen_time, original.serial_number, original.authority)
+    assert rejected > len(token.token) // STEP * 0.6

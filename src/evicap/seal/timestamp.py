@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 from rfc3161_client import (
@@ -211,8 +211,18 @@ def check_token(
     tsr_bytes: bytes, data: bytes, anchors: Sequence[x509.Certificate], nonce: int | None = None
 ) -> TimestampInfo:
     """Every check on one token, in the order that gives the most precise reason first."""
+    try:
+        return _check_token(tsr_bytes, data, anchors, nonce)
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as error:
+        # rfc3161-client and cryptography parse lazily: a malformed part shows when it is first read.
+        raise TimestampError(f"time-stamp token is malformed: {_first_line(str(error))}") from None
+
+
+def _check_token(
+    tsr_bytes: bytes, data: bytes, anchors: Sequence[x509.Certificate], nonce: int | None
+) -> TimestampInfo:
     response = _parse(tsr_bytes)
-    if PKIStatus(response.status) not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
+    if response.status not in (PKIStatus.GRANTED.value, PKIStatus.GRANTED_WITH_MODS.value):
         detail = "; ".join(response.status_string) if response.status_string else ""
         raise TimestampError(f"authority refused the request (PKIStatus {response.status}) {detail}".strip())
     facts = token_facts(tsr_bytes)
@@ -240,8 +250,11 @@ def check_token(
             "the token carries no certificate of its signer and none configured matches it",
             hint="add the authority's certificate to --tsa-ca / tsa_ca",
         )
-    signer = x509.load_der_x509_certificate(signer_der)
-    authority = signer.subject.rfc4514_string()
+    try:
+        signer = x509.load_der_x509_certificate(signer_der)
+        authority = signer.subject.rfc4514_string()
+    except ValueError:
+        raise TimestampError("the token's signing certificate cannot be parsed") from None
     problem = ess_problem(facts, signer_der)
     if problem:
         raise TimestampError(f"{problem} ({authority})")
@@ -279,7 +292,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 

@@ -23,6 +23,8 @@ from asn1crypto import x509 as asn1_x509
 
 from evicap.errors import TimestampError
 
+# What asn1crypto raises on malformed input it parses lazily (a hostile token must never become a traceback).
+_ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
 _ESS_HASHES = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 
 
@@ -56,7 +58,7 @@ def _load(token: bytes) -> tsp.TimeStampResp:
         response = tsp.TimeStampResp.load(token, strict=True)
         _ = response["status"]["status"].native  # parse the parts we need now, so errors surface here
         return response
-    except (ValueError, TypeError, KeyError):
+    except _ASN1_ERRORS:
         raise TimestampError("garbage: the answer is not a DER RFC 3161 time-stamp response") from None
 
 
@@ -68,16 +70,22 @@ def _signed_data(response: tsp.TimeStampResp) -> cms.SignedData:
 
 
 def strict_der(token: bytes) -> bytes:
-    """``token`` with the unsigned certificate SET in DER order; the bytes themselves when already so."""
+    """``token`` with the unsigned certificate SET in DER order; the bytes themselves when already so or when
+    the response cannot be read that far (rfc3161-client then says what is wrong with it)."""
     response = _load(token)
-    if response["time_stamp_token"].native is None:
+    try:
+        if response["time_stamp_token"].native is None:
+            return token
+        signed = _signed_data(response)
+        certificates = signed["certificates"]
+        if certificates.contents is None or len(certificates) < 2:
+            return token
+        signed["certificates"] = cms.CertificateSet(sorted(certificates, key=lambda choice: choice.dump()))
+        return bytes(response.dump())
+    except TimestampError:
         return token
-    signed = _signed_data(response)
-    certificates = signed["certificates"]
-    if not certificates.native:
+    except _ASN1_ERRORS:
         return token
-    signed["certificates"] = cms.CertificateSet(sorted(certificates, key=lambda choice: choice.dump()))
-    return bytes(response.dump())
 
 
 def token_facts(token: bytes) -> TokenFacts:
@@ -120,7 +128,7 @@ def token_facts(token: bytes) -> TokenFacts:
             ess=tuple(ess),
             accuracy_seconds=seconds,
         )
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except _ASN1_ERRORS:
         raise TimestampError("time-stamp token is malformed (SignedData or TSTInfo unreadable)") from None
 
 
@@ -129,7 +137,7 @@ def is_signer(facts: TokenFacts, cert_der: bytes) -> bool:
     try:
         cert = asn1_x509.Certificate.load(cert_der)
         return bool(cert.serial_number == facts.signer_serial and cert.issuer.dump() == facts.signer_issuer)
-    except (ValueError, TypeError, KeyError):
+    except _ASN1_ERRORS:
         return False
 
 
