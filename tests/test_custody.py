@@ -181,3 +181,20 @@ def test_append_refuses_a_log_that_does_not_end_where_its_head_says(tmp_path: Pa
     with pytest.raises(BundleError, match=r"custody\.head is missing or unreadable"):
         append_event(log, signer, actor, "note", {}, manifest_hash(bundle))
     assert log.read_bytes() == b"".join(lines[:-1])
+
+
+@pytest.mark.parametrize("target", ["custody.jsonl", "custody.head"])
+def test_every_changed_byte_of_log_or_head_is_found_never_a_crash(tmp_path: Path, target: str) -> None:
+    """Regression: an unknown key algorithm OID in a public key was an uncaught UnsupportedAlgorithm."""
+    signer = generate_key(tmp_path / "k.pem", None)
+    log, actor = tmp_path / "custody.jsonl", Actor("Ana", signer.fingerprint)
+    append_event(log, signer, actor, "acquired", {"custody_head": "custody.head"}, "a" * 64)
+    append_event(log, signer, actor, "note", {"x": [1, {"y": None}]}, "a" * 64)
+    good = {name: (tmp_path / name).read_bytes() for name in ("custody.jsonl", "custody.head")}
+    for offset in range(0, len(good[target]), 3):
+        for flip in (0x01, 0x20):
+            forged = bytearray(good[target])
+            forged[offset] ^= flip
+            for name, data in good.items():
+                (tmp_path / name).write_bytes(bytes(forged) if name == target else data)
+            assert verify_custody(log, "a" * 64, {signer.fingerprint}), (offset, flip)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -389,7 +389,7 @@ def _check_head(
         der = base64.b64decode(signer["public_key"], validate=True)
         signature = base64.b64decode(head["signature"], validate=True)
         key = serialization.load_der_public_key(der)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError, UnsupportedAlgorithm):
         return problem("not a signed custody head (JSON with seq, line_sha256, signer, signature)")
     if head.get("format") != HEAD_FORMAT or not isinstance(seq, int):
         return problem("not a signed custody head (JSON with seq, line_sha256, signer, signature)")
@@ -424,7 +424,7 @@ def _check_signature(data: dict[str, Any], event: CustodyEvent) -> list[str]:
         der = base64.b64decode(data["actor"]["public_key"], validate=True)
         key = serialization.load_der_public_key(der)
         signature = base64.b64decode(event.signature, validate=True)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, UnsupportedAlgorithm):
         return ["actor public key or signature is missing or malformed"]
     if not isinstance(key, ed25519.Ed25519PublicKey):
         return ["actor public key is not Ed25519"]
