@@ -387,3 +387,14 @@ def test_hostile_seal_files_fail_in_one_line_naming_the_file(
     assert code == 1
     found = failed(report)
     assert reason in found[check] and "\n" not in found[check], found
+
+
+@pytest.mark.parametrize("offset", [1e300, float("inf"), float("nan")])
+def test_absurd_recorded_offsets_fail_the_time_check_without_a_crash(offset: float) -> None:
+    from evicap.seal.timestamp import TimestampInfo
+    from evicap.verify.timestamps import _Recorded, time_consistency
+
+    info = TimestampInfo(datetime.now(timezone.utc), 1, "1.2", "SHA-256", None, "CN=x", 1.0, "ESSCertIDv2 (sha256)")
+    manifest = {"capture": {"started_at": "2026-12-01T00:00:00Z", "ended_at": "2026-12-01T00:00:02Z"}}
+    within, reason = time_consistency(info, manifest, _Recorded(2, "manifest.tsr", None, None, offset, {}, True), 10)
+    assert not within and "out of range" in reason

@@ -130,8 +130,11 @@ def time_consistency(
     offset = (record.offset_seconds or 0.0) if record.at_sealing else 0.0
     accuracy = info.accuracy_seconds or 0.0
     allowed = accuracy + tolerance
-    after_end = (gen - (ended + timedelta(seconds=offset))).total_seconds()
-    after_start = (gen - (started + timedelta(seconds=offset))).total_seconds()
+    try:
+        after_end = (gen - (ended + timedelta(seconds=offset))).total_seconds()
+        after_start = (gen - (started + timedelta(seconds=offset))).total_seconds()
+    except (OverflowError, ValueError):
+        return False, f"capture times moved by the recorded clock offset ({offset:g} s) are out of range"
     clock = _synchronised(record.clock) if record.clock else "clock state not recorded"
     if not record.at_sealing:
         measured = "capture times as recorded (token added after sealing: its clock offset is not the capture's)"
