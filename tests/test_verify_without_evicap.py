@@ -63,7 +63,7 @@ def test_doc_has_every_promised_command() -> None:
         "jq -r .signature custody.head",
     ):
         assert command in text
-    assert len(doc_blocks()) == 8
+    assert len(doc_blocks()) == 9
 
 
 def test_every_doc_block_passes_on_a_fresh_bundle(bundle: Path) -> None:
@@ -81,6 +81,7 @@ def test_every_doc_block_passes_on_a_fresh_bundle(bundle: Path) -> None:
     assert "custody chain: 3 events, unbroken" in joined
     assert joined.count("signature OK") == 3
     assert "names the last event, seq 2" in joined
+    assert "manifest.tsr: recorded in the custody log by CN=evicap test TSA (good)" in joined
 
 
 def test_doc_blocks_catch_tampering(bundle: Path) -> None:
@@ -121,3 +122,24 @@ def test_doc_head_block_catches_a_log_cut_at_its_end(bundle: Path) -> None:
     head.write_bytes(head.read_bytes().replace(b'"seq":2', b'"seq":1'))
     forged = run_block(block_with("custody.head"), bundle)
     assert forged.returncode != 0 and "custody.head: BAD signature" in forged.stdout
+
+
+def test_doc_token_block_catches_a_removed_or_unrecorded_token(bundle: Path, tsa: LocalTSA) -> None:  # noqa: F811
+    from evicap.seal.timestamp import load_trust_anchors, request_timestamp
+
+    block = block_with("NOT recorded in the custody log")
+    token = (bundle / "manifest.tsr").read_bytes()
+    other = request_timestamp((bundle / "manifest.json").read_bytes(), [tsa.matrix_url("second")],
+                              load_trust_anchors([tsa.ca_pem])).stamp
+    assert other is not None
+    (bundle / "manifest.2.tsr").write_bytes(other.token)
+    unrecorded = run_block(block, bundle)
+    assert unrecorded.returncode != 0 and "manifest.2.tsr: NOT recorded" in unrecorded.stdout
+    (bundle / "manifest.2.tsr").unlink()
+    (bundle / "manifest.tsr").write_bytes(other.token)  # swapped: valid, same manifest, other authority
+    assert "manifest.tsr: NOT recorded" in run_block(block, bundle).stdout
+    (bundle / "manifest.tsr").unlink()
+    removed = run_block(block, bundle)
+    assert removed.returncode != 0 and "manifest.tsr: recorded in the custody log but missing" in removed.stdout
+    (bundle / "manifest.tsr").write_bytes(token)
+    assert run_block(block, bundle).returncode == 0
