@@ -20,7 +20,8 @@ from evicap.bundle import layout
 from evicap.cli.output import Output
 from evicap.config import load_config
 from evicap.errors import BundleError, SigningError, UsageError
-from evicap.seal.custody import ACTIONS, Actor, append_event, head_path, read_events, read_head, sha256_file
+from evicap.seal.custody import ACTIONS, Actor, append_event, read_events, sha256_file
+from evicap.seal.head import head_path, read_head
 from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, public_path
 from evicap.seal.keys import public_key_fingerprint as fingerprint_of_pem
 from evicap.seal.sealer import SealSettings, load_signer, timestamp_bundle, unencrypted_notice

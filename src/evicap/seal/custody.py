@@ -12,14 +12,9 @@ actor's key over the canonical JSON (``signing.canonical_json``) of the event wi
 *trusted* is decided by its fingerprint. The first event binds the log to one manifest.json: every later
 event records the manifest hash re-computed at that moment, and appending is refused once it differs.
 
-custody.head, rewritten (atomically, under the same lock) on every append, is the log's signed end: one JSON
-object ``{"format": "evicap-custody-head", "seq", "line_sha256", "manifest_sha256", "time",
-"signer": {"fingerprint", "public_key"}, "signature"}`` where ``seq`` is the last event's, ``line_sha256`` the
-SHA-256 of the last line's exact bytes and ``signature`` the appender's Ed25519 signature over the canonical JSON
-without ``signature``. The chain alone cannot show that events were cut from the end (a prefix of a valid chain is
-a valid chain); the head can, because nobody without a trusted key can sign a head for a shorter log. Logs begun
-by an evicap without heads announce none: their ``acquired`` and ``sealed`` events lack ``custody_head``, and only
-those may lack the file. What remains possible: docs/bundle-format.md ("What the head does not prevent").
+Every append also re-signs the log's end into custody.head (evicap.seal.head), under the same lock, and is refused
+when the log no longer ends where that head says. Logs begun by an evicap without heads announce none: their
+``acquired`` and ``sealed`` events lack ``custody_head``, and only those may lack the head.
 """
 
 from __future__ import annotations
@@ -40,15 +35,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from evicap.errors import BundleError, SigningError
+from evicap.seal.head import LastEvent, check_head, head_path, public_b64, refuse_if_cut, write_head
 from evicap.seal.keys import Signer, fingerprint_of
 from evicap.seal.signing import canonical_json
-
-
-def head_path(log: Path) -> Path:
-    """Where the signed head of the log at ``log`` lives: custody.jsonl -> custody.head (x.jsonl -> x.head)."""
-    return log.with_name(log.name.removesuffix(".jsonl") + ".head")
-
-HEAD_FORMAT = "evicap-custody-head"
 
 ACTIONS = (
     "acquired",
@@ -161,11 +150,11 @@ def append_event(
             last = _load_line(path, lines[-1], len(lines))
             seq = int(last.get("seq", len(lines) - 1)) + 1
             prev = hashlib.sha256(lines[-1]).hexdigest()
-            _refuse_if_cut(path, first, seq - 1, prev)
+            refuse_if_cut(path, first, seq - 1, prev)
         event: dict[str, Any] = {
             "seq": seq,
             "time": time or utc_now(),
-            "actor": {"name": actor.name, "fingerprint": actor.fingerprint, "public_key": _public_b64(signer)},
+            "actor": {"name": actor.name, "fingerprint": actor.fingerprint, "public_key": public_b64(signer)},
             "action": action,
             "details": dict(details),
             "manifest_sha256": manifest_sha256,
@@ -176,64 +165,8 @@ def append_event(
         handle.write(line + b"\n")
         handle.flush()
         os.fsync(handle.fileno())
-        _write_head(head_path(path), signer, seq, line, manifest_sha256, str(event["time"]))
+        write_head(head_path(path), signer, seq, line, manifest_sha256, str(event["time"]))
     return _event(event, len(lines) + 1)
-
-
-@dataclass(frozen=True)
-class Head:
-    """What custody.head says (read, not verified: verify_custody checks it)."""
-
-    seq: int
-    line_sha256: str
-    fingerprint: str
-
-
-def read_head(log: Path) -> Head | None:
-    """The head beside ``log``, or None when there is none or it is unreadable."""
-    try:
-        data = json.loads(head_path(log).read_bytes()[: 64 * 1024])
-        return Head(int(data["seq"]), str(data["line_sha256"]), str(data["signer"]["fingerprint"]))
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return None
-
-
-def _refuse_if_cut(path: Path, first: Mapping[str, Any], last_seq: int, last_sha256: str) -> None:
-    """Appending re-signs the head: never over a log that no longer ends where its head says (that would launder
-    a cut or an edit into a log that verifies)."""
-    head = read_head(path)
-    announced = isinstance(first.get("details"), dict) and "custody_head" in first["details"]
-    if head is None:
-        if announced:
-            raise BundleError(f"{head_path(path)} is missing or unreadable: the log's end cannot be checked",
-                              path=str(path), hint="the bundle was altered; not appending to its custody log")
-        return
-    if (head.seq, head.line_sha256) != (last_seq, last_sha256):
-        raise BundleError(
-            f"{path.name} does not end where {head_path(path).name} says (seq {head.seq}; the log ends at seq "
-            f"{last_seq}): events cut or edited",
-            path=str(path),
-            hint="the bundle was altered; not appending to its custody log",
-        )
-
-
-def _write_head(path: Path, signer: Signer, seq: int, line: bytes, manifest_sha256: str, time: str) -> None:
-    """Sign the log's new end into custody.head: written beside it, then renamed over the old head."""
-    head: dict[str, Any] = {
-        "format": HEAD_FORMAT,
-        "seq": seq,
-        "line_sha256": hashlib.sha256(line).hexdigest(),
-        "manifest_sha256": manifest_sha256,
-        "time": time,
-        "signer": {"fingerprint": signer.fingerprint, "public_key": _public_b64(signer)},
-    }
-    head["signature"] = base64.b64encode(signer.sign(canonical_json(head))).decode("ascii")
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(staged, "wb") as handle:
-        handle.write(canonical_json(head) + b"\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staged, path)
 
 
 def read_events(path: Path) -> list[CustodyEvent]:
@@ -292,7 +225,7 @@ def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Colle
             extra += 1
 
     prev_hash: str | None = None
-    last: tuple[CustodyEvent, bytes] | None = None
+    last: LastEvent | None = None
     heads_announced = False
     bad_lines = 0
     index = -1
@@ -324,14 +257,14 @@ def verify_custody(path: Path, manifest_sha256: str, trusted_fingerprints: Colle
             for message in _event_problems(data, event, index, prev_hash, manifest_sha256, trusted_fingerprints):
                 add(CustodyProblem(number, event.seq, message))
             prev_hash = hashlib.sha256(raw).hexdigest()
-            last = (event, raw)
+            last = LastEvent(event.seq, raw, event.actor.fingerprint)
             heads_announced = heads_announced or "custody_head" in event.details
     if index < 0:
         return [CustodyProblem(0, None, "empty log: no acquisition event")]
     if bad_lines < MAX_BAD_LINES:
-        for found in _check_head(head_path(path), last, heads_announced, manifest_sha256,
-                                 trusted_fingerprints):  # fmt: skip
-            add(found)
+        head = head_path(path)
+        for message in check_head(head, last, heads_announced, manifest_sha256, trusted_fingerprints):
+            add(CustodyProblem(0, None, message, head.name))
     if extra:
         problems.append(CustodyProblem(0, None, f"and {extra} more problems"))
     return problems
@@ -362,63 +295,6 @@ def _event_problems(
     return messages
 
 
-def _check_head(
-    path: Path,
-    last: tuple[CustodyEvent, bytes] | None,
-    required: bool,
-    manifest_sha256: str,
-    trusted: Collection[str],
-) -> list[CustodyProblem]:
-    """The signed head must name exactly the log's last line; see the module docstring."""
-
-    def problem(message: str) -> list[CustodyProblem]:
-        return [CustodyProblem(0, None, message, path.name)]
-
-    try:
-        raw = path.read_bytes() if path.stat().st_size <= 64 * 1024 else b""
-    except FileNotFoundError:
-        if required:
-            return problem("missing: the log announces a signed head, so its end cannot be checked (removed?)")
-        return []
-    except OSError as error:
-        return problem(f"unreadable: {error.strerror or error}")
-    try:
-        head = json.loads(raw.decode("utf-8"))
-        signer = head["signer"]
-        seq, line_sha256, fingerprint = head["seq"], str(head["line_sha256"]), str(signer["fingerprint"])
-        der = base64.b64decode(signer["public_key"], validate=True)
-        signature = base64.b64decode(head["signature"], validate=True)
-        key = serialization.load_der_public_key(der)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError, UnsupportedAlgorithm):
-        return problem("not a signed custody head (JSON with seq, line_sha256, signer, signature)")
-    if head.get("format") != HEAD_FORMAT or not isinstance(seq, int):
-        return problem("not a signed custody head (JSON with seq, line_sha256, signer, signature)")
-    if not isinstance(key, ed25519.Ed25519PublicKey) or fingerprint_of(key) != fingerprint:
-        return problem("signer public key is not the Ed25519 key its fingerprint names")
-    try:
-        key.verify(signature, canonical_json({k: v for k, v in head.items() if k != "signature"}))
-    except InvalidSignature:
-        return problem("signature does not match the head (edited after signing?)")
-    found: list[CustodyProblem] = []
-    if fingerprint not in trusted:
-        found += problem(f"signed by key {fingerprint[:16]}… which is not trusted")
-    if head.get("manifest_sha256") != manifest_sha256:
-        found += problem("is bound to a different manifest.json")
-    if last is None:
-        return found + problem(f"names seq {seq} but the log has no event")
-    event, line = last
-    if seq > event.seq:
-        found += problem(f"names seq {seq} but the log ends at seq {event.seq}: events cut from its end")
-    elif seq < event.seq:
-        found += problem(f"names seq {seq} but the log goes on to seq {event.seq}: events appended without a "
-                         "signed head")  # fmt: skip
-    elif line_sha256 != hashlib.sha256(line).hexdigest():
-        found += problem(f"seq {seq} is signed with another last line: the last event was replaced")
-    elif fingerprint != event.actor.fingerprint:
-        found += problem("was not signed by the key that appended the last event")
-    return found
-
-
 def _check_signature(data: dict[str, Any], event: CustodyEvent) -> list[str]:
     try:
         der = base64.b64decode(data["actor"]["public_key"], validate=True)
@@ -437,13 +313,6 @@ def _check_signature(data: dict[str, Any], event: CustodyEvent) -> list[str]:
     except InvalidSignature:
         messages.append("signature does not match the event (edited after signing?)")
     return messages
-
-
-def _public_b64(signer: Signer) -> str:
-    der = signer.private_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode("ascii")
 
 
 def _load_line(path: Path, raw: bytes, number: int) -> dict[str, Any]:
