@@ -128,6 +128,20 @@ def _sha256(root: Path, rel: str) -> tuple[str, int] | str:
     return digest.hexdigest(), size
 
 
+class _Looks:
+    """Skeletons of the known names, built on the first name that needs comparing (most bundles have none)."""
+
+    def __init__(self, known: set[str]) -> None:
+        self._known = known
+        self._table: dict[str, str] | None = None
+
+    def twin(self, name: str) -> str | None:
+        """The known name ``name`` looks like, if any."""
+        if self._table is None:
+            self._table = {skeleton(known): known for known in self._known}
+        return self._table.get(skeleton(name))
+
+
 class _Findings:
     def __init__(self) -> None:
         self.checks: list[Check] = []
@@ -155,7 +169,7 @@ def bundle_inventory(root: Path, listed: Iterable[str], custody_limit: int, *, l
     """One check per file that is not plainly a listed artifact or a seal file (and one per hard link)."""
     root_real = os.path.realpath(root)
     known = set(listed) | set(seal_files)
-    looks = {skeleton(name): name for name in known}
+    looks = _Looks(known)
     post_seal = custody_files(root, custody_limit)
     findings = _Findings()
     # Directory entries are streamed (scandir, an explicit stack, no sorting): a directory of a million planted names
@@ -186,7 +200,7 @@ def bundle_inventory(root: Path, listed: Iterable[str], custody_limit: int, *, l
 
 
 def _findings_for(findings: _Findings, rel: str, name: str, info: os.stat_result, known: set[str],
-                 looks: Mapping[str, str], post_seal: Mapping[str, list[PostSealFile]], root: Path,
+                 looks: _Looks, post_seal: Mapping[str, list[PostSealFile]], root: Path,
                  lenient: bool) -> None:
     if not unicodedata.is_normalized("NFC", name):
         findings.add(failed("names", f"file name {name!a} is not in Unicode NFC form (it can display like another)",
@@ -202,7 +216,7 @@ def _findings_for(findings: _Findings, rel: str, name: str, info: os.stat_result
                                          "another name changes them here); copy the bundle without hard links", rel))
     if rel in known:
         return
-    twin = looks.get(skeleton(rel))
+    twin = looks.twin(rel)
     if twin is not None:
         findings.add(failed("names", f"{rel!a} looks like the listed {twin!r} (Unicode confusable) but is another "
                                      "name", rel))
