@@ -53,7 +53,7 @@ SYSTEM_PATHS = (
 
 # Flags that keep the capture to the target alone and in one renderer process:
 # - no background traffic to Google services (it would pollute the WARC and fails offline);
-# - cross-origin iframes stay in the page's process so the page's DevTools session sees their traffic;
+# - site isolation stays on (Chromium's default): the recorder attaches to every out-of-process frame and worker;
 # - QUIC off so every exchange is HTTP/1.1 or HTTP/2 over TCP, with a server IP and TLS details to record.
 CAPTURE_ARGS = (
     "--no-first-run",
@@ -64,8 +64,7 @@ CAPTURE_ARGS = (
     "--disable-default-apps",
     "--disable-domain-reliability",
     "--disable-quic",
-    "--disable-features=IsolateOrigins,site-per-process,OptimizationHints,MediaRouter,Translate",
-    "--disable-site-isolation-trials",
+    "--disable-features=OptimizationHints,MediaRouter,Translate",
     "--metrics-recording-only",
     "--mute-audio",
     "--hide-scrollbars",
