@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evicap.capture.egress_gate import EgressGate
+
+# Fields that change the capture but are not recorded as options (objects, or secrets).
+NOT_RECORDED = ("egress",)
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,10 @@ class CaptureOptions:
     max_body_size: int | None = None  # None: no cap on any single response body
     full_page_max_height: int = 200_000  # CSS px; taller pages are cut and the cut is recorded
     extra: dict[str, Any] = field(default_factory=dict)
+    egress: EgressGate | None = field(default=None, compare=False)  # asked before each request; None: no gate
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_RECORDED}
+        data["extra"] = dict(self.extra)
         data["viewport"] = {"width": self.viewport[0], "height": self.viewport[1]}
         return data
