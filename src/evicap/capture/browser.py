@@ -15,13 +15,16 @@ import os
 import shlex
 import shutil
 import subprocess
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
+from evicap.capture import sandbox
 from evicap.errors import EnvironmentProblem
 
 SYSTEM_CANDIDATES = (
@@ -64,6 +67,14 @@ CAPTURE_ARGS = (
     "--disable-default-apps",
     "--disable-domain-reliability",
     "--disable-quic",
+    "--site-per-process",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--enforce-webrtc-ip-permission-check",
+    "--dns-prefetch-disable",
+    "--disable-features=NetworkPrediction,Prerender2,NoStatePrefetch,PreloadMediaEngagementData,"
+    "OptimizationHints,MediaRouter,Translate,InterestFeedContentSuggestions",
+    "--disable-blink-features=AutomationControlled",
     "--disable-features=OptimizationHints,MediaRouter,Translate",
     "--metrics-recording-only",
     "--mute-audio",
@@ -174,32 +185,130 @@ def extra_args() -> list[str]:
     return shlex.split(os.environ.get("EVICAP_BROWSER_ARGS", ""))
 
 
-def launch_args() -> list[str]:
+def launch_args(*, no_sandbox: bool = False, user_agent: str | None = None) -> list[str]:
+    """The flags evicap adds (recorded in the manifest). ``--no-sandbox`` only when the user asked for it."""
     args = list(CAPTURE_ARGS)
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    if user_agent:
+        args.append(f"--user-agent={user_agent}")
+    if no_sandbox:
+        args.append("--no-sandbox")
     return args + extra_args()
 
 
+def desktop_user_agent(version: str | None) -> str | None:
+    """The user agent of an ordinary desktop Chrome of this version on this OS ("Chrome/156.0.0.0": reduced, as
+    Chrome itself sends it), or None when the version is unknown."""
+    number = presented_major(version)
+    if number is None:
+        return None
+    engine = "AppleWebKit/537.36 (KHTML, like Gecko)"
+    return f"Mozilla/5.0 ({_platform_token()}) {engine} Chrome/{number}.0.0.0 Safari/537.36"
+
+
+def presented_major(version: str | None) -> str | None:
+    for word in (version or "").split():
+        head = word.split(".")[0]
+        if head.isdigit() and "." in word:
+            return head
+    return None
+
+
+def _platform_token() -> str:
+    import platform
+
+    system = platform.system()
+    if system == "Darwin":
+        return "Macintosh; Intel Mac OS X 10_15_7"
+    if system == "Windows":
+        return "Windows NT 10.0; Win64; x64"
+    return "X11; Linux x86_64"
+
+
+def client_hints(user_agent: str, version: str | None) -> dict[str, Any]:
+    """userAgentMetadata for Emulation.setUserAgentOverride, consistent with ``user_agent``: the brands of a
+    desktop Chromium of that version (without the headless shell's "HeadlessChrome" brand)."""
+    import platform
+
+    major = presented_major(version) or "0"
+    full = next((w for w in (version or "").split() if w[:1].isdigit()), f"{major}.0.0.0")
+    system = {"Darwin": "macOS", "Windows": "Windows"}.get(platform.system(), "Linux")
+    return {
+        "brands": [{"brand": "Chromium", "version": major}, {"brand": "Not_A Brand", "version": "24"}],
+        "fullVersionList": [{"brand": "Chromium", "version": full}, {"brand": "Not_A Brand", "version": "24.0.0.0"}],
+        "fullVersion": full,
+        "platform": system,
+        "platformVersion": "",
+        "architecture": "arm" if platform.machine().lower() in ("arm64", "aarch64") else "x86",
+        "model": "",
+        "mobile": False,
+        "bitness": "64",
+        "wow64": False,
+    }
+
+
+async def present_desktop(cdp: Any, user_agent: str, version: str | None) -> dict[str, Any]:
+    """Make the page (through its DevTools session) see the same browser in the UA string, client hints
+    (Sec-CH-UA*, navigator.userAgentData) and navigator.webdriver. Returns what was presented, for the manifest."""
+    metadata = client_hints(user_agent, version)
+    await cdp.send("Emulation.setUserAgentOverride", {"userAgent": user_agent, "userAgentMetadata": metadata})
+    return {"user_agent": user_agent, "client_hints": metadata, "webdriver": False}
+
+
+@dataclass
+class _Launched:
+    sandbox: dict[str, Any]
+
+
+_LAUNCHED: weakref.WeakKeyDictionary[Browser, _Launched] = weakref.WeakKeyDictionary()
+
+
+def sandbox_state(browser: Browser) -> dict[str, Any] | None:
+    """What the manifest says about the sandbox of this browser (mode, account, what was checked), or None for a
+    browser evicap did not launch."""
+    launched = _LAUNCHED.get(browser)
+    return dict(launched.sandbox) if launched else None
+
+
 @asynccontextmanager
-async def launch(info: BrowserInfo, *, headless: bool = True, handle_sigint: bool = True) -> AsyncIterator[Browser]:
+async def launch(
+    info: BrowserInfo,
+    *,
+    headless: bool = True,
+    handle_sigint: bool = True,
+    no_sandbox: bool = False,
+    browser_user: str | None = None,
+) -> AsyncIterator[Browser]:
     """Start the browser; yields a Playwright Browser and closes it (and the driver) on exit.
 
+    The renderer runs in Chromium's sandbox: as an ordinary user directly, as root under an unprivileged account
+    (``sandbox.plan``). ``no_sandbox=True`` (the user's explicit ``--no-sandbox``) is the only way to turn it off.
+    Neither the driver nor the browser inherits our environment (no EVICAP_*, passphrase or proxy credentials).
     ``handle_sigint=False`` keeps the driver from closing the browser on Ctrl-C: batch stops cleanly itself.
     """
-    async with async_playwright() as playwright:
-        try:
-            browser = await playwright.chromium.launch(
-                executable_path=info.path,
-                headless=headless,
-                args=launch_args(),
-                ignore_default_args=["--enable-automation"] if not headless else None,
-                handle_sigint=handle_sigint,
-            )
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=INSTALL_HINT) from exc
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    sandbox.guard_driver_environment()
+    plan = sandbox.plan(no_sandbox=no_sandbox, account=browser_user)
+    with sandbox.prepared(plan, info.path) as prepared:
+        user_agent = desktop_user_agent(info.version)
+        async with async_playwright() as playwright:
+            try:
+                browser = await playwright.chromium.launch(
+                    executable_path=prepared.executable,
+                    headless=headless,
+                    args=launch_args(no_sandbox=no_sandbox, user_agent=user_agent),
+                    ignore_default_args=["--enable-automation", "--no-sandbox"],
+                    chromium_sandbox=not no_sandbox,
+                    env=prepared.env,
+                    handle_sigint=handle_sigint,
+                )
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise EnvironmentProblem(
+                    f"could not start browser {info.path}: {first}", hint=prepared.hint or INSTALL_HINT
+                ) from exc
+            try:
+                state = plan.to_json()
+                state["checked"] = await sandbox.check_renderer(browser, plan)
+                _LAUNCHED[browser] = _Launched(state)
+                yield browser
+            finally:
+                await browser.close()

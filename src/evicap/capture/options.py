@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from evicap.capture.egress_gate import EgressGate
 
 # Fields that change the capture but are not recorded as options (objects, or secrets).
-NOT_RECORDED = ("egress",)
+NOT_RECORDED = ("egress", "proxy_auth")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ class CaptureOptions:
     full_page_max_height: int = 200_000  # CSS px; taller pages are cut and the cut is recorded
     extra: dict[str, Any] = field(default_factory=dict)
     egress: EgressGate | None = field(default=None, compare=False)  # asked before each request; None: no gate
+    # Safety (issue 12). proxy is scheme://host:port only; its user name and password travel in proxy_auth,
+    # which is never recorded (target.split_proxy).
+    proxy_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+    no_sandbox: bool = False  # the user's explicit --no-sandbox: recorded, with a warning
+    allow_networks: tuple[str, ...] = ()  # --allow-network CIDRs that widen the egress policy
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_RECORDED}
