@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,7 @@ class AttachmentInputs:
     skip_rendering: bool = False  # navigation failed: no page to photograph, only facts and certificates
     console_dropped: int = 0  # messages over ConsoleLog's cap, reported in the facts
     step_timeout: float = 60.0  # seconds for the browser side of any one attachment
+    deadline: float | None = None  # time.monotonic() by which the snapshots end (each step gets MIN_STEP at least)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ class ConsoleLog:
 
 
 
+# Seconds any snapshot step gets even past the deadline: the capture's margin (session.SEAL_MARGIN) pays for it.
+MIN_STEP = 2.0
+
+
 class _Collector:
     """Runs the attachment steps, each isolated, and gathers artifacts and warnings."""
 
@@ -150,7 +156,7 @@ class _Collector:
             self._fail(name, self.page_gone)
             return None
         try:
-            return await asyncio.wait_for(step(), timeout=self.inputs.step_timeout)
+            return await asyncio.wait_for(step(), timeout=self.step_timeout())
         except Exception as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else first_line(exc)
             if any(mark in reason for mark in PAGE_GONE_MARKS):
@@ -159,6 +165,12 @@ class _Collector:
                 self.page_gone = f"page unavailable ({reason})"
             self._fail(name, reason)
             return None
+
+    def step_timeout(self) -> float:
+        limit = self.inputs.step_timeout
+        if self.inputs.deadline is not None:
+            limit = min(limit, max(MIN_STEP, self.inputs.deadline - time.monotonic()))
+        return limit
 
     def _fail(self, name: str, reason: str) -> None:
         self.warnings.append(CaptureWarning("attachment-failed", f"{name} not captured: {reason}", self.target))

@@ -158,6 +158,7 @@ def manifest(
             "dialogs": watch.dialogs,
             "popups": watch.popups,
             "tls_errors_ignored": watch.tls_error_urls,
+            "egress_blocked": [b.to_json() for b in recorder.blocked_requests],
         },
         "network": {
             "exchanges": len(exchanges),
@@ -166,6 +167,8 @@ def manifest(
             "truncated": len(truncated),
             "origins": sorted(recorder.certificates) if recorder.certificates else [],
             "redactions": list(recorder.redactions),
+            "targets": [t.to_json() for t in recorder.targets],
+            "websockets": list(recorder.websockets),
         },
         "environment": _environment(browser_info, browser_version, user_agent, options),
         "profile": _profile_json(profile, profile_run),

@@ -12,6 +12,7 @@ headless shell send these events, so the bundle names the exact error either way
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ from evicap.bundle.manifest import utc_now
 
 MAX_EVENTS = 200
 MAX_TEXT = 2000
+POPUP_LOAD = 10.0  # seconds a pop-up may take to load before it is recorded as it stands and closed
+
+# Records a pop-up (its exchanges, its document) before it is closed; returns facts for its manifest entry.
+RecordPopup = Callable[[Page], Awaitable[dict[str, Any]]]
 
 
 
@@ -33,6 +38,7 @@ class PageWatch:
     popups: list[dict[str, Any]] = field(default_factory=list)
     tls_errors: list[str] = field(default_factory=list)  # distinct net errors, in order seen
     tls_error_urls: list[dict[str, Any]] = field(default_factory=list)  # each error with its URL and time
+    record_popup: RecordPopup | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def attach(
@@ -51,36 +57,54 @@ class PageWatch:
         task.add_done_callback(self._tasks.discard)
 
     def _on_dialog(self, dialog: Dialog) -> None:
+        entry: dict[str, Any] = {
+            "time": utc_now(),
+            "type": dialog.type,
+            "message": dialog.message[:MAX_TEXT],
+            "default_value": dialog.default_value[:MAX_TEXT] if dialog.default_value else None,
+            "action": "pending",
+        }
         if len(self.dialogs) < MAX_EVENTS:
-            self.dialogs.append(
-                {
-                    "time": utc_now(),
-                    "type": dialog.type,
-                    "message": dialog.message[:MAX_TEXT],
-                    "default_value": dialog.default_value[:MAX_TEXT] if dialog.default_value else None,
-                    "action": "dismissed" if dialog.type != "beforeunload" else "accepted",
-                }
-            )
-        # beforeunload is accepted so it can never hold a navigation hostage; the others are dismissed.
-        self._spawn(dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
+            self.dialogs.append(entry)
+
+        async def answer() -> None:
+            # beforeunload is accepted so it can never hold a navigation hostage; the others are dismissed.
+            wanted = "accepted" if dialog.type == "beforeunload" else "dismissed"
+            try:
+                await (dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
+            except Exception as exc:  # the page or browser went away first: say what really happened
+                entry["action"] = f"not {wanted}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                return
+            entry["action"] = wanted
+
+        self._spawn(answer())
 
     def _on_popup(self, popup: Page) -> None:
-        entry: dict[str, Any] = {"time": utc_now(), "url": popup.url, "action": "closed"}
+        entry: dict[str, Any] = {"time": utc_now(), "url": popup.url, "action": "pending"}
         if len(self.popups) < MAX_EVENTS:
             self.popups.append(entry)
 
-        async def settle_and_close() -> None:
-            try:
-                await popup.wait_for_load_state("domcontentloaded", timeout=3000)
-            except Exception:
-                pass
+        async def record_and_close() -> None:
+            if self.record_popup is not None:
+                try:
+                    entry.update(await self.record_popup(popup))
+                except Exception as exc:  # a pop-up that closed itself, a crashed renderer
+                    entry["record_error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            else:
+                try:
+                    await popup.wait_for_load_state("domcontentloaded", timeout=3000)
+                except Exception:
+                    pass
             entry["url"] = popup.url
             try:
                 await popup.close()
-            except Exception:
-                pass
+            except Exception as exc:
+                entry["action"] = f"close failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                return
+            entry["action"] = "recorded and closed" if self.record_popup is not None else "closed"
+            entry["closed_at"] = utc_now()
 
-        self._spawn(settle_and_close())
+        self._spawn(record_and_close())
 
     def _on_certificate_error(self, cdp: CDPSession, params: dict[str, Any]) -> None:
         code = str(params.get("errorType") or "unknown certificate error")
@@ -91,7 +115,7 @@ class PageWatch:
             self.tls_error_urls.append({"time": utc_now(), "error": error, "url": str(params.get("requestURL"))})
         self._spawn(cdp.send("Security.handleCertificateError", {"eventId": params["eventId"], "action": "continue"}))
 
-    async def settle(self) -> None:
-        """Let pending dialog dismissals and pop-up closes finish (bounded)."""
+    async def settle(self, timeout: float = POPUP_LOAD + 5) -> None:
+        """Let pending dialog answers and pop-up records finish (bounded)."""
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+            await asyncio.wait(list(self._tasks), timeout=max(0.5, timeout))

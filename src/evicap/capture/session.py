@@ -38,7 +38,7 @@ from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir
 from evicap.capture import facts
 from evicap.capture.browser import BrowserInfo
 from evicap.capture.options import CaptureOptions
-from evicap.capture.pagewatch import PageWatch
+from evicap.capture.pagewatch import POPUP_LOAD, PageWatch
 from evicap.capture.target import normalize_target
 from evicap.errors import CaptureError, EvicapError, first_line
 
@@ -46,6 +46,14 @@ Progress = Callable[[str], None]
 
 # Share of the time limit spent waiting for the load event; the rest goes to quiet-waiting and behaviors.
 LOAD_SHARE = 0.6
+# One deadline: --timeout bounds loading, behaviors, media re-fetches and snapshots. The snapshots keep a share
+# of it (SNAPSHOT_SHARE, between SNAPSHOT_MIN and SNAPSHOT_MAX seconds); past the deadline only the sealing
+# work runs: each remaining snapshot step's minimum (attachments.MIN_STEP), manifest, signature, time-stamp and
+# closing the browser context. SEAL_MARGIN is what that may take, documented in docs/architecture.md.
+SNAPSHOT_SHARE = 0.3
+SNAPSHOT_MIN = 4.0
+SNAPSHOT_MAX = 30.0
+SEAL_MARGIN = 20.0
 NETWORK_QUIET_CAP = 10.0
 TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to capture it anyway (recorded)"
 
@@ -194,6 +202,7 @@ async def capture_url(
     ensure_output_dir(output_dir)
     run = _Run(url=target, options=options)
     deadline = time.monotonic() + options.timeout
+    snapshots_from = deadline - min(SNAPSHOT_MAX, max(SNAPSHOT_MIN, options.timeout * SNAPSHOT_SHARE))
     storage_state = _session_state(options)
     profile = _resolve_profile(options, target)
     name = bundle_name(target, run.started, options.item)
@@ -206,19 +215,19 @@ async def capture_url(
             user_agent = await page.evaluate("navigator.userAgent")
             warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent))
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
-            watch = PageWatch()
+            watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
             console = ConsoleLog.attach(page)
             await recorder.start()
 
-            nav_error = await _navigate(run, page, deadline, say)
+            nav_error = await _navigate(run, page, snapshots_from, say)
             profile_run = None
             if nav_error is None:
-                profile_run = await _run_profile(run, page, profile, deadline, staging, say)
+                profile_run = await _run_profile(run, page, profile, snapshots_from, staging, say)
                 say("completing media")
-                await recorder.complete_media(page)
-            await watch.settle()
-            await recorder.drain(timeout=max(5.0, min(30.0, options.timeout / 2)))
+                await recorder.complete_media(snapshots_from)
+            await watch.settle(snapshots_from - time.monotonic())
+            await recorder.drain(timeout=max(1.0, min(30.0, snapshots_from - time.monotonic())))
             navigation = recorder.navigation
             if nav_error is None and navigation.status is None:
                 nav_error = describe_navigation_error(target, navigation.error or "no response received")
@@ -246,6 +255,7 @@ async def capture_url(
                     popups=watch.popups,
                     options=options,
                     skip_rendering=nav_error is not None,
+                    deadline=deadline,
                 ),
             )
             run.artifacts.extend(attachments.artifacts)
@@ -254,8 +264,11 @@ async def capture_url(
                 run.degrade("partial", "essential attachment missing: " + ", ".join(attachments.essential_missing))
             if profile_run is not None:
                 await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
-            await recorder.drain(timeout=5.0)
+            await recorder.drain(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             run.warnings.extend(recorder.warnings)
+            if time.monotonic() > deadline and nav_error is None:
+                run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s); "
+                            "what was captured by then is sealed")
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -288,6 +301,37 @@ async def capture_url(
         item=options.item,
         warnings=run.warnings,
     )
+
+
+def _popup_recorder(
+    run: _Run, context: BrowserContext, recorder: Any, staging: Path, warc: Any, until: float
+) -> Callable[[Any], Any]:
+    """Records each pop-up before PageWatch closes it: its exchanges (the recorder attaches to it and every
+    target below it) and its document as it stood (artifacts/popup-N.html, also in the WARC)."""
+    count = 0
+
+    async def record(popup: Any) -> dict[str, Any]:
+        nonlocal count
+        count += 1
+        name = f"popup-{count}"
+        cdp = await context.new_cdp_session(popup)
+        await recorder.record_page(cdp, name)
+        left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
+        try:
+            await popup.wait_for_load_state("load", timeout=left * 1000)
+        except PlaywrightError:
+            pass
+        html = await asyncio.wait_for(popup.content(), max(1.0, left))
+        rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
+        body = html.encode("utf-8")
+        digest = write_bytes(staging / rel, body)
+        uri = f"urn:evicap:{run.capture_id}:{name}.html"
+        await warc.write_resource(uri, "text/html; charset=utf-8", body)
+        run.artifacts.append(Artifact(rel, "popup-dom", "text/html; charset=utf-8", digest, warc_record_uri=uri,
+                                      description=f"document of pop-up {popup.url} before it was closed"))
+        return {"url": popup.url, "document": rel, "target": name}
+
+    return record
 
 
 async def _close_quietly(context: BrowserContext) -> None:

@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from playwright.async_api import Error as PlaywrightError
 
 from evicap.capture import httpheads
-
-if TYPE_CHECKING:
-    from evicap.capture.flows import StreamedBody
-    from evicap.capture.recorder import NetworkRecorder
+from evicap.capture.attach import Channel
+from evicap.capture.egress_gate import Blocked, EgressGate
+from evicap.capture.flows import Flow, StreamedBody
 
 # Resource types whose bodies may be large (documents that are downloads, media, XHR/fetch payloads, other).
 INTERCEPTED_TYPES = ("Document", "Media", "Other", "XHR", "Fetch")
@@ -49,20 +49,42 @@ def should_stream(status: int, headers: list[tuple[str, str]]) -> bool:
     return not media.startswith(TEXT_TYPES)
 
 
-class FetchStreamer:
-    """Owns the Fetch domain for one recorder."""
+class StreamHost(Protocol):
+    """What the streamer needs from the recorder: run a task, a fresh spool file, the flow of a request."""
 
-    def __init__(self, recorder: NetworkRecorder) -> None:
-        self.recorder = recorder
+    max_body_size: int | None
+    gate: EgressGate | None
+
+    def spawn(self, coro: Awaitable[Any]) -> None: ...
+
+    def spool(self) -> Path: ...
+
+    def flow_of(self, channel: Channel, request_id: str) -> Flow | None: ...
+
+    def blocked(self, channel: Channel, refusal: Blocked) -> None: ...
+
+
+class FetchStreamer:
+    """Owns the Fetch domain of one session (the page's, an out-of-process frame's, a worker's)."""
+
+    def __init__(self, channel: Channel, host: StreamHost, *, responses: bool = True) -> None:
+        self.channel = channel
+        self.host = host
+        self.responses = responses  # intercept large-body types at the response stage
         self.frozen = False  # set by freeze(): documents are no longer loaded
 
     async def enable(self) -> None:
-        self.recorder.cdp.on("Fetch.requestPaused", self._on_paused)
-        await self.recorder.send("Fetch.enable", {"patterns": self._patterns()})
+        self.channel.on("Fetch.requestPaused", self._on_paused)
+        await self.channel.send("Fetch.enable", {"patterns": self._patterns()})
 
     def _patterns(self) -> list[dict[str, str]]:
-        patterns = [{"urlPattern": "*", "resourceType": t, "requestStage": "Response"} for t in INTERCEPTED_TYPES]
-        if self.frozen:
+        patterns = []
+        if self.responses:
+            patterns += [{"urlPattern": "*", "resourceType": t, "requestStage": "Response"}
+                         for t in INTERCEPTED_TYPES]
+        if self.host.gate is not None:  # every request asks the gate first
+            patterns.append({"urlPattern": "*", "requestStage": "Request"})
+        elif self.frozen:
             patterns.append({"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"})
         return patterns
 
@@ -70,46 +92,55 @@ class FetchStreamer:
         """From now on no document loads, in any frame: a refresh or script navigation is aborted before it
         reaches the network (net::ERR_ABORTED: no error page replaces what is shown)."""
         self.frozen = True
-        await self.recorder.send("Fetch.enable", {"patterns": self._patterns()})
+        await self.channel.send("Fetch.enable", {"patterns": self._patterns()})
 
     def _on_paused(self, event: dict[str, Any]) -> None:
-        recorder = self.recorder
+        host = self.host
         at_request = "responseStatusCode" not in event and "responseErrorReason" not in event
         if at_request:
-            if self.frozen and event.get("resourceType") == "Document":
-                recorder.spawn(self._abort(event["requestId"]))
-            else:
-                recorder.spawn(self._continue(event["requestId"]))
+            host.spawn(self._at_request(event))
             return
         headers = [(h["name"], h["value"]) for h in event.get("responseHeaders") or []]
         status = int(event.get("responseStatusCode") or 0)
-        flow = recorder.flow(event.get("networkId") or "")
+        flow = host.flow_of(self.channel, str(event.get("networkId") or ""))
         if event.get("responseErrorReason") or flow is None or not should_stream(status, headers):
-            recorder.spawn(self._continue(event["requestId"]))
+            host.spawn(self._continue(event["requestId"]))
             return
         flow.paused = event
         flow.stream = asyncio.get_running_loop().create_future()
-        recorder.spawn(self._take(event, flow.stream, status, headers))
+        host.spawn(self._take(event, flow.stream, status, headers))
 
-    async def _abort(self, fetch_id: str) -> None:
+    async def _at_request(self, event: dict[str, Any]) -> None:
+        fetch_id = event["requestId"]
+        if self.frozen and event.get("resourceType") == "Document":
+            await self._fail(fetch_id, "Aborted")
+            return
+        gate = self.host.gate
+        if gate is not None:
+            url = str((event.get("request") or {}).get("url") or "")
+            decision = await gate.check(url)
+            if not decision.allowed:
+                self.host.blocked(self.channel, Blocked(url, decision.address, decision.rule))
+                await self._fail(fetch_id, "BlockedByClient")
+                return
+        await self._continue(fetch_id)
+
+    async def _fail(self, fetch_id: str, reason: str) -> None:
         with contextlib.suppress(PlaywrightError):
-            await self.recorder.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
+            await self.channel.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": reason})
 
     async def _continue(self, fetch_id: str) -> None:
         with contextlib.suppress(PlaywrightError):  # the page may have gone away meanwhile
-            await self.recorder.send("Fetch.continueRequest", {"requestId": fetch_id})
+            await self.channel.send("Fetch.continueRequest", {"requestId": fetch_id})
 
     async def _take(
         self, event: dict[str, Any], future: asyncio.Future[StreamedBody], status: int, headers: list[tuple[str, str]]
     ) -> None:
-        from evicap.capture.flows import StreamedBody
-
         fetch_id = event["requestId"]
-        path = self.recorder.new_spool_path()
+        path = self.host.spool()
         try:
-            taken = await self.recorder.send("Fetch.takeResponseBodyAsStream", {"requestId": fetch_id})
-            limit = self.recorder.options.max_body_size
-            size, truncated = await copy_stream(self.recorder, taken["stream"], path, limit)
+            taken = await self.channel.send("Fetch.takeResponseBodyAsStream", {"requestId": fetch_id})
+            size, truncated = await copy_stream(self.channel.send, taken["stream"], path, self.host.max_body_size)
         except PlaywrightError as exc:
             path.unlink(missing_ok=True)
             future.set_result(StreamedBody(None, 0, "unspecified", f"body stream failed: {exc}"))
@@ -137,7 +168,7 @@ class FetchStreamer:
                 ]
                 kept.append({"name": "Content-Length", "value": str(size)})
                 body = await asyncio.to_thread(path.read_bytes)
-                await self.recorder.send(
+                await self.channel.send(
                     "Fetch.fulfillRequest",
                     {
                         "requestId": fetch_id,
@@ -147,20 +178,23 @@ class FetchStreamer:
                     },
                 )
                 return True
-            await self.recorder.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
+            await self.channel.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
         except PlaywrightError:
             pass
         return False
 
 
-async def copy_stream(recorder: NetworkRecorder, handle: str, path: Path, limit: int | None) -> tuple[int, str | None]:
+Send = Callable[[str, "dict[str, Any] | None"], Awaitable[dict[str, Any]]]
+
+
+async def copy_stream(send: Send, handle: str, path: Path, limit: int | None) -> tuple[int, str | None]:
     """Copy a CDP IO stream to ``path`` in big reads; stop at ``limit`` bytes. Returns (size, WARC-Truncated)."""
     size = 0
     truncated: str | None = None
     try:
         with open(path, "xb") as out:
             while True:
-                chunk = await recorder.send("IO.read", {"handle": handle, "size": READ_SIZE})
+                chunk = await send("IO.read", {"handle": handle, "size": READ_SIZE})
                 data = chunk.get("data", "")
                 block = base64.b64decode(data) if chunk.get("base64Encoded") else data.encode("utf-8")
                 if limit is not None and size + len(block) > limit:
@@ -173,5 +207,5 @@ async def copy_stream(recorder: NetworkRecorder, handle: str, path: Path, limit:
                     break
     finally:
         with contextlib.suppress(PlaywrightError):
-            await recorder.send("IO.close", {"handle": handle})
+            await send("IO.close", {"handle": handle})
     return size, truncated
