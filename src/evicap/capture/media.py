@@ -47,6 +47,7 @@ class Wanted:
 class Refetched:
     summary: ExchangeSummary | None = None
     warnings: list[CaptureWarning] = field(default_factory=list)
+    timed_out: bool = False  # stopped by the time it was given
 
 
 def ranged_media(flows: Iterable[Flow], exchanges: Iterable[ExchangeSummary]) -> list[Wanted]:
@@ -74,7 +75,7 @@ async def refetch_whole(
         spool.unlink(missing_ok=True)
         return Refetched(warnings=[CaptureWarning(
             f"{code}-incomplete", f"re-fetch of {wanted.what} stopped at the deadline ({timeout:.0f} s left)",
-            wanted.url)])
+            wanted.url)], timed_out=True)
 
 
 async def _refetch(

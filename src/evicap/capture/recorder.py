@@ -58,6 +58,7 @@ class NetworkRecorder:
         self.exchanges: list[ExchangeSummary] = []
         self.warnings: list[CaptureWarning] = []
         self.blocked_requests: list[Blocked] = []
+        self.cut_by_deadline: list[str] = []  # URLs whose whole-body re-fetch the deadline stopped
         self.websockets: list[dict[str, Any]] = []
         self.service_workers: list[dict[str, Any]] = []
         self.nav = NavigationTracker()
@@ -161,6 +162,7 @@ class NetworkRecorder:
         for item in wanted:
             left = _left(deadline)
             if left <= 0:
+                self.cut_by_deadline.append(item.url)
                 self.warn("media-incomplete" if item.kind == "Media" else "body-incomplete",
                           f"re-fetch of {item.what} not started: the capture deadline had passed", item.url)
                 continue
@@ -169,6 +171,8 @@ class NetworkRecorder:
             done = await refetch_whole(item, self.spool(), self.warc, self._redactor,
                                        max_size=self.options.max_media_size, timeout=left)
             self.warnings.extend(done.warnings)
+            if done.timed_out:
+                self.cut_by_deadline.append(item.url)
             if done.summary is not None:
                 self.exchanges.append(done.summary)
 
