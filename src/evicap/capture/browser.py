@@ -24,6 +24,7 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
+from evicap.bundle.model import CaptureWarning
 from evicap.capture import sandbox
 from evicap.errors import EnvironmentProblem
 
@@ -107,6 +108,7 @@ def _executable(path: str | Path | None) -> str | None:
 
 def _playwright_chromium() -> str | None:
     """Path of Playwright's own downloaded Chromium, if it is installed."""
+    sandbox.guard_driver_environment()  # this driver, too, must not see our environment
     try:
         from playwright.sync_api import sync_playwright
 
@@ -246,12 +248,17 @@ def client_hints(user_agent: str, version: str | None) -> dict[str, Any]:
     }
 
 
-async def present_desktop(cdp: Any, user_agent: str, version: str | None) -> dict[str, Any]:
-    """Make the page (through its DevTools session) see the same browser in the UA string, client hints
-    (Sec-CH-UA*, navigator.userAgentData) and navigator.webdriver. Returns what was presented, for the manifest."""
-    metadata = client_hints(user_agent, version)
+async def present_desktop(cdp: Any, page: Any, info: BrowserInfo, explicit: str | None) -> dict[str, Any]:
+    """Make the page (through its DevTools session) see one ordinary desktop Chrome in the UA string, the client
+    hints (Sec-CH-UA*, navigator.userAgentData) and navigator.webdriver. ``explicit`` is the user's --user-agent.
+    Returns what was presented, for the manifest."""
+    user_agent = explicit or desktop_user_agent(info.version)
+    if user_agent is None:  # version unknown: the browser's own string, without the headless marker
+        user_agent = str(await page.evaluate("navigator.userAgent")).replace("HeadlessChrome/", "Chrome/")
+    metadata = client_hints(user_agent, info.version or user_agent)
     await cdp.send("Emulation.setUserAgentOverride", {"userAgent": user_agent, "userAgentMetadata": metadata})
-    return {"user_agent": user_agent, "client_hints": metadata, "webdriver": False}
+    webdriver = bool(await page.evaluate("navigator.webdriver"))
+    return {"user_agent": user_agent, "client_hints": metadata, "webdriver": webdriver}
 
 
 @dataclass
@@ -267,6 +274,20 @@ def sandbox_state(browser: Browser) -> dict[str, Any] | None:
     browser evicap did not launch."""
     launched = _LAUNCHED.get(browser)
     return dict(launched.sandbox) if launched else None
+
+
+def sandbox_warnings(browser: Browser) -> list[CaptureWarning]:
+    """A warning for each capture whose renderer is not (verifiably) sandboxed."""
+    state = sandbox_state(browser)
+    if state is None:
+        return []
+    if state.get("disabled_by_user"):
+        return [CaptureWarning("sandbox-off", "browser sandbox turned off with --no-sandbox: a hostile page that "
+                               "exploits the renderer runs with the investigator's rights")]
+    checked = state.get("checked") or {}
+    if not checked.get("verified"):
+        return [CaptureWarning("sandbox-unverified", f"renderer sandbox not verified: {checked.get('reason')}")]
+    return []
 
 
 @asynccontextmanager

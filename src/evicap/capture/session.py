@@ -36,7 +36,7 @@ from evicap.bundle.manifest import (
 from evicap.bundle.model import Artifact, CaptureResult, CaptureWarning, Status
 from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir, publish
 from evicap.capture import facts
-from evicap.capture.browser import BrowserInfo
+from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import POPUP_LOAD, PageWatch
 from evicap.capture.target import normalize_target
@@ -209,9 +209,11 @@ async def capture_url(
     staging = create_staging(output_dir, name)
     try:
         context = await _new_context(browser, options, storage_state)
+        run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
         try:
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
+            presented = await present_desktop(cdp, page, browser_info, options.user_agent)  # safety (issue 12)
             user_agent = await page.evaluate("navigator.userAgent")
             warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent))
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
@@ -282,6 +284,8 @@ async def capture_url(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
         )
+        manifest["environment"]["presented"] = presented  # safety (issue 12): UA, client hints, webdriver
+        manifest["environment"]["browser"]["sandbox"] = sandbox_state(browser)
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
         manifest_digest = write_manifest(staging, manifest)

@@ -1,0 +1,239 @@
+"""Safe for the investigator (issue 12), through the real CLI: a sandboxed renderer under an unprivileged account,
+nothing of ours in any child's environment, no WebRTC UDP around the proxy, an ordinary desktop Chrome shown."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.integration.capture_helpers import manifest_of
+from tests.proxy import ForwardProxy
+from tests.servers import LocalServer
+
+EVICAP = str(Path(sys.executable).with_name("evicap"))
+CANARY = "canary-4f1d9e7a0b"
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+# The page keeps loading for a few seconds so that its renderer can be looked at while the capture runs.
+SLOW_PAGE = "<!doctype html><title>slow</title><p>hostile page</p><img src='/slow.png'>"
+
+
+def _seccomp(pid: int) -> str | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Seccomp:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def watch_tree(proc: subprocess.Popen[str], timeout: float = 240) -> dict[int, dict[str, Any]]:
+    """Every process below ``proc`` seen while it runs: uid, command line, environment, seccomp mode."""
+    seen: dict[int, dict[str, Any]] = {}
+    root = psutil.Process(proc.pid)
+    end = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < end:
+        try:
+            children = root.children(recursive=True)
+        except psutil.Error:
+            break
+        for child in children:
+            try:
+                facts = {
+                    "uid": child.uids().effective,
+                    "cmdline": " ".join(child.cmdline()).split(),
+                    "environ": child.environ(),
+                    "seccomp": _seccomp(child.pid),
+                }
+            except psutil.Error:
+                continue
+            seen.setdefault(child.pid, facts)
+            if "--type=renderer" in facts["cmdline"] and facts["seccomp"] is not None:
+                seen[child.pid] = facts
+        time.sleep(0.1)
+    return seen
+
+
+def capture_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg"), EVICAP_TEST_CANARY=CANARY, EVICAP_INVESTIGATOR="J. Roe",
+               MY_SERVICE_API_TOKEN=CANARY + "-token", HTTPS_PROXY="http://user:" + CANARY + "@127.0.0.1:9")
+    return env
+
+
+def slow_site(server: LocalServer) -> str:
+    server.route("/slow.png", body=b"\x89PNG\r\n\x1a\n", content_type="image/png", delay=4.0)
+    return server.route("/", body=SLOW_PAGE)
+
+
+def test_renderer_is_sandboxed_and_no_child_process_inherits_our_environment(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    url = slow_site(http_server)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [EVICAP, "capture", url, "--output", str(out), "--no-timestamp", "--profile", "as-loaded"],
+        env=capture_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    seen = watch_tree(proc)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+
+    renderers = [f for f in seen.values() if "--type=renderer" in f["cmdline"]]
+    assert renderers, "no renderer process seen during the capture"
+    for facts in renderers:
+        assert "--no-sandbox" not in facts["cmdline"]
+        assert facts["seccomp"] == "2"  # seccomp-bpf filter: the sandbox really started
+        if IS_ROOT:
+            assert facts["uid"] != 0
+    browsers = [f for f in seen.values() if any("chrom" in part for part in f["cmdline"][:1])]
+    assert browsers and all("--no-sandbox" not in f["cmdline"] for f in browsers)
+    for facts in seen.values():  # the driver (node), the wrapper, every browser process
+        leaked = [k for k, v in facts["environ"].items() if k.startswith("EVICAP_") or CANARY in v]
+        assert not leaked, f"{facts['cmdline'][:1]} inherited {leaked}"
+
+    manifest = manifest_of(next(p for p in out.iterdir() if p.is_dir()))
+    sandbox = manifest["environment"]["browser"]["sandbox"]
+    assert sandbox["checked"]["verified"] is True and sandbox["disabled_by_user"] is False
+    assert sandbox["mode"] == ("chromium, unprivileged account" if IS_ROOT else "chromium")
+    assert not any(w["code"].startswith("sandbox") for w in manifest["capture"]["warnings"])
+    # An ordinary desktop Chrome: no "Headless" in the UA or the client hints, navigator.webdriver false.
+    presented = manifest["environment"]["presented"]
+    assert "Headless" not in presented["user_agent"] and presented["webdriver"] is False
+    assert manifest["environment"]["user_agent"] == presented["user_agent"]
+    sent = [r.headers for r in http_server.requests]
+    assert all("Headless" not in (h.get("User-Agent") or "") for h in sent)
+    assert all("Headless" not in (h.get("Sec-CH-UA") or "") for h in sent)
+    assert any('"Chromium"' in (h.get("Sec-CH-UA") or "") for h in sent)
+
+
+def _ordinary_user() -> pwd.struct_passwd | None:
+    for name in ("evicap-browser", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None or _ordinary_user() is None,
+                    reason="needs root to become an ordinary user for the test")
+def test_as_an_ordinary_user_chromium_keeps_its_own_sandbox(http_server: LocalServer) -> None:
+    user = _ordinary_user()
+    assert user is not None
+    # pytest's own temporary directories are root's (0700): the ordinary user works in one of its own.
+    home = Path(tempfile.mkdtemp(prefix="evicap-ordinary-user-"))
+    os.chown(home, user.pw_uid, user.pw_gid)
+    try:
+        _capture_as(user, home, http_server)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _capture_as(user: pwd.struct_passwd, home: Path, http_server: LocalServer) -> None:
+    url = slow_site(http_server)
+    env = capture_env(home)
+    env["HOME"] = str(home)
+    proc = subprocess.Popen(
+        ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--",
+         EVICAP, "capture", url, "--output", str(home / "out"), "--no-timestamp", "--profile", "as-loaded"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(home),
+    )
+    seen = watch_tree(proc)
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+    renderers = [f for f in seen.values() if "--type=renderer" in f["cmdline"]]
+    assert renderers and all(f["uid"] == user.pw_uid and f["seccomp"] == "2" for f in renderers)
+    assert all("--no-sandbox" not in f["cmdline"] for f in renderers)
+    manifest = manifest_of(next(p for p in (home / "out").iterdir() if p.is_dir()))
+    sandbox = manifest["environment"]["browser"]["sandbox"]
+    assert sandbox["mode"] == "chromium" and sandbox["dropped_from_root"] is False
+    assert sandbox["checked"]["verified"] is True
+
+
+class StunListener:
+    """UDP on 127.0.0.2 (a loopback address the target does not use): counts every datagram it receives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.2", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.datagrams = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.datagrams += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+def webrtc_page(port: int) -> str:
+    return f"""<!doctype html><title>webrtc</title><p id=c>gathering</p><script>
+const pc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:127.0.0.2:{port}'}}]}});
+pc.createDataChannel('leak');
+pc.onicecandidate = e => {{ console.log('candidate ' + (e.candidate ? e.candidate.candidate : 'done')); }};
+pc.createOffer().then(o => pc.setLocalDescription(o));
+setTimeout(() => {{ document.getElementById('c').textContent = 'done'; }}, 2500);
+</script>"""
+
+
+def test_webrtc_sends_no_udp_around_the_proxy(http_server: LocalServer, tmp_path: Path, run: Any) -> None:
+    stun = StunListener()
+    try:
+        url = http_server.route("/", body=webrtc_page(stun.port))
+        # Control: a browser without evicap's flags does send STUN to the listener, so silence below means something.
+        from playwright.async_api import async_playwright
+
+        async def bare() -> None:
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(executable_path=shutil.which("chromium-headless-shell")
+                                                  or "/usr/lib/chromium/chromium-headless-shell",
+                                                  args=["--no-sandbox"])
+                page = await browser.new_page()
+                await page.goto(url)
+                await page.wait_for_timeout(3000)
+                await browser.close()
+
+        run(bare())
+        assert stun.datagrams > 0, "control browser sent no STUN: the listener would prove nothing"
+        before = stun.datagrams
+        with ForwardProxy() as proxy:
+            done = subprocess.run(
+                [EVICAP, "capture", url, "--output", str(tmp_path / "out"), "--no-timestamp", "--proxy", proxy.url,
+                 "--profile", "as-loaded"],
+                env=capture_env(tmp_path), capture_output=True, text=True, timeout=240,
+            )
+        assert done.returncode == 0, done.stderr
+        time.sleep(1.0)
+        assert stun.datagrams == before, f"{stun.datagrams - before} UDP datagram(s) went around the proxy"
+        manifest = manifest_of(next(p for p in (tmp_path / "out").iterdir() if p.is_dir()))
+        args = manifest["environment"]["browser"]["args"]
+        assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args
+        assert "--dns-prefetch-disable" in args
+    finally:
+        stun.close()
