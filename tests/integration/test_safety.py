@@ -88,7 +88,7 @@ def test_renderer_is_sandboxed_and_no_child_process_inherits_our_environment(
         env=capture_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     seen = watch_tree(proc)
-    stdout, stderr = proc.communicate(timeout=240)
+    _stdout, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 0, stderr
 
     renderers = [f for f in seen.values() if "--type=renderer" in f["cmdline"]]
