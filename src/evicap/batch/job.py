@@ -29,8 +29,9 @@ from evicap.capture.options import CaptureOptions
 class SharedBrowser:
     """One browser for the whole batch, (re)started on demand."""
 
-    def __init__(self, info: BrowserInfo) -> None:
+    def __init__(self, info: BrowserInfo, *, no_sandbox: bool = False, browser_user: str | None = None) -> None:
         self.info = info
+        self.no_sandbox, self.browser_user = no_sandbox, browser_user  # safety (issue 12)
         self.restarts = 0
         self._stack = AsyncExitStack()
         self._browser: Browser | None = None
@@ -53,12 +54,15 @@ class SharedBrowser:
         caller on the event loop) is put back at once.
         """
         if threading.current_thread() is not threading.main_thread():
-            return await self._stack.enter_async_context(launch(self.info, handle_sigint=False))
+            return await self._stack.enter_async_context(self._launcher())
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            return await self._stack.enter_async_context(launch(self.info, handle_sigint=False))
+            return await self._stack.enter_async_context(self._launcher())
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def _launcher(self) -> Any:
+        return launch(self.info, handle_sigint=False, no_sandbox=self.no_sandbox, browser_user=self.browser_user)
 
     async def _close_stack(self) -> None:
         stack, self._stack, self._browser = self._stack, AsyncExitStack(), None

@@ -223,7 +223,7 @@ def _run(
 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGTERM, on_sigint)
-        shared = SharedBrowser(plan.browser)
+        shared = SharedBrowser(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user)
         progress = make_progress(out, as_json, total=total, done=done)
         try:
             with progress:
