@@ -105,3 +105,12 @@ def test_url_credentials_and_their_basic_form() -> None:
     out = s.scrub_bytes(b"Proxy-Authorization: Basic " + basic + b" pw=s3cr3t", "warc")
     assert basic not in out and b"s3cr3t" not in out
     assert s.visible("your password is s3cr3t") == ["proxy password"]
+
+
+def test_token_fields_taken_apart_into_json_are_scrubbed_too() -> None:
+    s = scrubber(token_fields=True)
+    facts = {"meta": [{"name": "csrf-token", "content": "Zz9Yy8Xx7Ww6"}, {"name": "viewport", "content": "width=1"}],
+             "form": {"fb_dtsg": "AQHxyz123456789"}}
+    out = s.scrub_json(facts, "page-facts.json")
+    assert "Zz9Yy8Xx7Ww6" not in json.dumps(out) and "AQHxyz123456789" not in json.dumps(out)
+    assert out["meta"][1]["content"] == "width=1"

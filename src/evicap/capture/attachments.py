@@ -77,6 +77,7 @@ class AttachmentInputs:
     console_dropped: int = 0  # messages over ConsoleLog's cap, reported in the facts
     step_timeout: float = 60.0  # seconds for the browser side of any one attachment
     deadline: float | None = None  # time.monotonic() by which the snapshots end (each step gets MIN_STEP at least)
+    scrubber: Any = None  # safety (issue 12): evicap.capture.secrets.Scrubber, applied before anything is written
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,8 @@ async def collect_attachments(
         await _text_file(run, "mhtml", layout.MHTML, "mhtml", "multipart/related", lambda: _mhtml(cdp))
         await _pdf(run, cdp)
     facts = build_facts(inputs, seen)
+    if inputs.scrubber is not None:  # safety (issue 12): console messages, frame URLs, titles
+        facts = inputs.scrubber.scrub_json(facts, layout.PAGE_FACTS)
     digest = write_bytes(run.path(layout.PAGE_FACTS), _json_bytes(facts))
     await run.store(layout.PAGE_FACTS, "page-facts", "application/json", digest, metadata=True)
     await _certificates(run)
@@ -299,7 +302,7 @@ async def _text_file(
     path = run.path(rel_path)
 
     async def produce() -> FileDigest:
-        text = await fetch()
+        text = _scrubbed(run.inputs.scrubber, role, rel_path, await fetch())
         try:
             with HashingWriter(path) as out:
                 for start in range(0, len(text), IO_CHUNK):
@@ -313,6 +316,15 @@ async def _text_file(
     digest = await run.attempt(name, produce)
     if digest is not None:
         await run.store(rel_path, role, media_type, digest)
+
+
+def _scrubbed(scrubber: Any, role: str, rel_path: str, text: str) -> str:
+    """Secrets out of a text snapshot before it is written (MHTML: each part decoded first)."""
+    if scrubber is None or not scrubber.active:
+        return text
+    if role == "mhtml":
+        return str(scrubber.scrub_mhtml(text.encode("utf-8", "replace"), rel_path).decode("utf-8", "replace"))
+    return str(scrubber.scrub_text(text, rel_path))
 
 
 async def _mhtml(cdp: CDPSession) -> str:

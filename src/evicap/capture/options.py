@@ -40,6 +40,7 @@ class CaptureOptions:
     proxy_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
     no_sandbox: bool = False  # the user's explicit --no-sandbox: recorded, with a warning
     allow_networks: tuple[str, ...] = ()  # --allow-network CIDRs that widen the egress policy
+    egress_test_private: tuple[str, ...] = ()  # tests only: loopback addresses the egress policy treats as private
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_RECORDED}

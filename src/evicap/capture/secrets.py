@@ -92,7 +92,7 @@ class SecretSet:
     def add_credentials(self, what: str, username: str, password: str) -> None:
         """URL or proxy credentials: the password (any length), the user name, and their Basic-auth form."""
         self.add(f"{what} password", password, min_length=1)
-        self.add(f"{what} user name", username, min_length=3)
+        self.add(f"{what} user name", username)  # only a long one: a short name would hit ordinary words
         if password:
             token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
             self.add(f"{what} (Basic authorization)", token)
@@ -125,6 +125,7 @@ class Scrubber:
         pairs = [(form, s.name) for s in secrets for form in forms(s.value)]
         pairs.sort(key=lambda p: len(p[0]), reverse=True)  # longest first: an escaped form before its raw part
         self._names = dict(pairs)
+        self.secret_names = {s.name for s in secrets}
         self._pattern = re.compile(b"|".join(re.escape(f) for f, _ in pairs)) if pairs else None
         self.longest = max((len(f) for f, _ in pairs), default=0)
         self.counts: Counter[tuple[str, str | None, str]] = Counter()
@@ -166,14 +167,35 @@ class Scrubber:
         return self.scrub_bytes(text.encode("utf-8", "surrogatepass"), artifact, record).decode("utf-8", "replace")
 
     def scrub_json(self, value: Any, artifact: str) -> Any:
-        """Every string (keys too) of a JSON-like structure."""
+        """Every string value of a JSON-like structure (keys are ours: field names, never scrubbed)."""
         if isinstance(value, str):
             return self.scrub_text(value, artifact)
         if isinstance(value, Mapping):
-            return {self.scrub_text(str(k), artifact): self.scrub_json(v, artifact) for k, v in value.items()}
+            out = {k: self.scrub_json(v, artifact) for k, v in value.items()}
+            if self.token_fields and not self.keep:
+                self._token_entries(out, artifact)
+            return out
         if isinstance(value, list | tuple):
             return [self.scrub_json(v, artifact) for v in value]
         return value
+
+    def _token_entries(self, entry: dict[str, Any], artifact: str) -> None:
+        """Token fields already taken apart into JSON: ``{"fb_dtsg": "..."}`` and ``{"name": "csrf-token",
+        "content": "..."}`` (meta tags and form inputs as page facts list them)."""
+        for key, item in list(entry.items()):
+            if str(key).lower() in TOKEN_FIELDS and isinstance(item, str) and len(item) >= 6 \
+                    and not item.startswith("[redacted"):
+                entry[key] = marker(len(item.encode())).decode()
+                self.counts[(artifact, None, f"body token field {str(key).lower()}")] += 1
+        label = next((str(entry[k]).lower() for k in ("name", "property", "id") if isinstance(entry.get(k), str)
+                      and str(entry[k]).lower() in TOKEN_FIELDS), None)
+        if label is None:
+            return
+        for key in ("content", "value"):
+            item = entry.get(key)
+            if isinstance(item, str) and len(item) >= 6 and not item.startswith("[redacted"):
+                entry[key] = marker(len(item.encode())).decode()
+                self.counts[(artifact, None, f"body token field {label}")] += 1
 
     def scrub_chunks(self, chunks: Iterable[bytes], artifact: str, record: str | None = None, *,
                      count: bool = True) -> Iterator[bytes]:
@@ -204,6 +226,7 @@ class Scrubber:
         if not self.active:
             return data
         message = message_from_bytes(data, policy=policy.default)
+        changed = False
         for part in message.walk():
             if part.is_multipart():
                 continue
@@ -217,9 +240,11 @@ class Scrubber:
                 new_location = self.scrub_text(str(location), artifact, where)
                 if new_location != location:
                     part.replace_header("Content-Location", new_location)
+                    changed = True
             if clean != payload:
                 _set_payload(part, clean)
-        out = message.as_bytes(policy=policy.SMTP)
+                changed = True
+        out = message.as_bytes(policy=policy.SMTP) if changed else data
         return self.scrub_bytes(out, artifact, "headers")  # part headers, boundaries, anything left encoded
 
     def visible(self, text: str) -> list[str]:
@@ -250,3 +275,32 @@ def _set_payload(part: Any, data: bytes) -> None:
         part.set_payload(data.decode("utf-8", "replace"))
         if encoding:
             part["Content-Transfer-Encoding"] = encoding
+
+
+def capture_scrubber(
+    state: Mapping[str, Any] | None,
+    *,
+    url_credentials: tuple[str, str] | None = None,
+    proxy_credentials: tuple[str, str] | None = None,
+    keep: bool = False,
+) -> Scrubber:
+    """The scrubber of one capture: the session's values (and token fields when a session is used), the URL's
+    and the proxy's credentials."""
+    secrets = SecretSet.from_storage_state(state) if state else SecretSet()
+    if url_credentials:
+        secrets.add_credentials("URL", *url_credentials)
+    if proxy_credentials:
+        secrets.add_credentials("proxy", *proxy_credentials)
+    return Scrubber(secrets, token_fields=bool(state), keep=keep)
+
+
+def manifest_section(scrubber: Scrubber, *, url_had_credentials: bool) -> dict[str, Any]:
+    """``network.secrets`` of the manifest: what was known to be secret (by name), what was done with it."""
+    return {
+        "kept": scrubber.keep,
+        "known": sorted(scrubber.secret_names),
+        "token_fields": scrubber.token_fields,
+        "url_had_credentials": url_had_credentials,
+        "redactions": scrubber.redactions(),
+        "not_scrubbed": ["screenshots (PNG)", "PDF"],
+    }

@@ -35,11 +35,11 @@ from evicap.bundle.manifest import (
 )
 from evicap.bundle.model import Artifact, CaptureResult, CaptureWarning, Status
 from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir, publish
-from evicap.capture import facts
+from evicap.capture import facts, safety
 from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import POPUP_LOAD, PageWatch
-from evicap.capture.target import normalize_target
+from evicap.capture.target import normalize_target, proxy_failure
 from evicap.errors import CaptureError, EvicapError, first_line
 
 Progress = Callable[[str], None]
@@ -79,6 +79,7 @@ class _Run:
     artifacts: list[Artifact] = field(default_factory=list)
     status: Status = "complete"
     reason: str | None = None
+    scrubber: Any = None  # safety (issue 12): evicap.capture.secrets.Scrubber of this capture
 
     def degrade(self, status: Status, reason: str) -> None:
         """Lower the status (complete > partial > failed); the first reason for the worst status wins."""
@@ -122,7 +123,9 @@ def describe_navigation_error(url: str, message: str) -> str:
     return f"navigation failed for {url}: {code or message}"
 
 
-async def _new_context(browser: Browser, options: CaptureOptions, storage_state: Path | None) -> BrowserContext:
+async def _new_context(
+    browser: Browser, options: CaptureOptions, storage_state: Path | None, extra: dict[str, Any] | None = None
+) -> BrowserContext:
     kwargs: dict[str, Any] = {
         "viewport": {"width": options.viewport[0], "height": options.viewport[1]},
         # --ignore-tls-errors is carried out per page by PageWatch, which records each error it lets through.
@@ -136,6 +139,7 @@ async def _new_context(browser: Browser, options: CaptureOptions, storage_state:
         kwargs["proxy"] = {"server": options.proxy}
     if storage_state is not None:
         kwargs["storage_state"] = str(storage_state)
+    kwargs.update(extra or {})  # safety (issue 12): proxy credentials, the URL's HTTP credentials
     return await browser.new_context(**kwargs)
 
 
@@ -174,6 +178,8 @@ async def _navigate(run: _Run, page: Any, deadline: float, progress: Progress) -
 async def _write_json_artifact(
     run: _Run, staging: Path, warc: Any, rel_path: str, role: str, data: Any, target: str | None
 ) -> Artifact:
+    if run.scrubber is not None:  # safety (issue 12)
+        data = run.scrubber.scrub_json(data, rel_path)
     body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     digest = write_bytes(staging / rel_path, body)
     uri = f"urn:evicap:{run.capture_id}:{Path(rel_path).name}"
@@ -204,18 +210,23 @@ async def capture_url(
     deadline = time.monotonic() + options.timeout
     snapshots_from = deadline - min(SNAPSHOT_MAX, max(SNAPSHOT_MIN, options.timeout * SNAPSHOT_SHARE))
     storage_state = _session_state(options)
+    guard = safety.prepare(url, target, options, storage_state)  # safety (issue 12): egress gate, secrets
+    options = run.options = guard.options
+    run.scrubber = guard.scrubber
+    run.warnings.extend(guard.warnings)
     profile = _resolve_profile(options, target)
     name = bundle_name(target, run.started, options.item)
     staging = create_staging(output_dir, name)
     try:
-        context = await _new_context(browser, options, storage_state)
+        context = await _new_context(browser, options, storage_state, safety.context_options(guard))
         run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
         try:
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
             presented = await present_desktop(cdp, page, browser_info, options.user_agent)  # safety (issue 12)
             user_agent = await page.evaluate("navigator.userAgent")
-            warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent))
+            warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent),
+                              scrubber=guard.scrubber)
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
             watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
@@ -236,6 +247,8 @@ async def capture_url(
             if nav_error is not None:
                 tls = "TLS error" in nav_error
                 run.degrade("failed", nav_error + (f" ({TLS_HINT})" if tls and not options.ignore_tls_errors else ""))
+            elif proxy_error := proxy_failure(options.proxy, navigation.status):  # safety (issue 12)
+                run.degrade("failed", proxy_error)
             if watch.tls_errors:
                 detail = ", ".join(watch.tls_errors)
                 run.warnings.append(CaptureWarning("tls-error-ignored", f"certificate errors ignored: {detail}"))
@@ -257,10 +270,13 @@ async def capture_url(
                     popups=watch.popups,
                     options=options,
                     skip_rendering=nav_error is not None,
+                    scrubber=guard.scrubber,
                     deadline=deadline,
                 ),
             )
             run.artifacts.extend(attachments.artifacts)
+            if nav_error is None:  # safety (issue 12): a secret shown as text is in the screenshots and PDF too
+                run.warnings.extend(await safety.visible_secret_warnings(page, guard.scrubber))
             run.warnings.extend(attachments.warnings)
             if nav_error is None and attachments.essential_missing:
                 run.degrade("partial", "essential attachment missing: " + ", ".join(attachments.essential_missing))
@@ -285,6 +301,7 @@ async def capture_url(
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
         )
         manifest["environment"]["presented"] = presented  # safety (issue 12): UA, client hints, webdriver
+        manifest = safety.finish_manifest(manifest, guard)
         manifest["environment"]["browser"]["sandbox"] = sandbox_state(browser)
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
@@ -318,8 +335,6 @@ def _popup_recorder(
         nonlocal count
         count += 1
         name = f"popup-{count}"
-        cdp = await context.new_cdp_session(popup)
-        await recorder.record_page(cdp, name)
         left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
         try:
             await popup.wait_for_load_state("load", timeout=left * 1000)
@@ -328,6 +343,8 @@ def _popup_recorder(
         html = await asyncio.wait_for(popup.content(), max(1.0, left))
         rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
         body = html.encode("utf-8")
+        if run.scrubber is not None:  # safety (issue 12)
+            body = run.scrubber.scrub_bytes(body, rel)
         digest = write_bytes(staging / rel, body)
         uri = f"urn:evicap:{run.capture_id}:{name}.html"
         await warc.write_resource(uri, "text/html; charset=utf-8", body)

@@ -24,7 +24,7 @@ def normalize_target(url: str) -> str:
     text = url.strip()
     if not text:
         raise UsageError("empty URL")
-    shown = _without_userinfo(text)
+    shown = without_userinfo(text)
     if any(ord(ch) < 0x20 or ch == "\x7f" for ch in text) or " " in text:
         raise UsageError(f"malformed URL (contains spaces or control characters): {shown!r}")
     try:
@@ -83,13 +83,13 @@ def split_proxy(proxy: str) -> tuple[str, Credentials | None]:
         parts = urlsplit(text if "://" in text else f"http://{text}")
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"malformed --proxy {_without_userinfo(text)!r}: {exc}") from None
+        raise UsageError(f"malformed --proxy {without_userinfo(text)!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme == "socks5h":
         scheme = "socks5"
     if scheme not in PROXY_SCHEMES or not parts.hostname:
         raise UsageError(
-            f"malformed --proxy {_without_userinfo(text)!r}",
+            f"malformed --proxy {without_userinfo(text)!r}",
             hint="write it as http://host:port, https://host:port or socks5://host:port",
         )
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
@@ -97,9 +97,24 @@ def split_proxy(proxy: str) -> tuple[str, Credentials | None]:
     return server, url_credentials(text if "://" in text else f"http://{text}")
 
 
-def _without_userinfo(text: str) -> str:
+def without_userinfo(text: str) -> str:
     head, sep, tail = text.partition("://")
     rest = tail if sep else head
     netloc, slash, path = rest.partition("/")
     clean = netloc.rpartition("@")[2] + slash + path
     return f"{head}{sep}{clean}" if sep else clean
+
+
+PROXY_ERRORS = {407: "the proxy asks for credentials it did not get, or refused them (407)",
+                502: "the proxy could not reach the target (502 Bad Gateway)",
+                504: "the proxy timed out reaching the target (504 Gateway Timeout)"}
+
+
+def proxy_failure(proxy: str | None, status: int | None) -> str | None:
+    """Why a capture through ``proxy`` reached only the proxy's own error page, or None.
+
+    407 only ever comes from a proxy. 502 and 504 are gateway errors: through a proxy the target's content was not
+    reached either way, so the capture is failed rather than sealed as if the error page were the target."""
+    if not proxy or status not in PROXY_ERRORS:
+        return None
+    return f"only the proxy's error page was reached: {PROXY_ERRORS[status]}"

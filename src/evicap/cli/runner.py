@@ -13,6 +13,7 @@ import click
 from evicap.bundle.model import CaptureResult
 from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
 from evicap.capture.egress import parse_networks
+from evicap.capture.target import without_userinfo
 from evicap.capture.options import CaptureOptions
 from evicap.capture.session import Sealing, capture_url
 from evicap.errors import CaptureError
@@ -56,6 +57,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         proxy_auth=proxy_auth,
         no_sandbox=bool(params.get("no_sandbox")),
         allow_networks=(*config.allow_networks, *(params.get("allow_networks") or ())),
+        egress_test_private=config.egress_test_private,
         ignore_tls_errors=bool(params.get("ignore_tls_errors")),
         profile=params.get("profile") or "auto",
         session=params.get("session"),
@@ -116,7 +118,8 @@ async def capture_many(
                     progress=progress,
                 )
             except CaptureError as error:
-                result = CaptureResult(url=url, status="failed", bundle=None, error=error.one_line(), item=item)
+                result = CaptureResult(url=without_userinfo(url), status="failed", bundle=None,
+                                       error=error.one_line(), item=item)
             results.append(result)
             on_result(result)
     return results
