@@ -237,3 +237,85 @@ def test_webrtc_sends_no_udp_around_the_proxy(http_server: LocalServer, tmp_path
         assert "--dns-prefetch-disable" in args
     finally:
         stun.close()
+
+
+class _Internal(threading.Thread):
+    """An 'intranet' service on 127.0.0.2 that counts the requests it gets."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits.append(self.path)
+                body = b"internal secret document"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.port = self.server.server_port
+
+    def run(self) -> None:
+        self.server.serve_forever()
+
+
+def _egress_config(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "xdg" / "evicap" / "config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("egress_test_private: [127.0.0.2]\n")
+    return {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def test_egress_policy_blocks_the_internal_network_and_records_it(http_server: LocalServer, tmp_path: Path) -> None:
+    internal = _Internal()
+    internal.start()
+    try:
+        secret_url = f"http://127.0.0.2:{internal.port}/admin/keys"
+        page = (f"<p>hostile</p><img src='{secret_url}'><script>fetch('{secret_url}?xhr').catch(() => 0)</script>"
+                f"<iframe src='http://127.0.0.2:{internal.port}/frame'></iframe>")
+        url = http_server.route("/", body=page)
+        env = _egress_config(tmp_path)
+        blocked = subprocess.run(
+            [EVICAP, "capture", url, "--output", str(tmp_path / "out1"), "--no-timestamp", "--profile", "as-loaded"],
+            env=env, capture_output=True, text=True, timeout=240,
+        )
+        assert blocked.returncode == 0, blocked.stderr
+        assert internal.hits == [], f"the internal service was reached: {internal.hits}"
+        manifest = manifest_of(next(p for p in (tmp_path / "out1").iterdir() if p.is_dir()))
+        refused = manifest["capture"]["egress_blocked"]
+        assert {r["url"] for r in refused} >= {secret_url, secret_url + "?xhr"}
+        assert all(r["address"] == "127.0.0.2" and r["rule"] == "test-private" for r in refused)
+        assert any(w["code"] == "egress-blocked" for w in manifest["capture"]["warnings"])
+
+        # --allow-network lets it in, and says so.
+        allowed = subprocess.run(
+            [EVICAP, "capture", url, "--output", str(tmp_path / "out2"), "--no-timestamp", "--profile", "as-loaded",
+             "--allow-network", "127.0.0.2/32"],
+            env=env, capture_output=True, text=True, timeout=240,
+        )
+        assert allowed.returncode == 0, allowed.stderr
+        assert "/admin/keys" in internal.hits
+        manifest = manifest_of(next(p for p in (tmp_path / "out2").iterdir() if p.is_dir()))
+        assert manifest["capture"]["egress_blocked"] == []
+        assert manifest["environment"]["options"]["allow_networks"] == ["127.0.0.2/32"]
+    finally:
+        internal.server.shutdown()
+        internal.server.server_close()
+
+
+def test_a_bad_allow_network_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run([EVICAP, "capture", "http://127.0.0.1:9/", "--allow-network", "10.0.0.0/33", "--output",
+                           str(tmp_path / "o")], env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "x")},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not an IP network" in done.stderr and "Traceback" not in done.stderr
