@@ -319,3 +319,27 @@ def test_a_bad_allow_network_is_a_usage_error(tmp_path: Path) -> None:
                            str(tmp_path / "o")], env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "x")},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "not an IP network" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_doctor_reports_the_sandbox_it_found() -> None:
+    done = subprocess.run([EVICAP, "doctor"], capture_output=True, text=True, timeout=180)
+    line = next((ln for ln in done.stderr.splitlines() if " sandbox " in f" {ln} "), "")
+    assert line.startswith("ok") and "renderer uid" in line and "seccomp-bpf" in line, done.stderr
+    if IS_ROOT:
+        assert "evicap itself is root" in line
+
+
+def test_no_sandbox_only_when_asked_and_then_warned_and_recorded(http_server: LocalServer, tmp_path: Path) -> None:
+    url = http_server.route("/", body="<p>page</p>")
+    done = subprocess.run(
+        [EVICAP, "capture", url, "--no-sandbox", "--output", str(tmp_path / "out"), "--no-timestamp",
+         "--profile", "as-loaded"],
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    manifest = manifest_of(next(p for p in (tmp_path / "out").iterdir() if p.is_dir()))
+    sandbox = manifest["environment"]["browser"]["sandbox"]
+    assert sandbox["mode"] == "disabled" and sandbox["disabled_by_user"] is True
+    assert "--no-sandbox" in manifest["environment"]["browser"]["args"]
+    assert "sandbox-off" in {w["code"] for w in manifest["capture"]["warnings"]}
+    assert manifest["environment"]["options"]["no_sandbox"] is True

@@ -316,7 +316,7 @@ async def launch(
                     executable_path=prepared.executable,
                     headless=headless,
                     args=launch_args(no_sandbox=no_sandbox, user_agent=user_agent),
-                    ignore_default_args=["--enable-automation", "--no-sandbox"],
+                    ignore_default_args=["--enable-automation"] + ([] if no_sandbox else ["--no-sandbox"]),
                     chromium_sandbox=not no_sandbox,
                     env=prepared.env,
                     handle_sigint=handle_sigint,
@@ -333,3 +333,23 @@ async def launch(
                 yield browser
             finally:
                 await browser.close()
+
+
+async def sandbox_probe(info: BrowserInfo, *, browser_user: str | None = None) -> dict[str, Any]:
+    """Launch the browser once and say what its sandbox is (``evicap doctor``); EnvironmentProblem when it does
+    not start."""
+    async with launch(info, browser_user=browser_user) as browser:
+        return sandbox_state(browser) or {}
+
+
+def describe_sandbox(state: dict[str, Any]) -> tuple[bool, str]:
+    """(verified, one line) for doctor."""
+    checked = state.get("checked") or {}
+    who = f"browser runs as {state.get('user')} (uid {state.get('uid')})"
+    if state.get("dropped_from_root"):
+        who += ", evicap itself is root"
+    if not checked.get("verified"):
+        return False, f"NOT verified: {checked.get('reason')}; {who}"
+    parts = [f"renderer uid {checked.get('renderer_uid')}", "seccomp-bpf filter" if checked.get("seccomp_filter")
+             else "no seccomp", "own user namespace" if checked.get("own_user_namespace") else "namespace unknown"]
+    return True, f"on: {', '.join(parts)}; {who}"

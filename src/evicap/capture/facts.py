@@ -15,7 +15,7 @@ from evicap import TOOL_NAME, __version__
 from evicap.bundle import layout
 from evicap.bundle.manifest import FORMAT, FORMAT_VERSION, local_zone, utc_iso
 from evicap.bundle.model import Artifact, CaptureWarning, Status
-from evicap.capture.browser import BrowserInfo, launch_args
+from evicap.capture.browser import BrowserInfo, desktop_user_agent, launch_args
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import PageWatch
 
@@ -67,7 +67,7 @@ def _environment(browser_info: BrowserInfo, browser_version: str, user_agent: st
             "path": browser_info.path,
             "version": browser_version or browser_info.version,
             "source": browser_info.source,
-            "args": launch_args(),
+            "args": launch_args(no_sandbox=options.no_sandbox, user_agent=desktop_user_agent(browser_info.version)),
         },
         "user_agent": user_agent,
         "viewport": {"width": options.viewport[0], "height": options.viewport[1]},
