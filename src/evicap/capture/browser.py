@@ -318,7 +318,7 @@ async def launch(
                     args=launch_args(no_sandbox=no_sandbox, user_agent=user_agent),
                     ignore_default_args=["--enable-automation"] + ([] if no_sandbox else ["--no-sandbox"]),
                     chromium_sandbox=not no_sandbox,
-                    env=prepared.env,
+                    env=dict[str, str | float | bool](prepared.env),
                     handle_sigint=handle_sigint,
                 )
             except Exception as exc:
