@@ -124,7 +124,7 @@ class TargetRecord:
     session: str
     attached: bool = False
     error: str | None = None
-    opener_frame: str | None = None
+    late: bool = False  # attached after it started (pop-up, shared worker): its first requests may be missing
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +133,7 @@ class TargetRecord:
             "url": self.url,
             "parent": self.parent,
             "attached": self.attached,
+            "attached_late": self.late,
             "error": self.error,
         }
 
@@ -150,6 +151,39 @@ class TargetTree:
     spawn: Callable[[Awaitable[Any]], None]
     targets: list[TargetRecord] = field(default_factory=list)
     _children: dict[str, ChildChannel] = field(default_factory=dict)
+    _context_id: str | None = None  # browser context of the capture
+    _asked: set[str] = field(default_factory=set)
+
+    async def discover(self, channel: Channel, context_id: str) -> None:
+        """Attach to the context's pop-ups and shared workers as soon as the browser creates them.
+
+        They are no child targets of the page, so auto-attach does not bring them; the browser attaches them
+        before they run only at the browser level with the flat protocol, which Playwright's connection cannot
+        carry (see above). They are attached on ``Target.targetCreated`` instead, while Playwright still holds a
+        new pop-up for its own set-up; a request made before that would be missing, so each such target is
+        listed as attached late."""
+        self._context_id = context_id
+        channel.on("Target.targetCreated", lambda e: self._created(channel, e))
+        await channel.send("Target.setDiscoverTargets", {"discover": True})
+
+    def _created(self, channel: Channel, event: Event) -> None:
+        info = event.get("targetInfo") or {}
+        target_id = str(info.get("targetId"))
+        if info.get("browserContextId") != self._context_id or target_id in self._asked:
+            return
+        if not (info.get("type") == "shared_worker" or (info.get("type") == "page" and info.get("openerId"))):
+            return
+        self._asked.add(target_id)
+        self.spawn(self._attach_late(channel, target_id, info))
+
+    async def _attach_late(self, channel: Channel, target_id: str, info: Event) -> None:
+        try:
+            await channel.send("Target.attachToTarget", {"targetId": target_id, "flatten": False})
+        except PlaywrightError as exc:
+            url = str(info.get("url") or "") or None
+            self.targets.append(TargetRecord(target_id, str(info.get("type")), url or "", "page", "",
+                                             error=first_line(exc)))
+            self.warn("target-unattached", f"could not record {info.get('type')} {url}: {first_line(exc)}", url)
 
     async def watch(self, channel: Channel, parent_id: str | None = None) -> None:
         """Listen for targets below ``channel`` and switch auto-attach on there."""
@@ -177,7 +211,8 @@ class TargetTree:
             target_id=str(info.get("targetId")),
             type=str(info.get("type")),
             url=str(info.get("url") or ""),
-            parent=parent_id or "page",
+            parent=parent_id or str(info.get("openerId") or "page"),
+            late=str(info.get("targetId")) in self._asked,
             session=session_id,
         )
         self.targets.append(record)

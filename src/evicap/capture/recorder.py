@@ -26,7 +26,7 @@ from playwright.async_api import Error as PlaywrightError
 from evicap.bundle.model import CaptureWarning
 from evicap.capture.attach import Channel, PageChannel, TargetRecord, TargetTree
 from evicap.capture.egress_gate import Blocked, EgressGate
-from evicap.capture.exchanges import write_flow
+from evicap.capture.exchanges import response_from_paused, write_flow
 from evicap.capture.flows import Event, Flow, Hop, StreamedBody, body_shortfall
 from evicap.capture.httpheads import Redactor
 from evicap.capture.media import Wanted, ranged_media, refetch_whole
@@ -47,8 +47,15 @@ PAGE_TYPES = ("page", "iframe")
 class NetworkRecorder:
     """Records the page's network traffic into ``warc``. Call ``start()`` before navigating."""
 
-    def __init__(self, cdp: CDPSession, warc: WarcWriter, spool_dir: Path, options: CaptureOptions) -> None:
+    def __init__(
+        self,
+        cdp: CDPSession,
+        warc: WarcWriter,
+        spool_dir: Path,
+        options: CaptureOptions,
+    ) -> None:
         self.page = PageChannel(cdp)
+
         self.warc = warc
         self.spool_dir = spool_dir
         self.options = options
@@ -67,7 +74,9 @@ class NetworkRecorder:
         self._redactor = Redactor(options.keep_secrets)
         self._flows: dict[tuple[str, str], Flow] = {}
         self._early_extras: dict[tuple[str, str], tuple[list[Event], list[Event]]] = {}
-        self._documents: dict[str, Flow] = {}  # document flows by requestId (ids are unique in the browser)
+        # Flows by requestId alone: a frame's document or a worker's script is requested in the parent's session
+        # and answered in the new target's, under the same id.
+        self._by_id: dict[str, Flow] = {}
         self._streamers: list[FetchStreamer] = []
         self._targets: dict[str, str] = {}  # session key -> target id
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -102,16 +111,13 @@ class NetworkRecorder:
         await self._enable(page, None, "page")
         await page.send("Page.enable")  # frameNavigated: which document the main frame shows
         await self.tree.watch(page)
-
-    async def record_page(self, cdp: CDPSession, name: str) -> None:
-        """Record another page of the context (a pop-up) from now on, with every target below it."""
-        channel = PageChannel(cdp, key=name)
-        self.tree.targets.append(TargetRecord(name, "page", "", "page", name, attached=True))
-        await self._enable(channel, name, "page")
-        await self.tree.watch(channel, name)
+        info = (await page.send("Target.getTargetInfo"))["targetInfo"]  # pop-ups, shared workers: the context's
+        await self.tree.discover(page, str(info.get("browserContextId")))
 
     async def _attach_target(self, channel: Channel, record: TargetRecord) -> None:
         await self._enable(channel, record.target_id, record.type)
+        if record.type == "page":  # a pop-up: its frames commit there
+            await channel.send("Page.enable")
 
     async def _enable(self, channel: Channel, target: str | None, kind: str) -> None:
         handlers: dict[str, Callable[[Channel, Event], None]] = {
@@ -139,10 +145,9 @@ class NetworkRecorder:
         streamer = FetchStreamer(channel, self, responses=kind in PAGE_TYPES)
         try:
             await streamer.enable()
-        except PlaywrightError as exc:
-            if self.gate is not None:  # without Fetch there, the gate cannot hold that target's requests
-                raise
-            self.warn("fetch-unavailable", f"large bodies of a {kind} target are not streamed: {first_line(exc)}")
+        except PlaywrightError:
+            # Workers have no Fetch domain: their requests pass the Fetch of the frame that owns them, and their
+            # bodies come from Network.getResponseBody.
             return
         self._streamers.append(streamer)
 
@@ -175,6 +180,10 @@ class NetworkRecorder:
                 self.cut_by_deadline.append(item.url)
             if done.summary is not None:
                 self.exchanges.append(done.summary)
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s) for the exchanges in flight: a pop-up's, before it is closed."""
+        await self._settle(timeout)
 
     async def _settle(self, timeout: float) -> None:
         """Wait for pending work and open exchanges; give up on open ones after QUIET_SECONDS without events
@@ -262,14 +271,46 @@ class NetworkRecorder:
         return self.spool_dir / f"body-{self._spool_counter:06d}"
 
     def flow_of(self, channel: Channel, request_id: str) -> Flow | None:
-        """The flow of ``request_id`` as ``channel`` reports it. A frame's document, requested by the parent's
-        session, is finished by the frame's own session under the same id: that session then owns its body."""
+        """The flow a Fetch pause in ``channel`` belongs to: a frame's Fetch also pauses its workers' requests."""
+        return self._flows.get((channel.key, request_id)) or self._by_id.get(request_id)
+
+    def _network_flow(self, channel: Channel, request_id: str, *, finished: bool = False) -> Flow | None:
+        """The flow of a Network event. A frame's document or a worker's script, requested in the parent's
+        session, finishes in the new target's session under the same id: the session that saw it finish holds
+        its body. (The browser also reports ExtraInfo of a worker's requests to the frame: those change nothing.)"""
         flow = self._flows.get((channel.key, request_id))
         if flow is None:
-            flow = self._documents.get(request_id)
-            if flow is not None and flow.channel is not channel:
+            flow = self._by_id.get(request_id)
+            if flow is None or flow.done:
+                return None
+            if finished:
                 flow.body_channel = channel
         return flow
+
+    def unseen(self, channel: Channel, event: Event) -> Flow | None:
+        """A response paused in ``channel``'s Fetch whose request no session reported (a worker that ran before
+        its session was ready): a flow built from the Fetch event alone."""
+        request = event.get("request") or {}
+        url = str(request.get("url") or "")
+        rid = str(event.get("networkId") or event.get("requestId"))
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        flow = Flow(rid, event.get("resourceType"), event.get("frameId"), channel, self._targets.get(channel.key))
+        flow.hops.append(Hop(url, str(request.get("method") or "GET"), request, None))
+        flow.hops[-1].response = {
+            "url": url,
+            "status": event.get("responseStatusCode"),
+            "statusText": event.get("responseStatusText"),
+            "headers": {h["name"]: h["value"] for h in event.get("responseHeaders") or []},
+        }
+        if request.get("postData"):
+            flow.post_data = str(request["postData"]).encode("utf-8")
+        self._flows[(channel.key, rid)] = flow
+        self._by_id[rid] = flow
+        return flow
+
+    def finish(self, flow: Flow) -> None:
+        self.spawn(self._finish(flow))
 
     def blocked(self, channel: Channel, refusal: Blocked) -> None:
         self.blocked_requests.append(refusal)
@@ -289,6 +330,9 @@ class NetworkRecorder:
         rid = event["requestId"]
         key = (channel.key, rid)
         hop = Hop(url, event["request"].get("method", "GET"), event["request"], event.get("wallTime"))
+        known = self._by_id.get(rid)
+        if known is not None and known.stream is not None and known.channel is not channel:
+            return  # first seen by a frame's Fetch (unseen()): that flow holds it
         flow = self._flows.get(key)
         if flow is not None and event.get("redirectResponse") and flow.hops:
             flow.hops[-1].response = event["redirectResponse"]
@@ -298,15 +342,14 @@ class NetworkRecorder:
         flow.hops.append(hop)
         flow.request_extras, flow.response_extras = self._early_extras.pop(key, ([], []))
         self._flows[key] = flow
-        if event.get("type") == "Document":
-            self._documents[rid] = flow
+        self._by_id[rid] = flow
         if event["request"].get("hasPostData"):
             self.spawn(self._fetch_post_data(flow, event["request"]))
         if channel is self.page:
             self.nav.on_document(flow, event)
 
     def _extras(self, channel: Channel, rid: str) -> tuple[list[Event], list[Event]]:
-        flow = self.flow_of(channel, rid)
+        flow = self._network_flow(channel, rid)
         if flow is not None:
             return flow.request_extras, flow.response_extras
         return self._early_extras.setdefault((channel.key, rid), ([], []))
@@ -318,7 +361,7 @@ class NetworkRecorder:
         self._extras(channel, event["requestId"])[1].append(event)
 
     def _on_response(self, channel: Channel, event: Event) -> None:
-        flow = self.flow_of(channel, event["requestId"])
+        flow = self._network_flow(channel, event["requestId"])
         if flow is None or not flow.hops:
             return
         flow.hops[-1].response = event["response"]
@@ -327,12 +370,12 @@ class NetworkRecorder:
         self._maybe_certificate(channel, event["response"])
 
     def _on_finished(self, channel: Channel, event: Event) -> None:
-        flow = self.flow_of(channel, event["requestId"])
+        flow = self._network_flow(channel, event["requestId"], finished=True)
         if flow is not None and not flow.done:
             self.spawn(self._finish(flow, int(event.get("encodedDataLength") or 0)))
 
     def _on_failed(self, channel: Channel, event: Event) -> None:
-        flow = self.flow_of(channel, event["requestId"])
+        flow = self._network_flow(channel, event["requestId"])
         if flow is not None and not flow.done:
             self.spawn(self._fail(flow, event))
 
@@ -357,9 +400,14 @@ class NetworkRecorder:
         if flow.stream is not None:
             await self._write_streamed(flow, await flow.stream)
             return
+        response_from_paused(flow)
         final = flow.hops[-1]
         status = int((final.response or {}).get("status") or 0)
-        if final.response is None or status in (204, 304) or final.method == "HEAD":
+        if final.response is None:
+            await self._write(flow, None, outcome="no-response",
+                              detail="finished, but no session of ours heard its response (target attached late)")
+            return
+        if status in (204, 304) or final.method == "HEAD":
             await self._write(flow, b"" if final.response is not None else None)
             return
         try:
@@ -369,16 +417,14 @@ class NetworkRecorder:
         except PlaywrightError as exc:
             await self._write(flow, b"", truncated="unspecified", outcome="no-body",
                               detail=f"browser did not give the body: {first_line(exc)}")
+            self._keep_whole_later(flow, status)
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
         shortfall = body_shortfall(final.response, len(data), received, exact=bool(result.get("base64Encoded")))
         if shortfall is not None:
             await self._write(flow, data, truncated="length", outcome="truncated", detail=shortfall)
-            if status == 200 and final.method == "GET":
-                self._not_kept.setdefault(final.url, Wanted(final.url, flow.channel, flow.frame_id,
-                                                            "a body the browser did not keep",
-                                                            flow.resource_type or "Other"))
+            self._keep_whole_later(flow, status)
             return
         limit = self.max_body_size
         if limit is not None and len(data) > limit:
@@ -386,6 +432,14 @@ class NetworkRecorder:
                               detail=f"body cut at max_body_size ({limit} bytes)")
             return
         await self._write(flow, data)
+
+    def _keep_whole_later(self, flow: Flow, status: int) -> None:
+        """A GET body the browser did not keep (or give) is fetched again whole by complete_media()."""
+        final = flow.hops[-1]
+        if status == 200 and final.method == "GET":
+            self._not_kept.setdefault(final.url, Wanted(final.url, flow.channel, flow.frame_id,
+                                                        "a body the browser did not keep",
+                                                        flow.resource_type or "Other"))
 
     async def _fail(self, flow: Flow, event: Event) -> None:
         if flow.stream is not None:  # we took the body ourselves; the failure the page saw is ours

@@ -284,9 +284,9 @@ async def capture_url(
                 await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
             await recorder.drain(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             run.warnings.extend(recorder.warnings)
-            if time.monotonic() > deadline and nav_error is None:
-                run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s); "
-                            "what was captured by then is sealed")
+            if recorder.cut_by_deadline and nav_error is None:
+                run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
+                            f"{len(recorder.cut_by_deadline)} whole-body re-fetch(es) ended; the rest is sealed")
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -338,8 +338,10 @@ def _popup_recorder(
         left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
         try:
             await popup.wait_for_load_state("load", timeout=left * 1000)
+            await popup.wait_for_load_state("networkidle", timeout=min(3.0, left) * 1000)
         except PlaywrightError:
             pass
+        await recorder.settle(min(3.0, left))  # its bodies are read before closing it takes them away
         html = await asyncio.wait_for(popup.content(), max(1.0, left))
         rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
         body = html.encode("utf-8")

@@ -32,6 +32,7 @@ FULFIL_LIMIT = 16 * 1024 * 1024  # streamed bodies up to this size are handed ba
 # 1 MiB reads: each arrives base64 in one DevTools message; bigger reads left ~100 MiB of message buffers
 # behind in the Python process (measured: 4 MiB reads +116 MiB RSS for a 256 MiB body, 1 MiB reads +32 MiB).
 READ_SIZE = 1 * 1024 * 1024
+UNSEEN = "recorded from the Fetch interception of its frame (no attached session reported it in time)"
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "image/svg")
 
 
@@ -62,6 +63,10 @@ class StreamHost(Protocol):
     def flow_of(self, channel: Channel, request_id: str) -> Flow | None: ...
 
     def blocked(self, channel: Channel, refusal: Blocked) -> None: ...
+
+    def unseen(self, channel: Channel, event: dict[str, Any]) -> Flow | None: ...
+
+    def finish(self, flow: Flow) -> None: ...
 
 
 class FetchStreamer:
@@ -103,12 +108,45 @@ class FetchStreamer:
         headers = [(h["name"], h["value"]) for h in event.get("responseHeaders") or []]
         status = int(event.get("responseStatusCode") or 0)
         flow = host.flow_of(self.channel, str(event.get("networkId") or ""))
-        if event.get("responseErrorReason") or flow is None or not should_stream(status, headers):
+        unseen = flow is None and not event.get("responseErrorReason")
+        if unseen:  # no session reported it (a worker that ran before we were attached): keep it from here
+            flow = host.unseen(self.channel, event)
+        if event.get("responseErrorReason") or flow is None or flow.done:
             host.spawn(self._continue(event["requestId"]))
+            return
+        if flow.hops and flow.hops[-1].response is None:
+            flow.paused = event  # the response head, should its session's responseReceived be missed
+        if not should_stream(status, headers):
+            if unseen:
+                flow.paused = event
+                flow.stream = asyncio.get_running_loop().create_future()
+                host.spawn(self._read_unseen(event, flow))
+            else:
+                host.spawn(self._continue(event["requestId"]))
             return
         flow.paused = event
         flow.stream = asyncio.get_running_loop().create_future()
         host.spawn(self._take(event, flow.stream, status, headers))
+        if unseen:
+            host.finish(flow)
+
+    async def _read_unseen(self, event: dict[str, Any], flow: Flow) -> None:
+        """The body of a response no session reported, read while it is paused, then let go to the page."""
+        assert flow.stream is not None
+        fetch_id = event["requestId"]
+        path = self.host.spool()
+        try:
+            got = await self.channel.send("Fetch.getResponseBody", {"requestId": fetch_id})
+            body = base64.b64decode(got.get("body") or "") if got.get("base64Encoded") else \
+                str(got.get("body") or "").encode("utf-8")
+            await asyncio.to_thread(path.write_bytes, body)
+            flow.stream.set_result(StreamedBody(path, len(body), None, UNSEEN))
+        except PlaywrightError as exc:
+            path.unlink(missing_ok=True)
+            flow.stream.set_result(StreamedBody(None, 0, "unspecified", f"{UNSEEN}; body not readable: {exc}"))
+        finally:
+            await self._continue(fetch_id)
+            self.host.finish(flow)
 
     async def _at_request(self, event: dict[str, Any]) -> None:
         fetch_id = event["requestId"]
