@@ -114,3 +114,12 @@ def test_token_fields_taken_apart_into_json_are_scrubbed_too() -> None:
     out = s.scrub_json(facts, "page-facts.json")
     assert "Zz9Yy8Xx7Ww6" not in json.dumps(out) and "AQHxyz123456789" not in json.dumps(out)
     assert out["meta"][1]["content"] == "width=1"
+
+
+def test_a_long_token_value_is_scrubbed_whole_even_across_chunks() -> None:
+    s = scrubber(token_fields=True)
+    jwt = "eyJ" + "a1B2c3D4" * 400  # 3 KB, like an OAuth access token
+    data = b"x" * 9000 + f"?access_token={jwt}&next=1 ".encode() + b"y" * 9000
+    for size in (1000, 4096):
+        out = b"".join(s.scrub_chunks([data[i:i + size] for i in range(0, len(data), size)], "warc"))
+        assert b"a1B2c3D4" not in out and b"&next=1" in out and len(out) == len(data)
