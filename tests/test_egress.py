@@ -93,3 +93,13 @@ def test_bad_cidr_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="not an IP network"):
         parse_networks(["10.0.0.0/33"])
     assert classify(__import__("ipaddress").ip_address("8.8.8.8")) is None
+
+
+def test_through_a_proxy_names_are_not_resolved_locally_but_literals_are_checked() -> None:
+    policy = policy_for("https://203.0.113.10/", proxy="socks5://127.0.0.1:1080")
+    by_name = decide(policy, "http://localhost:631/")
+    assert by_name.allowed and by_name.address is None and "proxy" in (by_name.rule or "")
+    assert not decide(policy, "http://169.254.169.254/latest/").allowed
+    # Proxied responses come from the proxy's address: not a rebinding.
+    assert asyncio.run(policy.check_address("127.0.0.1")).allowed
+    assert not asyncio.run(policy.check_address("10.0.0.5")).allowed

@@ -12,6 +12,10 @@ address it resolves to: one forbidden address blocks the request (a name that an
 address is how DNS rebinding starts). ``check_address`` re-checks the address the browser actually connected to
 (``remoteIPAddress`` of a response), which closes the rebinding window between our lookup and the browser's.
 
+Through a proxy, names are not resolved here: that lookup would go to the local resolver, around the proxy (and
+with SOCKS5 the proxy resolves names itself). IP literals are still checked, and the proxy's own address, which
+is what ``remoteIPAddress`` shows for proxied responses, is not held against the page.
+
 For tests on a loopback-only machine, ``treat_as_private`` (config ``egress_test_private``) names loopback
 addresses that count as forbidden even though the target is on loopback too: on Linux 127.0.0.1 and 127.0.0.2
 are both usable, so a target on 127.0.0.1 and a "private" service on 127.0.0.2 behave as a public site and an
@@ -98,6 +102,9 @@ class EgressPolicy:
     target_url: str
     allow: tuple[Network, ...] = ()
     treat_as_private: tuple[Address, ...] = ()
+    proxied: bool = False
+    """Traffic goes through a proxy: no local name resolution (see module docstring)."""
+    proxy_host: str | None = None
     _target_addresses: set[Address] | None = field(default=None, init=False, repr=False)
     _cache: dict[str, list[Address]] = field(default_factory=dict, init=False, repr=False)
 
@@ -106,18 +113,24 @@ class EgressPolicy:
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https", "ws", "wss") or not parts.hostname:
             return EgressDecision(True, None, None)
+        literal = _literal(parts.hostname)
+        if literal is None and self.proxied:
+            return EgressDecision(True, None, "proxied: names resolved by the proxy, not checked here")
         try:
-            addresses = await self._resolve(parts.hostname, parts.port)
+            addresses = [literal] if literal is not None else await self._resolve(parts.hostname, parts.port)
         except OSError:
             return EgressDecision(True, None, None)  # the browser's own lookup will fail the same way; recorded then
         return await self._decide(addresses)
 
     async def check_address(self, address: str) -> EgressDecision:
         """Decide for the address a response actually came from (``remoteIPAddress``): the DNS-rebinding check."""
-        try:
-            parsed = ipaddress.ip_address(address.strip("[]"))
-        except ValueError:
+        parsed = _literal(address)
+        if parsed is None:
             return EgressDecision(True, None, None)
+        if self.proxied and self.proxy_host is not None and _literal(self.proxy_host) == parsed:
+            return EgressDecision(True, str(parsed), "proxy")
+        if self.proxied and self.proxy_host is not None and _literal(self.proxy_host) is None:
+            return EgressDecision(True, str(parsed), "proxy")  # a proxy named by host: its address is not ours to judge
         return await self._decide([parsed])
 
     async def _decide(self, addresses: list[Address]) -> EgressDecision:
@@ -163,8 +176,12 @@ class EgressPolicy:
     async def _target(self) -> set[Address]:
         if self._target_addresses is None:
             parts = urlsplit(self.target_url)
+            literal = _literal(parts.hostname or "")
             try:
-                found = await self._resolve(parts.hostname or "", parts.port)
+                if literal is not None:
+                    found = [literal]
+                else:
+                    found = [] if self.proxied else await self._resolve(parts.hostname or "", parts.port)
             except OSError:
                 found = []
             self._target_addresses = {_unmapped(a) for a in found}
@@ -189,12 +206,23 @@ class EgressPolicy:
         return found
 
 
-def policy_for(target_url: str, allow: Iterable[str] = (), treat_as_private: Iterable[str] = ()) -> EgressPolicy:
-    """The policy of one capture: its target, the --allow-network / config CIDRs, the test switch."""
+def _literal(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def policy_for(
+    target_url: str, allow: Iterable[str] = (), treat_as_private: Iterable[str] = (), *, proxy: str | None = None
+) -> EgressPolicy:
+    """The policy of one capture: its target, the --allow-network / config CIDRs, the test switch, the proxy
+    (``scheme://host:port``) when there is one."""
     private = []
     for value in treat_as_private:
         try:
             private.append(ipaddress.ip_address(value))
         except ValueError:
             raise UsageError(f"egress_test_private: not an IP address: {value!r}") from None
-    return EgressPolicy(target_url, parse_networks(allow), tuple(private))
+    proxy_host = urlsplit(proxy).hostname if proxy else None
+    return EgressPolicy(target_url, parse_networks(allow), tuple(private), proxied=bool(proxy), proxy_host=proxy_host)

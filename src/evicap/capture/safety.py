@@ -23,6 +23,7 @@ from evicap.capture.egress import policy_for
 from evicap.capture.options import CaptureOptions
 from evicap.capture.secrets import Scrubber, capture_scrubber, manifest_section
 from evicap.capture.target import url_credentials
+from evicap.errors import ConfigError
 
 VISIBLE_TEXT_JS = "document.body ? document.body.innerText : ''"
 
@@ -39,13 +40,16 @@ class CaptureSafety:
 def prepare(url: str, target: str, options: CaptureOptions, storage_state: Path | None) -> CaptureSafety:
     """Everything decided before the browser context opens. ``url`` as given, ``target`` normalized."""
     if options.egress is None:
-        gate = policy_for(target, options.allow_networks, options.egress_test_private)
+        gate = policy_for(target, options.allow_networks, options.egress_test_private, proxy=options.proxy)
         options = dataclasses.replace(options, egress=gate)
     found = url_credentials(url)
     credentials = (found.username, found.password) if found else None
     state: dict[str, Any] | None = None
     if storage_state is not None:
-        state = json.loads(storage_state.read_text(encoding="utf-8"))
+        try:
+            state = json.loads(storage_state.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"session file {storage_state} is unreadable: {exc}") from None
     scrubber = capture_scrubber(state, url_credentials=credentials, proxy_credentials=options.proxy_auth,
                                 keep=options.keep_secrets)
     warnings = []
