@@ -204,3 +204,17 @@ def test_egress_gate_refuses_requests_of_every_target_before_they_leave(
         assert blocked[refused]["rule"] == "test-rule"
         assert any(w["code"] == "egress-blocked" and w["url"] == refused for w in manifest["capture"]["warnings"])
     assert "egress" not in manifest["environment"]["options"]
+
+
+def test_cross_site_https_frame_certificate_comes_from_the_frames_own_session(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, https_server: Any, tmp_output: Path
+) -> None:
+    frame = other_site(https_server.route("/tls-frame", "<p>frame over TLS</p>"))
+    url = https_server.route("/tls-outer", f"<h1>outer</h1><iframe src='{frame}'></iframe>")
+    result = capture(run, browser, browser_info, sealing, url, tmp_output)
+    assert result.status == "complete", result.error
+    assert b"frame over TLS" in bodies(result.bundle)[frame]
+    chains = json.loads((Path(result.bundle) / "artifacts" / "certificates.json").read_text("utf-8"))
+    origins = {o["origin"] for o in chains["origins"]}
+    assert origins == {https_server.origin, other_site(https_server.origin)}
+    assert not [w for w in manifest_of(result.bundle)["capture"]["warnings"] if w["code"] == "certificate-missing"]

@@ -17,7 +17,6 @@ from typing import Any
 
 from playwright.async_api import Browser
 
-from evicap.batch.resume import clear_staging
 from evicap.batch.runner import CaptureFn
 from evicap.batch.targets import Target
 from evicap.bundle.model import CaptureResult
@@ -91,18 +90,25 @@ def staging_prefix(target: Target) -> str:
     return f"{safe_component(target.item, fallback='item')}_{host_label(target.url)}_"
 
 
+HANG_GUARD = 120.0  # seconds past --timeout + SEAL_MARGIN before batch stops a capture that hangs
+
+
+def batch_target_timeout(timeout: float) -> float:
+    """The batch's default hang guard for one attempt. A capture holds --timeout (plus its sealing margin) by
+    itself and seals what it has, partial if the deadline cut it; the guard only stops one that hangs."""
+    from evicap.capture.session import SEAL_MARGIN
+
+    return timeout + SEAL_MARGIN + HANG_GUARD
+
+
 def browser_capture(shared: SharedBrowser, base: CaptureOptions, output: Path, sealing: Any) -> CaptureFn:
-    """A CaptureFn running ``capture_url`` on the shared browser. A cancelled capture (second Ctrl-C, batch
-    timeout) leaves no staging directory behind: it is discarded whole."""
+    """A CaptureFn running ``capture_url`` on the shared browser. A cancelled capture (second Ctrl-C, hang
+    guard) keeps its staging directory: evidence is never deleted; the next run sets it aside (batch.case)."""
     from evicap.capture.session import capture_url
 
     async def capture(target: Target, attempt: int) -> CaptureResult:
         browser = await shared.get()
         options = target_options(base, target)
-        try:
-            return await capture_url(browser, target.url, options, output, browser_info=shared.info, sealing=sealing)
-        except asyncio.CancelledError:
-            clear_staging(output, staging_prefix(target))
-            raise
+        return await capture_url(browser, target.url, options, output, browser_info=shared.info, sealing=sealing)
 
     return capture

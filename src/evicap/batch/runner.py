@@ -242,7 +242,8 @@ async def run_batch(
         try:
             result = await asyncio.wait_for(capture(job.target, job.attempts), settings.target_timeout)
         except TimeoutError:
-            result = _failed(job.target, f"capture timed out after {settings.target_timeout:g} s (batch limit)")
+            result = _failed(job.target, f"capture hung past the batch's guard of {settings.target_timeout:g} s "
+                             "(its staging directory is kept)")
             transient = "timed out"
         except FATAL as error:
             fatal.append(error)

@@ -512,18 +512,38 @@ class NetworkRecorder:
         self.spawn(self._fetch_certificate(channel, origin, response))
 
     async def _fetch_certificate(self, channel: Channel, origin: str, response: Event) -> None:
-        try:
-            result = await channel.send("Network.getCertificate", {"origin": origin})
-        except PlaywrightError as exc:
-            self.warn("certificate-missing", f"certificate chain of {origin} not available: {first_line(exc)}")
-            return
-        chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
+        """The origin's chain from the session that saw the response; a cross-site frame's own session knows it
+        when its parent's does not (site isolation keeps it in the frame's process)."""
+        chain: tuple[bytes, ...] = ()
+        error: str | None = None
+        for attempt in range(3):  # a frame's session is known once the frame's document has finished loading
+            for asked in self._certificate_channels(channel, origin):
+                try:
+                    result = await asked.send("Network.getCertificate", {"origin": origin})
+                except PlaywrightError as exc:
+                    error = first_line(exc)
+                    continue
+                chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
+                if chain:
+                    break
+            if chain:
+                break
+            await asyncio.sleep(0.3 * (attempt + 1))
         if not chain:
-            self.warn("certificate-missing", f"browser reported no certificate chain for {origin}")
+            reason = f"not available: {error}" if error else "not reported by the browser"
+            self.warn("certificate-missing", f"certificate chain of {origin} {reason}")
             return
         self.certificates[origin] = CertificateChain(
             origin, chain, dict(response["securityDetails"]), response.get("remoteIPAddress")
         )
+
+    def _certificate_channels(self, first: Channel, origin: str) -> list[Channel]:
+        channels = [first]
+        for flow in self._flows.values():
+            for candidate in (flow.body_channel, flow.channel):
+                if candidate is not None and candidate not in channels and flow.hops[0].url.startswith(origin):
+                    channels.append(candidate)
+        return channels
 
 
 def _left(deadline: float) -> float:

@@ -227,6 +227,7 @@ async def capture_url(
             user_agent = await page.evaluate("navigator.userAgent")
             warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent),
                               scrubber=guard.scrubber)
+            run.warnings.extend(await safety.check_egress(guard, context, warc, run.capture_id))  # safety (issue 12)
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
             watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
@@ -308,7 +309,9 @@ async def capture_url(
         manifest_digest = write_manifest(staging, manifest)
         error = await _seal(run, staging, sealing, say)
         final = publish(staging, output_dir, name)
-    except Exception as exc:  # browser crash, unwritable bundle, or our bug: keep what was written, say where
+    except (PlaywrightError, OSError, EvicapError) as exc:
+        # The browser, Playwright or the OS failed (crash, unwritable bundle): keep what was written, say where.
+        # Anything else is a bug of ours: it propagates (one line, traceback with --debug), never retried.
         reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
         message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=target) from exc
