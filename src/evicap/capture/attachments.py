@@ -32,6 +32,7 @@ from evicap.capture import certs
 from evicap.capture.options import CaptureOptions
 from evicap.capture.screenshot import FullPageShot, evaluate_isolated, full_page_png, scroll_to_top, viewport_png
 from evicap.capture.types import CertificateChain, ConsoleMessage, Navigation
+from evicap.capture.uris import evicap_uri
 from evicap.errors import first_line
 
 T = TypeVar("T")
@@ -181,7 +182,7 @@ class _Collector:
         self, rel_path: str, role: str, media_type: str, digest: FileDigest, *, metadata: bool = False
     ) -> Artifact:
         """Copy a finished file into the WARC and list it as an Artifact naming that record."""
-        uri = f"urn:evicap:{self.inputs.capture_id}:{Path(rel_path).name}"
+        uri = evicap_uri(self.inputs.capture_id, rel_path)
         path = self.path(rel_path)
         if metadata:
             await self.warc.write_metadata(uri, media_type, path.read_bytes(), refers_to_target=self.target)

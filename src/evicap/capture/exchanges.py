@@ -6,9 +6,9 @@ never went on the wire (refused before sending, blocked) gets no record, because
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
+from evicap import clock
 from evicap.capture import httpheads
 from evicap.capture.flows import Flow, Hop, match_response_extra, nth
 from evicap.capture.httpheads import Redactor
@@ -91,7 +91,7 @@ async def _write_hop(
         redactor,
     )
     message = response_message(hop, body, size, redactor) if response is not None else None
-    when = datetime.fromtimestamp(hop.wall_time, UTC) if hop.wall_time else None
+    when = clock.from_epoch(hop.wall_time) if hop.wall_time else None
     ids = await warc.write_exchange(
         hop.url,
         request,

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from playwright.async_api import Browser, BrowserContext
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from evicap import clock
 from evicap.bundle import layout
 from evicap.bundle.hashing import write_bytes
 from evicap.bundle.manifest import (
@@ -40,6 +41,7 @@ from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, 
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import POPUP_LOAD, PageWatch
 from evicap.capture.target import normalize_target, proxy_failure
+from evicap.capture.uris import evicap_uri
 from evicap.errors import CaptureError, EvicapError, first_line
 
 Progress = Callable[[str], None]
@@ -74,7 +76,7 @@ class _Run:
     url: str
     options: CaptureOptions
     capture_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=clock.now)
     warnings: list[CaptureWarning] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     status: Status = "complete"
@@ -182,7 +184,7 @@ async def _write_json_artifact(
         data = run.scrubber.scrub_json(data, rel_path)
     body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     digest = write_bytes(staging / rel_path, body)
-    uri = f"urn:evicap:{run.capture_id}:{Path(rel_path).name}"
+    uri = evicap_uri(run.capture_id, rel_path)
     await warc.write_metadata(uri, "application/json", body, refers_to_target=target)
     return Artifact(rel_path, role, "application/json", digest, warc_record_uri=uri)
 
@@ -296,7 +298,7 @@ async def capture_url(
             0, Artifact(layout.WARC, "warc", "application/warc", warc_digest, description="WARC/1.1, gzip per record")
         )
         shutil.rmtree(staging / ".spool", ignore_errors=True)
-        ended = datetime.now(timezone.utc)
+        ended = clock.now()
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
@@ -351,7 +353,7 @@ def _popup_recorder(
         if run.scrubber is not None:  # safety (issue 12)
             body = run.scrubber.scrub_bytes(body, rel)
         digest = write_bytes(staging / rel, body)
-        uri = f"urn:evicap:{run.capture_id}:{name}.html"
+        uri = evicap_uri(run.capture_id, f"{name}.html")
         await warc.write_resource(uri, "text/html; charset=utf-8", body)
         run.artifacts.append(Artifact(rel, "popup-dom", "text/html; charset=utf-8", digest, warc_record_uri=uri,
                                       description=f"document of pop-up {popup.url} before it was closed"))
@@ -394,7 +396,7 @@ async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, stag
 
 async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: Any, target: str) -> None:
     for artifact in profile_run.artifacts:
-        uri = f"urn:evicap:{run.capture_id}:{Path(artifact.path).name}"
+        uri = evicap_uri(run.capture_id, artifact.path)
         await warc.write_resource(uri, artifact.media_type, staging / artifact.path, refers_to_target=target)
         run.artifacts.append(
             Artifact(artifact.path, artifact.role, artifact.media_type, artifact.digest, uri, artifact.description)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from evicap import clock
 from evicap.capture import httpheads
 from evicap.capture.flows import Event
 from evicap.capture.httpheads import Redactor
@@ -43,7 +43,7 @@ class Connection:
         stamp = event.get("timestamp")
         if self.wall_base is None or stamp is None:
             return None
-        return datetime.fromtimestamp(self.wall_base + float(stamp), UTC).isoformat().replace("+00:00", "Z")
+        return clock.iso(clock.from_epoch(self.wall_base + float(stamp)))
 
     def line(self, entry: dict[str, Any]) -> None:
         if self._out is None:
@@ -137,7 +137,7 @@ async def _write_connection(warc: WarcWriter, redactor: Redactor, conn: Connecti
         response = httpheads.response_message(int(conn.response.get("status") or 0),
                                               conn.response.get("statusText"), headers, "http/1.1", b"", 0,
                                               redactor, status_line)
-    when = datetime.fromtimestamp(conn.handshake_wall, UTC) if conn.handshake_wall is not None else None
+    when = clock.from_epoch(conn.handshake_wall) if conn.handshake_wall is not None else None
     ids = await warc.write_exchange(conn.url, request, response, date=when)
     messages_id = None
     if conn.spool.exists():
