@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.integration.capture_helpers import manifest_of
+from tests.integration.capture_helpers import manifest_of, warc_records
 from tests.proxy import ForwardProxy
 from tests.servers import LocalServer
 
@@ -117,6 +117,12 @@ def test_renderer_is_sandboxed_and_no_child_process_inherits_our_environment(
     assert all("Headless" not in (h.get("User-Agent") or "") for h in sent)
     assert all("Headless" not in (h.get("Sec-CH-UA") or "") for h in sent)
     assert any('"Chromium"' in (h.get("Sec-CH-UA") or "") for h in sent)
+    # The capturing machine's network identity: its addresses and the way the traffic left.
+    network = manifest["environment"]["network"]
+    assert {"interface": "lo", "address": "127.0.0.1", "family": "ipv4"} in network["local_addresses"]
+    hop = network["first_hop"]
+    assert hop["via"] == "direct" and hop["address"] == "127.0.0.1" and hop["interface"] == "lo"
+    assert network["egress_check"] is None  # off by default: offline first
 
 
 def _ordinary_user() -> pwd.struct_passwd | None:
@@ -343,3 +349,32 @@ def test_no_sandbox_only_when_asked_and_then_warned_and_recorded(http_server: Lo
     assert "--no-sandbox" in manifest["environment"]["browser"]["args"]
     assert "sandbox-off" in {w["code"] for w in manifest["capture"]["warnings"]}
     assert manifest["environment"]["options"]["no_sandbox"] is True
+
+
+def test_egress_check_url_is_asked_through_the_proxy_and_kept_with_its_answer(
+    http_server: LocalServer, http_server2: LocalServer, tmp_path: Path
+) -> None:
+    url = http_server.route("/", body="<p>page</p>")
+    check = http_server2.route("/ip", body='{"ip": "198.51.100.23"}', content_type="application/json")
+    config = tmp_path / "xdg" / "evicap" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"egress_check_url: {check}\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    env["EVICAP_BROWSER_ARGS"] = (env.get("EVICAP_BROWSER_ARGS", "") + " --proxy-bypass-list=<-loopback>").strip()
+    with ForwardProxy() as proxy:
+        done = subprocess.run(
+            [EVICAP, "capture", url, "--proxy", proxy.url, "--output", str(tmp_path / "out"), "--no-timestamp",
+             "--profile", "as-loaded"], env=env, capture_output=True, text=True, timeout=240,
+        )
+        # Playwright's request client tunnels (CONNECT localhost:PORT) even for http://.
+        asked = [target for _, target, _ in proxy.seen if target.endswith(f"localhost:{http_server2.port}")
+                 or target.endswith("/ip")]
+    assert done.returncode == 0, done.stderr
+    assert asked, "the egress check did not go through the proxy"
+    bundle = next(p for p in (tmp_path / "out").iterdir() if p.is_dir())
+    network = manifest_of(bundle)["environment"]["network"]
+    assert network["egress_check"]["public_address"] == "198.51.100.23"
+    assert network["egress_check"]["status"] == 200
+    assert network["first_hop"]["via"] == "proxy" and network["first_hop"]["port"] == int(proxy.url.rsplit(":", 1)[1])
+    records = [r for r in warc_records(bundle) if r["uri"] == network["egress_check"]["record"]]
+    assert records and b"198.51.100.23" in records[0]["payload"]

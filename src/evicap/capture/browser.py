@@ -173,8 +173,9 @@ def find_browser(explicit: str | None = None, *, headless: bool = True) -> Brows
 def probe_version(info: BrowserInfo, timeout: float = 20.0) -> BrowserInfo:
     """Ask the executable for its version string (e.g. 'Chromium 156.0.8078.108')."""
     try:
-        out = subprocess.run(
-            [info.path, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+        out = subprocess.run(  # nothing of ours in its environment either (Debian's launcher is a shell script)
+            [info.path, "--version"], capture_output=True, text=True, timeout=timeout, check=False,
+            env=sandbox.scrub_environment(os.environ),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EnvironmentProblem(f"browser at {info.path} does not run: {exc}", hint=INSTALL_HINT) from exc

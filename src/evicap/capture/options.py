@@ -41,6 +41,7 @@ class CaptureOptions:
     no_sandbox: bool = False  # the user's explicit --no-sandbox: recorded, with a warning
     allow_networks: tuple[str, ...] = ()  # --allow-network CIDRs that widen the egress policy
     egress_test_private: tuple[str, ...] = ()  # tests only: loopback addresses the egress policy treats as private
+    egress_check_url: str | None = None  # asked for our public address through the proxy; None: offline, not asked
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_RECORDED}

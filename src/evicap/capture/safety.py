@@ -20,12 +20,15 @@ from typing import Any
 
 from evicap.bundle.model import CaptureWarning
 from evicap.capture.egress import policy_for
+from evicap.capture.netid import network_identity, public_address
 from evicap.capture.options import CaptureOptions
 from evicap.capture.secrets import Scrubber, capture_scrubber, manifest_section
 from evicap.capture.target import url_credentials
 from evicap.errors import ConfigError
 
 VISIBLE_TEXT_JS = "document.body ? document.body.innerText : ''"
+EGRESS_CHECK_TIMEOUT = 15.0  # seconds
+MAX_EGRESS_BODY = 4096  # bytes of the answer kept: an address, not a page
 
 
 @dataclass
@@ -35,6 +38,9 @@ class CaptureSafety:
     scrubber: Scrubber
     url_credentials: tuple[str, str] | None = field(default=None, repr=False)
     warnings: list[CaptureWarning] = field(default_factory=list)
+    target: str = ""
+    egress_check: dict[str, Any] | None = None
+    """The public egress address as the configured egress-check URL answered (None: not asked)."""
 
 
 def prepare(url: str, target: str, options: CaptureOptions, storage_state: Path | None) -> CaptureSafety:
@@ -59,7 +65,7 @@ def prepare(url: str, target: str, options: CaptureOptions, storage_state: Path 
     if options.keep_secrets and scrubber.secret_names:
         warnings.append(CaptureWarning("secrets-kept", "--keep-secrets: the session's cookies, tokens and "
                                        "credentials are kept in the bundle"))
-    return CaptureSafety(options, scrubber, credentials, warnings)
+    return CaptureSafety(options, scrubber, credentials, warnings, target)
 
 
 def context_options(safety: CaptureSafety) -> dict[str, Any]:
@@ -92,8 +98,35 @@ async def visible_secret_warnings(page: Any, scrubber: Scrubber) -> list[Capture
                            "screenshots and the PDF (not rewritten): " + ", ".join(names))]
 
 
+async def check_egress(safety: CaptureSafety, context: Any, warc: Any, capture_id: str) -> list[CaptureWarning]:
+    """Ask the configured egress-check URL for our public address, through the capture's own context (so its
+    proxy), before the target is loaded; its answer goes into the WARC as a metadata record."""
+    url = safety.options.egress_check_url
+    if not url:
+        return []
+    uri = f"urn:evicap:{capture_id}:egress-check"
+    try:
+        response = await context.request.get(url, timeout=EGRESS_CHECK_TIMEOUT * 1000, max_redirects=0)
+        body = await response.body()
+    except Exception as exc:  # unreachable, refused, timed out: recorded, the capture goes on
+        safety.egress_check = {"url": url, "status": None, "public_address": None, "error": str(exc).split("\n")[0]}
+        return [CaptureWarning("egress-check-failed", f"egress check {url} failed: {safety.egress_check['error']}")]
+    text = body[:MAX_EGRESS_BODY].decode("utf-8", "replace")
+    answer = {"url": url, "status": response.status, "headers": response.headers_array, "body": text}
+    await warc.write_metadata(uri, "application/json", json.dumps(answer, ensure_ascii=False).encode("utf-8"))
+    safety.egress_check = {"url": url, "status": response.status, "public_address": public_address(text),
+                           "record": uri}
+    return []
+
+
 def finish_manifest(manifest: dict[str, Any], safety: CaptureSafety) -> dict[str, Any]:
-    """The manifest scrubbed like every other file, then told what was scrubbed where."""
+    """The manifest scrubbed like every other file, then told what was scrubbed where, and given the machine's
+    network identity."""
+    gate = safety.options.egress
+    resolved = sorted(str(a) for a in getattr(gate, "_target_addresses", None) or ())
+    network = network_identity(safety.target, safety.options.proxy, resolved)
+    network["egress_check"] = safety.egress_check
+    manifest["environment"]["network"] = network
     scrubber = safety.scrubber
     if scrubber.active:
         manifest = scrubber.scrub_json(manifest, "manifest.json")

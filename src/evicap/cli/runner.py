@@ -13,9 +13,9 @@ import click
 from evicap.bundle.model import CaptureResult
 from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
 from evicap.capture.egress import parse_networks
-from evicap.capture.target import without_userinfo
 from evicap.capture.options import CaptureOptions
 from evicap.capture.session import Sealing, capture_url
+from evicap.capture.target import without_userinfo
 from evicap.errors import CaptureError
 
 
@@ -58,6 +58,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         no_sandbox=bool(params.get("no_sandbox")),
         allow_networks=(*config.allow_networks, *(params.get("allow_networks") or ())),
         egress_test_private=config.egress_test_private,
+        egress_check_url=config.egress_check_url,
         ignore_tls_errors=bool(params.get("ignore_tls_errors")),
         profile=params.get("profile") or "auto",
         session=params.get("session"),
