@@ -24,6 +24,7 @@ from evicap.capture.netid import network_identity, public_address
 from evicap.capture.options import CaptureOptions
 from evicap.capture.secrets import Scrubber, capture_scrubber, manifest_section
 from evicap.capture.target import url_credentials
+from evicap.capture.uris import evicap_uri
 from evicap.errors import ConfigError
 
 VISIBLE_TEXT_JS = "document.body ? document.body.innerText : ''"
@@ -104,7 +105,7 @@ async def check_egress(safety: CaptureSafety, context: Any, warc: Any, capture_i
     url = safety.options.egress_check_url
     if not url:
         return []
-    uri = f"urn:evicap:{capture_id}:egress-check"
+    uri = evicap_uri(capture_id, "egress-check")
     try:
         response = await context.request.get(url, timeout=EGRESS_CHECK_TIMEOUT * 1000, max_redirects=0)
         body = await response.body()
