@@ -159,6 +159,7 @@ def manifest(
             "popups": watch.popups,
             "tls_errors_ignored": watch.tls_error_urls,
             "egress_blocked": [b.to_json() for b in recorder.blocked_requests],
+            "service_workers": watch.service_workers,
         },
         "network": {
             "exchanges": len(exchanges),

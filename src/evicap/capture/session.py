@@ -252,6 +252,11 @@ async def capture_url(
                 run.degrade("failed", nav_error + (f" ({TLS_HINT})" if tls and not options.ignore_tls_errors else ""))
             elif proxy_error := proxy_failure(options.proxy, navigation.status):  # safety (issue 12)
                 run.degrade("failed", proxy_error)
+            for attempt in watch.service_workers:
+                run.warnings.append(CaptureWarning(
+                    "service-worker-blocked",
+                    f"the page tried to register service worker {attempt['script_url']}: blocked, recorded",
+                    attempt["page_url"]))
             if watch.tls_errors:
                 detail = ", ".join(watch.tls_errors)
                 run.warnings.append(CaptureWarning("tls-error-ignored", f"certificate errors ignored: {detail}"))
