@@ -229,12 +229,22 @@ def _platform_token() -> str:
 
 def client_hints(user_agent: str, version: str | None) -> dict[str, Any]:
     """userAgentMetadata for Emulation.setUserAgentOverride, consistent with ``user_agent``: the brands of a
-    desktop Chromium of that version (without the headless shell's "HeadlessChrome" brand)."""
+    desktop Chromium (without the headless shell's "HeadlessChrome" brand), of the version and on the platform
+    the user agent names (a --user-agent of another Chrome version or OS is followed), else of this browser."""
     import platform
+    import re
 
-    major = presented_major(version) or "0"
+    named = re.search(r"Chrome/(\d+)((?:\.\d+){3})?", user_agent)
+    major = named.group(1) if named else presented_major(version) or "0"
     full = next((w for w in (version or "").split() if w[:1].isdigit()), f"{major}.0.0.0")
+    if not full.startswith(f"{major}."):
+        full = f"{major}.0.0.0"
     system = {"Darwin": "macOS", "Windows": "Windows"}.get(platform.system(), "Linux")
+    for token, name in (("Windows", "Windows"), ("Mac OS X", "macOS"), ("Android", "Android"), ("CrOS", "Chrome OS"),
+                        ("Linux", "Linux")):
+        if token in user_agent:
+            system = name
+            break
     return {
         "brands": [{"brand": "Chromium", "version": major}, {"brand": "Not_A Brand", "version": "24"}],
         "fullVersionList": [{"brand": "Chromium", "version": full}, {"brand": "Not_A Brand", "version": "24.0.0.0"}],
