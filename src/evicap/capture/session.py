@@ -8,6 +8,10 @@ The order matters and is the record's order:
   5. complete ranged media, write attachments (each also into the WARC), drain and close the WARC;
   6. SHA256SUMS, manifest.json (schema-checked), seal (signature, timestamp, custody log);
   7. publish by rename. A capture that could not be sealed is never reported complete.
+
+Steps 1-5 are ``stage_capture`` (returns a StagedCapture: the staging directory and the manifest's facts), 6-7
+are ``acquire``, the one step that turns any staged capture into a sealed, published bundle (capture, batch and
+demo all go through it, by ``capture_url``). Everything in 2-5 runs under one deadline (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -189,6 +193,18 @@ async def _write_json_artifact(
     return Artifact(rel_path, role, "application/json", digest, warc_record_uri=uri)
 
 
+@dataclass
+class StagedCapture:
+    """A capture written whole into its staging directory, with its manifest facts; not sealed, not published."""
+
+    url: str
+    run: _Run
+    staging: Path
+    output_dir: Path
+    name: str  # the bundle's final name
+    manifest: dict[str, Any]  # every fact but the checksums
+
+
 async def capture_url(
     browser: Browser,
     url: str,
@@ -199,8 +215,51 @@ async def capture_url(
     sealing: Sealing,
     progress: Progress | None = None,
 ) -> CaptureResult:
-    """Capture one URL into a sealed bundle under output_dir. Never raises for a capture that went wrong:
-    the result says failed/partial with a one-line reason. Raises EvicapError only for bad input or environment."""
+    """Capture one URL into a sealed bundle under output_dir: ``stage_capture`` then ``acquire``. Never raises for
+    a capture that went wrong: the result says failed/partial with a one-line reason. Raises EvicapError for bad
+    input or environment, CaptureError when the browser or the OS stopped the capture."""
+    staged = await stage_capture(
+        browser, url, options, output_dir, browser_info=browser_info, sealing=sealing, progress=progress
+    )
+    return await acquire(staged, sealing, progress)
+
+
+async def acquire(staged: StagedCapture, sealing: Sealing, progress: Progress | None = None) -> CaptureResult:
+    """The one acquire step of capture, batch and demo: checksums and manifest, seal, publish by rename."""
+    say = progress or (lambda _msg: None)
+    run, staging = staged.run, staged.staging
+    try:
+        checksums = write_checksums(staging, run.artifacts)
+        manifest = dict(staged.manifest, checksums={"path": layout.CHECKSUMS, "sha256": checksums.sha256})
+        manifest_digest = write_manifest(staging, manifest)
+        error = await _seal(run, staging, sealing, say)
+        final = publish(staging, staged.output_dir, staged.name)
+    except (OSError, EvicapError) as exc:
+        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
+        message = f"capture of {staged.url} stopped: {reason}; partial work kept in {staging}"
+        raise CaptureError(message, url=staged.url) from exc
+    return CaptureResult(
+        url=staged.url,
+        status="failed" if error else run.status,
+        bundle=str(final),
+        error=error or run.reason,
+        manifest_sha256=manifest_digest.sha256,
+        item=run.options.item,
+        warnings=run.warnings,
+    )
+
+
+async def stage_capture(
+    browser: Browser,
+    url: str,
+    options: CaptureOptions,
+    output_dir: Path,
+    *,
+    browser_info: BrowserInfo,
+    sealing: Sealing,
+    progress: Progress | None = None,
+) -> StagedCapture:
+    """Everything the browser gives, under one deadline, into a new staging directory under output_dir."""
     from evicap.capture.attachments import AttachmentInputs, ConsoleLog, collect_attachments
     from evicap.capture.recorder import NetworkRecorder
     from evicap.capture.warc import WarcWriter
@@ -311,27 +370,13 @@ async def capture_url(
         manifest["environment"]["presented"] = presented  # safety (issue 12): UA, client hints, webdriver
         manifest = safety.finish_manifest(manifest, guard)
         manifest["environment"]["browser"]["sandbox"] = sandbox_state(browser)
-        checksums = write_checksums(staging, run.artifacts)
-        manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
-        manifest_digest = write_manifest(staging, manifest)
-        error = await _seal(run, staging, sealing, say)
-        final = publish(staging, output_dir, name)
     except (PlaywrightError, OSError, EvicapError) as exc:
         # The browser, Playwright or the OS failed (crash, unwritable bundle): keep what was written, say where.
         # Anything else is a bug of ours: it propagates (one line, traceback with --debug), never retried.
         reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
         message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=target) from exc
-    status: Status = "failed" if error else run.status
-    return CaptureResult(
-        url=target,
-        status=status,
-        bundle=str(final),
-        error=error or run.reason,
-        manifest_sha256=manifest_digest.sha256,
-        item=options.item,
-        warnings=run.warnings,
-    )
+    return StagedCapture(target, run, staging, output_dir, name, manifest)
 
 
 def _popup_recorder(
