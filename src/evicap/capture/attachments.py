@@ -128,10 +128,6 @@ class ConsoleLog:
         self._keep(ConsoleMessage(type="pageerror", text=str(error)[:MAX_CONSOLE_TEXT]))
 
 
-
-
-
-
 # Seconds any snapshot step gets even past the deadline: the capture's margin (session.SEAL_MARGIN) pays for it.
 MIN_STEP = 2.0
 

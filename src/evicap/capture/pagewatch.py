@@ -44,8 +44,6 @@ SERVICE_WORKER_WATCH = """(() => {
 RecordPopup = Callable[[Page], Awaitable[dict[str, Any]]]
 
 
-
-
 @dataclass
 class PageWatch:
     """Collects dialogs, pop-ups and TLS errors for the manifest and page facts."""

@@ -149,8 +149,6 @@ async def _new_context(
     return await browser.new_context(**kwargs)
 
 
-
-
 async def _navigate(run: _Run, page: Any, deadline: float, progress: Progress) -> str | None:
     """Go to the URL within the time limit. Returns a navigation error line, or None when a response arrived."""
     budget = max(1.0, (deadline - time.monotonic()) * LOAD_SHARE)
@@ -455,10 +453,6 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
         run.artifacts.append(
             await _write_json_artifact(run, staging, warc, layout.ITEMS, "items", profile_run.items, target)
         )
-
-
-
-
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:
