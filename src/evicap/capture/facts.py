@@ -9,7 +9,7 @@ import json
 import platform
 import socket
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evicap import TOOL_NAME, __version__
 from evicap.bundle import layout
@@ -18,6 +18,10 @@ from evicap.bundle.model import Artifact, CaptureWarning, Status
 from evicap.capture.browser import BrowserInfo, desktop_user_agent, launch_args
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import PageWatch
+
+if TYPE_CHECKING:
+    from evicap.capture.recorder import NetworkRecorder
+    from evicap.capture.types import Navigation
 
 
 class CaptureFacts(Protocol):
@@ -96,8 +100,8 @@ def _profile_json(profile: Any, profile_run: Any) -> dict[str, Any] | None:
 def manifest(
     run: CaptureFacts,
     ended: datetime,
-    navigation: Any,
-    recorder: Any,
+    navigation: Navigation,
+    recorder: NetworkRecorder,
     watch: PageWatch,
     browser_info: BrowserInfo,
     browser_version: str,

@@ -21,6 +21,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, CDPSession, ConsoleMessage, Dialog, Page
 
 from evicap.bundle.manifest import utc_now
+from evicap.errors import first_line
 
 MAX_EVENTS = 200
 MAX_TEXT = 2000
@@ -94,7 +95,7 @@ class PageWatch:
             try:
                 await (dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
             except Exception as exc:  # the page or browser went away first: say what really happened
-                entry["action"] = f"not {wanted}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                entry["action"] = f"not {wanted}: {first_line(exc)}"
                 return
             entry["action"] = wanted
 
@@ -128,7 +129,7 @@ class PageWatch:
                 try:
                     entry.update(await self.record_popup(popup))
                 except Exception as exc:  # a pop-up that closed itself, a crashed renderer
-                    entry["record_error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    entry["record_error"] = first_line(exc)
             else:
                 try:
                     await popup.wait_for_load_state("domcontentloaded", timeout=3000)
@@ -138,7 +139,7 @@ class PageWatch:
             try:
                 await popup.close()
             except Exception as exc:
-                entry["action"] = f"close failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                entry["action"] = f"close failed: {first_line(exc)}"
                 return
             entry["action"] = "recorded and closed" if self.record_popup is not None else "closed"
             entry["closed_at"] = utc_now()

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext
+from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -43,9 +43,11 @@ from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir
 from evicap.capture import facts, safety
 from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
-from evicap.capture.pagewatch import POPUP_LOAD, PageWatch
+from evicap.capture.pagewatch import POPUP_LOAD, PageWatch, RecordPopup
+from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.target import normalize_target, proxy_failure
 from evicap.capture.uris import evicap_uri
+from evicap.capture.warc import WarcWriter
 from evicap.errors import CaptureError, EvicapError, first_line
 
 Progress = Callable[[str], None]
@@ -149,7 +151,7 @@ async def _new_context(
     return await browser.new_context(**kwargs)
 
 
-async def _navigate(run: _Run, page: Any, deadline: float, progress: Progress) -> str | None:
+async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) -> str | None:
     """Go to the URL within the time limit. Returns a navigation error line, or None when a response arrived."""
     budget = max(1.0, (deadline - time.monotonic()) * LOAD_SHARE)
     progress(f"loading {run.url}")
@@ -180,7 +182,7 @@ async def _navigate(run: _Run, page: Any, deadline: float, progress: Progress) -
 
 
 async def _write_json_artifact(
-    run: _Run, staging: Path, warc: Any, rel_path: str, role: str, data: Any, target: str | None
+    run: _Run, staging: Path, warc: WarcWriter, rel_path: str, role: str, data: Any, target: str | None
 ) -> Artifact:
     if run.scrubber is not None:  # safety (issue 12)
         data = run.scrubber.scrub_json(data, rel_path)
@@ -259,8 +261,6 @@ async def stage_capture(
 ) -> StagedCapture:
     """Everything the browser gives, under one deadline, into a new staging directory under output_dir."""
     from evicap.capture.attachments import AttachmentInputs, ConsoleLog, collect_attachments
-    from evicap.capture.recorder import NetworkRecorder
-    from evicap.capture.warc import WarcWriter
 
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
@@ -378,13 +378,13 @@ async def stage_capture(
 
 
 def _popup_recorder(
-    run: _Run, context: BrowserContext, recorder: Any, staging: Path, warc: Any, until: float
-) -> Callable[[Any], Any]:
+    run: _Run, context: BrowserContext, recorder: NetworkRecorder, staging: Path, warc: WarcWriter, until: float
+) -> RecordPopup:
     """Records each pop-up before PageWatch closes it: its exchanges (the recorder attaches to it and every
     target below it) and its document as it stood (artifacts/popup-N.html, also in the WARC)."""
     count = 0
 
-    async def record(popup: Any) -> dict[str, Any]:
+    async def record(popup: Page) -> dict[str, Any]:
         nonlocal count
         count += 1
         name = f"popup-{count}"
@@ -431,7 +431,7 @@ def _resolve_profile(options: CaptureOptions, url: str) -> Any:
     return resolve_profile(options.profile, url)
 
 
-async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, staging: Path, say: Progress) -> Any:
+async def _run_profile(run: _Run, page: Page, profile: Any, deadline: float, staging: Path, say: Progress) -> Any:
     from evicap.profiles import run_profile
 
     say(f"running profile {profile.name}")
@@ -442,7 +442,7 @@ async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, stag
     return result
 
 
-async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: Any, target: str) -> None:
+async def _profile_artifacts(run: _Run, staging: Path, warc: WarcWriter, profile_run: Any, target: str) -> None:
     for artifact in profile_run.artifacts:
         uri = evicap_uri(run.capture_id, artifact.path)
         await warc.write_resource(uri, artifact.media_type, staging / artifact.path, refers_to_target=target)
