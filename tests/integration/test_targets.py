@@ -52,6 +52,11 @@ def test_cross_site_frame_and_its_requests_are_recorded_from_its_own_process(
     assert b"cross-site frame" in got[frame]
     assert got[other_site(http_server.url("/frame-data"))] == b"frame's own fetch"
     assert got[other_site(http_server.url("/frame-worker-data"))] == b"from a worker of the frame"
+    requests = {r["uri"]: r["http"] for r in warc_records(result.bundle) if r["type"] == "request"}
+    page_agent = requests[url].get_header("User-Agent")
+    assert "Headless" not in page_agent  # the face the page was shown...
+    frame_request = requests[other_site(http_server.url("/frame-data"))]
+    assert frame_request.get_header("User-Agent") == page_agent  # ...in every process
     targets = manifest_of(result.bundle)["network"]["targets"]
     frames = [t for t in targets if t["type"] == "iframe"]
     assert frames and all(t["attached"] for t in frames)

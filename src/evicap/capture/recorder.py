@@ -53,8 +53,12 @@ class NetworkRecorder:
         warc: WarcWriter,
         spool_dir: Path,
         options: CaptureOptions,
+        *,
+        user_agent: Event | None = None,
     ) -> None:
         self.page = PageChannel(cdp)
+        # Emulation.setUserAgentOverride params the page was given: every frame of another process gets the same
+        self.user_agent = user_agent
 
         self.warc = warc
         self.spool_dir = spool_dir
@@ -115,6 +119,8 @@ class NetworkRecorder:
         await self.tree.discover(page, str(info.get("browserContextId")))
 
     async def _attach_target(self, channel: Channel, record: TargetRecord) -> None:
+        if self.user_agent is not None and record.type in PAGE_TYPES:  # one browser, one face, in every process
+            await channel.send("Emulation.setUserAgentOverride", self.user_agent)
         await self._enable(channel, record.target_id, record.type)
         if record.type == "page":  # a pop-up: its frames commit there
             await channel.send("Page.enable")
@@ -368,6 +374,17 @@ class NetworkRecorder:
         if event.get("type"):
             flow.resource_type = event["type"]
         self._maybe_certificate(channel, event["response"])
+        address = event["response"].get("remoteIPAddress")
+        if address and self.gate is not None and hasattr(self.gate, "check_address"):
+            self.spawn(self._rebinding(flow.hops[-1].url, str(address)))
+
+    async def _rebinding(self, url: str, address: str) -> None:
+        """A response from an address the policy refuses although the name was allowed: DNS rebinding. The
+        response already arrived, so it stays recorded (it is evidence); the warning names it."""
+        decision = await self.gate.check_address(address)  # type: ignore[union-attr]
+        if not decision.allowed:
+            self.warn("egress-rebinding", f"{url} came from {decision.address} ({decision.rule}) although its name "
+                      "was allowed: DNS rebinding?", url)
 
     def _on_finished(self, channel: Channel, event: Event) -> None:
         flow = self._network_flow(channel, event["requestId"], finished=True)

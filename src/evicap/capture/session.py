@@ -287,7 +287,8 @@ async def stage_capture(
             warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent),
                               scrubber=guard.scrubber)
             run.warnings.extend(await safety.check_egress(guard, context, warc, run.capture_id))  # safety (issue 12)
-            recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
+            recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options, user_agent={
+                "userAgent": presented["user_agent"], "userAgentMetadata": presented["client_hints"]})
             watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
             console = ConsoleLog.attach(page)
