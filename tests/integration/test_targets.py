@@ -62,6 +62,13 @@ def test_cross_site_frame_and_its_requests_are_recorded_from_its_own_process(
     assert frames and all(t["attached"] for t in frames)
     workers = [t for t in targets if t["type"] == "worker"]
     assert workers and workers[0]["parent"] == frames[0]["target_id"]  # attached recursively, below the frame
+    (linking,) = [r for r in warc_records(result.bundle) if (r["uri"] or "").endswith(":targets.json")]
+    links = json.loads(linking["payload"])
+    from_frame = [x for x in links["exchanges"] if x["url"] == other_site(http_server.url("/frame-data"))]
+    assert from_frame[0]["target"] == frames[0]["target_id"]
+    from_worker = [x for x in links["exchanges"] if x["url"] == other_site(http_server.url("/frame-worker-data"))]
+    assert from_worker[0]["target"] in {frames[0]["target_id"], workers[0]["target_id"]}
+    assert [x["target"] for x in links["exchanges"] if x["url"] == url] == [None]  # the page's own session
     assert warcio_check(result.bundle).returncode == 0
 
 

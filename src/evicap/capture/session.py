@@ -62,6 +62,7 @@ SNAPSHOT_SHARE = 0.3
 SNAPSHOT_MIN = 4.0
 SNAPSHOT_MAX = 30.0
 SEAL_MARGIN = 20.0
+TARGETS_RECORD = "targets.json"  # name of the metadata record linking exchanges to their targets and frames
 NETWORK_QUIET_CAP = 10.0
 TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to capture it anyway (recorded)"
 
@@ -349,6 +350,7 @@ async def stage_capture(
             if profile_run is not None:
                 await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
             await recorder.drain(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            await _targets_record(run, warc, recorder)
             run.warnings.extend(recorder.warnings)
             if recorder.cut_by_deadline and nav_error is None:
                 run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
@@ -376,6 +378,18 @@ async def stage_capture(
         message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=target) from exc
     return StagedCapture(target, run, staging, output_dir, name, manifest)
+
+
+async def _targets_record(run: _Run, warc: WarcWriter, recorder: NetworkRecorder) -> None:
+    """Which target and frame each exchange came from, inside the WARC itself (docs/warc-records.md)."""
+    exchanges = [
+        {"url": x.url, "method": x.method, "target": x.target, "frame": x.frame,
+         "request_record": x.request_record, "response_record": x.response_record}
+        for x in recorder.exchanges if x.request_record
+    ]
+    facts_json = {"targets": [t.to_json() for t in recorder.targets], "exchanges": exchanges}
+    body = (json.dumps(facts_json, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    await warc.write_metadata(evicap_uri(run.capture_id, TARGETS_RECORD), "application/json", body)
 
 
 def _popup_recorder(
