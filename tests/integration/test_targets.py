@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,33 @@ def test_service_worker_registration_is_blocked_and_recorded(
     assert attempt["page_url"] == url
     assert any(w["code"] == "service-worker-blocked" for w in manifest["capture"]["warnings"])
     assert not [t for t in manifest["network"]["targets"] if t["type"] == "service_worker"]
+
+
+def test_event_stream_still_open_at_the_end_keeps_what_arrived_and_says_so(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    def stream(handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for n in range(3):
+            event = f"data: tick {n}\n\n".encode()
+            handler.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            handler.wfile.flush()
+            time.sleep(0.2)
+        time.sleep(60)  # never ends within the capture
+
+    http_server.route_fn("/events", stream)
+    url = http_server.route(
+        "/live-events",
+        "<h1>live</h1><script>new EventSource('/events').onmessage = (e) => document.title = e.data</script>",
+    )
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, timeout=10.0)
+    assert result.bundle is not None, result.error
+    events = http_server.url("/events")
+    (record,) = [r for r in warc_records(result.bundle) if r["type"] == "response" and r["uri"] == events]
+    assert record["headers"].get_header("WARC-Truncated") == "time"
+    assert b"data: tick 0" in record["payload"] and b"data: tick 2" in record["payload"]
+    warnings = manifest_of(result.bundle)["capture"]["warnings"]
+    assert any(w["url"] == events and "still open when the capture ended" in w["message"] for w in warnings)

@@ -214,6 +214,11 @@ class NetworkRecorder:
         """
         await self._settle(timeout)
         if not self._stopped:
+            # What an open request (event stream, long poll, stalled body) received so far is taken before the
+            # page is stopped: stopping cancels it, and a cancelled request's bytes are gone.
+            for flow in list(self._flows.values()):
+                if not flow.done and flow.stream is None and flow.hops[-1].response is not None:
+                    await self._write_open(flow)
             self._stopped = True
             for streamer in self._streamers:  # no new document from here on, in any frame...
                 with contextlib.suppress(PlaywrightError):
