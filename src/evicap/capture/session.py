@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -50,6 +50,10 @@ from evicap.capture.uris import evicap_uri
 from evicap.capture.warc import WarcWriter
 from evicap.errors import CaptureError, EvicapError, first_line
 
+if TYPE_CHECKING:
+    from evicap.seal.keys import Signer
+    from evicap.seal.sealer import SealSettings
+
 Progress = Callable[[str], None]
 
 # Share of the time limit spent waiting for the load event; the rest goes to quiet-waiting and behaviors.
@@ -71,8 +75,8 @@ TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to 
 class Sealing:
     """How to seal: a loaded signer and the seal settings (see evicap.seal)."""
 
-    signer: Any
-    settings: Any
+    signer: Signer
+    settings: SealSettings
     actor_name: str | None = None
 
 
