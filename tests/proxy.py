@@ -142,3 +142,74 @@ class ForwardProxy:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class Socks5Proxy:
+    """A SOCKS5 proxy (no authentication, CONNECT only) that records how each destination was named:
+    ``seen`` holds ("domain", "localhost", port) when the client left the name to the proxy, ("ipv4", ...) when it
+    resolved it itself."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, int]] = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(32)
+        self.url = f"socks5://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> Socks5Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            with client:
+                head = client.recv(2)
+                client.recv(head[1])  # offered methods
+                client.sendall(b"\x05\x00")
+                request = client.recv(4)
+                kind = request[3]
+                if kind == 3:
+                    name = client.recv(client.recv(1)[0]).decode("ascii")
+                    named = "domain"
+                elif kind == 1:
+                    name, named = socket.inet_ntoa(client.recv(4)), "ipv4"
+                else:
+                    name, named = socket.inet_ntop(socket.AF_INET6, client.recv(16)), "ipv6"
+                port = int.from_bytes(client.recv(2), "big")
+                self.seen.append((named, name, port))
+                if name not in LOOPBACK:
+                    client.sendall(b"\x05\x02\x00\x01" + b"\0" * 6)  # not allowed: tests stay on this machine
+                    return
+                upstream = socket.create_connection((name, port), timeout=10)
+                client.sendall(b"\x05\x00\x00\x01" + b"\0" * 6)
+                with upstream:
+                    _relay(client, upstream)
+        except (OSError, IndexError):
+            return
+
+
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    sockets = [client, upstream]
+    while True:
+        readable, _, _ = select.select(sockets, [], [], 30)
+        if not readable:
+            return
+        for sock in readable:
+            data = sock.recv(65536)
+            if not data:
+                return
+            (upstream if sock is client else client).sendall(data)

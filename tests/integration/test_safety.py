@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from tests.integration.capture_helpers import manifest_of, warc_records
-from tests.proxy import ForwardProxy
+from tests.proxy import ForwardProxy, Socks5Proxy
 from tests.servers import LocalServer
 
 EVICAP = str(Path(sys.executable).with_name("evicap"))
@@ -378,3 +378,22 @@ def test_egress_check_url_is_asked_through_the_proxy_and_kept_with_its_answer(
     assert network["first_hop"]["via"] == "proxy" and network["first_hop"]["port"] == int(proxy.url.rsplit(":", 1)[1])
     records = [r for r in warc_records(bundle) if r["uri"] == network["egress_check"]["record"]]
     assert records and b"198.51.100.23" in records[0]["payload"]
+
+
+def test_with_a_socks5_proxy_names_are_resolved_by_the_proxy(http_server2: LocalServer, tmp_path: Path) -> None:
+    url = http_server2.route("/", body="<p>through socks</p>")  # http://localhost:PORT/
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    env["EVICAP_BROWSER_ARGS"] = (env.get("EVICAP_BROWSER_ARGS", "") + " --proxy-bypass-list=<-loopback>").strip()
+    with Socks5Proxy() as proxy:
+        done = subprocess.run(
+            [EVICAP, "capture", url, "--proxy", proxy.url, "--output", str(tmp_path / "out"), "--no-timestamp",
+             "--profile", "as-loaded"], env=env, capture_output=True, text=True, timeout=240,
+        )
+        seen = list(proxy.seen)
+    assert done.returncode == 0, done.stderr
+    assert ("domain", "localhost", http_server2.port) in seen
+    assert not [s for s in seen if s[0] != "domain"], f"the browser resolved names itself: {seen}"
+    manifest = manifest_of(next(p for p in (tmp_path / "out").iterdir() if p.is_dir()))
+    assert manifest["environment"]["proxy"] == proxy.url
+    assert manifest["environment"]["network"]["first_hop"]["via"] == "proxy"
+    assert manifest["capture"]["status"] == "complete"
