@@ -50,9 +50,12 @@ document.getElementById('hidden').setAttribute('data-t', cookie);
 const csrf = document.querySelector('meta[name=csrf-token]').content;
 fetch('/api?access_token=' + encodeURIComponent(token) + '&c=' + encodeURIComponent(cookie), {
   method: 'POST',
-  headers: {'X-Api-Key': token, 'X-CSRF-Token': csrf, 'X-Echo': token, 'Content-Type': 'application/x-www-form-urlencoded'},
+  headers: {'X-Api-Key': token, 'X-CSRF-Token': csrf, 'X-Echo': token,
+            'Content-Type': 'application/x-www-form-urlencoded'},
   body: 'fb_dtsg=%(dtsg)s&note=' + encodeURIComponent(token)
-}).then(r => r.text()).then(t => { document.getElementById('who').setAttribute('data-api', t); console.log('api said ' + t); });
+}).then(r => r.text()).then(t => {
+  document.getElementById('who').setAttribute('data-api', t); console.log('api said ' + t);
+});
 const img = new Image(); img.src = '/pixel.gif?t=' + token; document.body.appendChild(img);
 </script></body></html>"""
 
