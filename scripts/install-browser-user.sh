@@ -15,5 +15,6 @@ if ! id -u "$ACCOUNT" >/dev/null 2>&1; then
   echo "creating the system account $ACCOUNT (the browser runs as it when evicap runs as root)"
   useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
     --user-group "$ACCOUNT" 2>/dev/null \
-    || adduser --system --no-create-home --group --shell /usr/sbin/nologin "$ACCOUNT"
+    || adduser --system --no-create-home --group --shell /usr/sbin/nologin "$ACCOUNT" \
+    || echo "could not create $ACCOUNT: evicap will run the browser as nobody (see docs/safety.md)"
 fi

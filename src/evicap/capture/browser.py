@@ -272,6 +272,18 @@ async def present_desktop(cdp: Any, page: Any, info: BrowserInfo, explicit: str 
     return {"user_agent": user_agent, "client_hints": metadata, "webdriver": webdriver}
 
 
+NAMESPACE_HINT = (
+    "Chromium's sandbox needs user namespaces: enable them (sysctl kernel.unprivileged_userns_clone=1; in a container "
+    "allow them, e.g. docker --security-opt seccomp=unconfined), or run with --no-sandbox (unsafe; recorded)"
+)
+
+
+def _launch_hint(message: str, prepared_hint: str | None, no_sandbox: bool) -> str:
+    if not no_sandbox and ("sandbox" in message.lower() or "namespace" in message.lower()):
+        return NAMESPACE_HINT
+    return prepared_hint or INSTALL_HINT
+
+
 @dataclass
 class _Launched:
     sandbox: dict[str, Any]
@@ -335,7 +347,7 @@ async def launch(
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise EnvironmentProblem(
-                    f"could not start browser {info.path}: {first}", hint=prepared.hint or INSTALL_HINT
+                    f"could not start browser {info.path}: {first}", hint=_launch_hint(first, prepared.hint, no_sandbox)
                 ) from exc
             try:
                 state = plan.to_json()
