@@ -346,9 +346,8 @@ async def launch(
                 )
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise EnvironmentProblem(
-                    f"could not start browser {info.path}: {first}", hint=_launch_hint(first, prepared.hint, no_sandbox)
-                ) from exc
+                hint = _launch_hint(str(exc), prepared.hint, no_sandbox)
+                raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=hint) from exc
             try:
                 state = plan.to_json()
                 state["checked"] = await sandbox.check_renderer(browser, plan)
