@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.integration.capture_helpers import manifest_of
+from tests.integration.capture_helpers import manifest_of, warcio_check
 from tests.proxy import ForwardProxy
 from tests.servers import LocalServer
 
@@ -183,6 +183,12 @@ def test_no_secret_of_the_investigator_in_any_file_of_the_bundle(site: LocalServ
     assert manifest["environment"]["proxy"] == proxy.url  # scheme://host:port only
     assert manifest["target"]["requested_url"].startswith("http://127.0.0.1:")
     assert manifest["capture"]["status"] == "complete"
+    # Scrubbed at write time: lengths and digests agree, so the bundle verifies and warcio reads it cleanly.
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    verified = subprocess.run([EVICAP, "verify", "--deep", str(bundle)], env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert warcio_check(bundle).returncode == 0
 
 
 def test_keep_secrets_keeps_them_and_says_so(site: LocalServer, tmp_path: Path) -> None:
