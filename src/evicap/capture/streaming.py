@@ -33,7 +33,22 @@ FULFIL_LIMIT = 16 * 1024 * 1024  # streamed bodies up to this size are handed ba
 # behind in the Python process (measured: 4 MiB reads +116 MiB RSS for a 256 MiB body, 1 MiB reads +32 MiB).
 READ_SIZE = 1 * 1024 * 1024
 UNSEEN = "recorded from the Fetch interception of its frame (no attached session reported it in time)"
+# A worker's script is requested by its frame and answered in the worker's own process, which we may attach to
+# only after the answer went by: its body is read from the frame's Fetch interception instead.
+WORKER_SCRIPT = "a worker's script, read from the Fetch interception of its frame"
+WORKER_DESTINATIONS = ("worker", "sharedworker")
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "image/svg")
+
+
+def worker_script(flow: Flow) -> bool:
+    """Whether the request fetches a dedicated or shared worker's script (Sec-Fetch-Dest says so)."""
+    sent = [flow.hops[-1].request.get("headers") or {}, *[(e.get("headers") or {}) for e in flow.request_extras]]
+    return any(
+        str(value).lower() in WORKER_DESTINATIONS
+        for headers in sent
+        for name, value in headers.items()
+        if name.lower() == "sec-fetch-dest"
+    )
 
 
 def should_stream(status: int, headers: list[tuple[str, str]]) -> bool:
@@ -117,10 +132,10 @@ class FetchStreamer:
         if flow.hops and flow.hops[-1].response is None:
             flow.paused = event  # the response head, should its session's responseReceived be missed
         if not should_stream(status, headers):
-            if unseen:
+            if unseen or (flow.stream is None and worker_script(flow)):
                 flow.paused = event
                 flow.stream = asyncio.get_running_loop().create_future()
-                host.spawn(self._read_unseen(event, flow))
+                host.spawn(self._read_at_pause(event, flow, UNSEEN if unseen else WORKER_SCRIPT))
             else:
                 host.spawn(self._continue(event["requestId"]))
             return
@@ -130,8 +145,8 @@ class FetchStreamer:
         if unseen:
             host.finish(flow)
 
-    async def _read_unseen(self, event: dict[str, Any], flow: Flow) -> None:
-        """The body of a response no session reported, read while it is paused, then let go to the page."""
+    async def _read_at_pause(self, event: dict[str, Any], flow: Flow, why: str) -> None:
+        """The body of a response no session of ours will hold (``why``), read while it is paused, then let go."""
         assert flow.stream is not None
         fetch_id = event["requestId"]
         path = self.host.spool()
@@ -140,10 +155,10 @@ class FetchStreamer:
             body = base64.b64decode(got.get("body") or "") if got.get("base64Encoded") else \
                 str(got.get("body") or "").encode("utf-8")
             await asyncio.to_thread(path.write_bytes, body)
-            flow.stream.set_result(StreamedBody(path, len(body), None, UNSEEN))
+            flow.stream.set_result(StreamedBody(path, len(body), None, why))
         except PlaywrightError as exc:
             path.unlink(missing_ok=True)
-            flow.stream.set_result(StreamedBody(None, 0, "unspecified", f"{UNSEEN}; body not readable: {exc}"))
+            flow.stream.set_result(StreamedBody(None, 0, "unspecified", f"{why}; body not readable: {exc}"))
         finally:
             await self._continue(fetch_id)
             self.host.finish(flow)
