@@ -13,7 +13,7 @@ PYWB_STAMP := $(PYWB_VENV)/.installed
 WACZ_VENV  ?= .venv-wacz
 WACZ_STAMP := $(WACZ_VENV)/.installed
 
-.PHONY: demo test setup browser lint typecheck clean bench
+.PHONY: demo test setup browser browser-user lint typecheck clean bench
 
 demo: setup
 	$(BIN)/evicap doctor
@@ -48,9 +48,13 @@ $(WACZ_STAMP):
 # Stock tools the verification recipe (docs/verify-without-evicap.md) and its test use: openssl, jq, sha256sum.
 # A browser: one already found (EVICAP_BROWSER, Playwright's, or a system Chromium/Chrome) is kept; otherwise
 # Playwright's own download where it is reachable, else the distribution's chromium package.
-browser: $(STAMP)
+browser: $(STAMP) browser-user
 	@scripts/install-browser.sh $(BIN)/python
 	@scripts/install-tools.sh
+
+# As root, evicap runs the browser as this unprivileged account so that Chromium's sandbox works (docs/safety.md).
+browser-user:
+	@scripts/install-browser-user.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from evicap.batch.case import set_aside_staging
 from evicap.batch.index import CaseIndex, verify_index
-from evicap.batch.resume import case_lock, clear_staging, reconcile
+from evicap.batch.resume import case_lock, reconcile
 from evicap.batch.targets import parse_targets
 from evicap.errors import UsageError
 
@@ -71,7 +72,8 @@ def test_reconcile_adopts_a_bundle_published_just_before_a_crash(tmp_path: Path)
     sha = fake_bundle(tmp_path, "T0002_a.example_x", "T0002", "https://a.example/2")
     fake_bundle(tmp_path, "T0003_b.example_x", "T0003", "https://b.example/3", case="OTHER")  # not this case
     (tmp_path / ".staging-T0001_a.example_y-1234").mkdir()
-    assert clear_staging(tmp_path) == [".staging-T0001_a.example_y-1234"]
+    assert [n.split()[3] for n in set_aside_staging(tmp_path)] == [".staging-T0001_a.example_y-1234"]
+    assert (tmp_path / ".unsealed" / ".staging-T0001_a.example_y-1234").is_dir()  # kept, not deleted
     notes = reconcile(index)
     entry = index.entries["T0002"]
     assert entry.status == "complete" and entry.bundle == "T0002_a.example_x" and entry.manifest_sha256 == sha

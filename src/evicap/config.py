@@ -17,6 +17,10 @@ frozen ``Config``; each command applies its own options on top (see ``evicap.sea
     trusted_keys: [~/keyring/]               EVICAP_TRUSTED_KEYS (.pub.pem files or directories of them)
     profiles_dir: ~/evicap/profiles          EVICAP_PROFILES_DIR
     sessions_dir: ~/evicap/sessions          EVICAP_SESSIONS_DIR
+    browser_user: evicap-browser             EVICAP_BROWSER_USER (as root: the account the browser runs as)
+    allow_networks: [10.20.0.0/16]           EVICAP_ALLOW_NETWORKS (CIDRs a page may reach; whitespace-separated)
+    egress_check_url: https://ip.example/    EVICAP_EGRESS_CHECK_URL (off by default: offline first)
+    egress_test_private: [127.0.0.2]         (tests only: loopback addresses the egress policy treats as private)
 
 Relative paths in the file are taken relative to the file's directory, so a config can travel with its keys.
 A misspelt key is an error, not a silent default: an investigator who typed ``investigtor`` must find out.
@@ -39,11 +43,12 @@ DEFAULT_KEY_FILE = "signing-key.pem"
 DEFAULT_TSA_TIMEOUT = 10.0
 DEFAULT_CLOCK_TOLERANCE = 10.0
 
-_STRINGS = ("investigator", "organization")
+_STRINGS = ("investigator", "organization", "browser_user")
+_STRING_LISTS = ("allow_networks", "egress_test_private")
 _PATHS = ("key", "profiles_dir", "sessions_dir")
 _PATH_LISTS = ("tsa_ca", "trusted_keys")
 _SECONDS = ("tsa_timeout", "clock_tolerance")
-KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, *_SECONDS, "tsa_all")
+KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, *_SECONDS, "tsa_all", *_STRING_LISTS, "egress_check_url")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ class Config:
     """Keyring: .pub.pem files (or directories of them) whose signatures verify treats as known."""
     profiles_dir: Path | None = None
     sessions_dir: Path | None = None
+    browser_user: str | None = None
+    """As root: the unprivileged account the browser runs as (default evicap-browser, else nobody)."""
+    allow_networks: tuple[str, ...] = ()
+    """CIDRs a captured page may make the browser reach although they are internal (egress policy)."""
+    egress_check_url: str | None = None
+    """A URL answering with the caller's public address, fetched through the capture's proxy; None: not asked."""
+    egress_test_private: tuple[str, ...] = ()
+    """Tests only: loopback addresses the egress policy treats as private networks."""
 
     @property
     def default_key_path(self) -> Path:
@@ -142,6 +155,15 @@ def _coerce(file: Path, key: str, value: Any, base: Path) -> Any:
         if not isinstance(value, str) or not value:
             raise bad("a path")
         return _path(value, base)
+    if key in _STRING_LISTS:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise bad("a list of strings")
+        return tuple(items)
+    if key == "egress_check_url":
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise bad("an http(s) URL")
+        return value
     if key in _SECONDS:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise bad("a positive number of seconds")
@@ -189,6 +211,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             if not seconds > 0:
                 raise ConfigError(f"EVICAP_{key.upper()}: expected a positive number of seconds, got {raw!r}")
             values[key] = seconds
+    if env.get("EVICAP_ALLOW_NETWORKS"):
+        values["allow_networks"] = tuple(env["EVICAP_ALLOW_NETWORKS"].split())
+    if env.get("EVICAP_EGRESS_CHECK_URL"):
+        values["egress_check_url"] = env["EVICAP_EGRESS_CHECK_URL"]
     raw = env.get("EVICAP_TSA_ALL")
     if raw:
         if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):

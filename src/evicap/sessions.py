@@ -64,6 +64,82 @@ def list_sessions() -> list[str]:
     return sorted(p.stem for p in directory.glob("*.json") if NAME.match(p.stem))
 
 
+def session_summary(name: str) -> dict[str, Any]:
+    """What ``session list`` shows: counts and domains, never a value."""
+    state = load_session(name)
+    cookies = [c for c in state.get("cookies") or () if isinstance(c, dict)]
+    origins = [o for o in state.get("origins") or () if isinstance(o, dict)]
+    return {
+        "name": name,
+        "cookies": len(cookies),
+        "domains": sorted({str(c.get("domain", "")).lstrip(".") for c in cookies if c.get("domain")}),
+        "storage_items": sum(len(o.get("localStorage") or ()) + len(o.get("sessionStorage") or ()) for o in origins),
+    }
+
+
+def import_session(name: str, source: Path) -> Path:
+    """Save a session exported from the investigator's own browser: a Playwright storage-state JSON or a Netscape
+    ``cookies.txt``. The source must not be readable by others (it holds live credentials)."""
+    _check_name(name)
+    try:
+        mode = source.stat().st_mode & 0o777
+        text = source.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read session file {source}: {exc}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"session file {source} is readable by other users (mode {mode:04o}): it holds live credentials",
+            hint=f"run `chmod 600 {source}` first",
+        )
+    state = parse_state(text, source)
+    return save_session(name, state)
+
+
+def parse_state(text: str, source: Path) -> dict[str, Any]:
+    """A storage state from JSON (``{"cookies": [...], "origins": [...]}``) or Netscape cookies.txt lines."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{source}: not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("cookies", []), list) \
+                or not isinstance(data.get("origins", []), list):
+            raise UsageError(f"{source}: not a Playwright storage state (expected cookies and origins lists)")
+        for index, cookie in enumerate(data.get("cookies", [])):
+            if not isinstance(cookie, dict) or not {"name", "value", "domain"} <= cookie.keys():
+                raise UsageError(f"{source}: cookie {index + 1} lacks name, value or domain")
+        return {"cookies": data.get("cookies", []), "origins": data.get("origins", [])}
+    return {"cookies": _netscape_cookies(text, source), "origins": []}
+
+
+def _netscape_cookies(text: str, source: Path) -> list[dict[str, Any]]:
+    cookies = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        http_only = line.startswith("#HttpOnly_")
+        if http_only:
+            line = line[len("#HttpOnly_"):]
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != 7:
+            raise UsageError(f"{source} line {number}: expected 7 tab-separated fields of a cookies.txt line")
+        domain, _subdomains, path, secure, expires, name, value = fields
+        try:
+            expiry = float(expires)
+        except ValueError:
+            raise UsageError(f"{source} line {number}: expiry {expires!r} is not a number") from None
+        cookies.append({
+            "name": name, "value": value, "domain": domain, "path": path or "/",
+            "expires": expiry if expiry > 0 else -1, "httpOnly": http_only,
+            "secure": secure.upper() == "TRUE", "sameSite": "Lax",
+        })
+    if not cookies:
+        raise UsageError(f"{source}: no cookies found (expected a storage-state JSON or a cookies.txt)")
+    return cookies
+
+
 def save_session(name: str, state: dict[str, Any]) -> Path:
     """Write ``state`` as sessions/NAME.json, mode 0600, directory 0700, replacing any earlier one atomically."""
     directory = sessions_dir()

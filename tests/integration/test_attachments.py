@@ -8,11 +8,11 @@ recorder, only on Chromium and the local servers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from evicap.capture.attachments import (
     collect_attachments,
 )
 from evicap.capture.options import CaptureOptions
+from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.screenshot import full_page_png, scroll_to_top
 from evicap.capture.types import CertificateChain, Navigation
 from evicap.capture.warc import WarcWriter
@@ -55,23 +56,16 @@ async def _in_page(
 
 
 async def _load_with_certificates(page: Page, cdp: CDPSession, url: str) -> dict[str, CertificateChain]:
-    """Navigate and keep each HTTPS origin's chain from this very session, as the recorder does."""
-    details: dict[str, tuple[dict[str, Any], str | None]] = {}
-
-    def on_response(params: dict[str, Any]) -> None:
-        response = params["response"]
-        match = re.match(r"https://[^/]+", response["url"])
-        if match and response.get("securityDetails") and match.group(0) not in details:
-            details[match.group(0)] = (response["securityDetails"], response.get("remoteIPAddress"))
-
-    cdp.on("Network.responseReceived", on_response)
-    await cdp.send("Network.enable")
-    await page.goto(url, wait_until="load")
-    chains = {}
-    for origin, (security, ip) in details.items():
-        names = (await cdp.send("Network.getCertificate", {"origin": origin}))["tableNames"]
-        chains[origin] = CertificateChain(origin, tuple(base64.b64decode(n) for n in names), security, ip)
-    return chains
+    """Navigate and keep each HTTPS origin's chain as the recorder does (with site isolation on, a cross-site
+    frame's chain is known to that frame's own session: the recorder attaches to it)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        warc = WarcWriter(Path(scratch) / "load.warc.gz", {"software": "evicap tests"})
+        recorder = NetworkRecorder(cdp, warc, Path(scratch) / ".spool", CaptureOptions())
+        await recorder.start()
+        await page.goto(url, wait_until="load")
+        await recorder.settle(5.0)
+        await warc.close()
+        return dict(recorder.certificates)
 
 
 async def _collect(

@@ -321,3 +321,51 @@ def test_shared_browser_is_started_again_after_it_dies(browser_info: BrowserInfo
             await shared.close()
 
     assert asyncio.run(go()) == (True, 1)
+
+
+def test_target_cut_by_its_deadline_is_sealed_partial_not_thrown_away(
+    http_server: LocalServer, config: Path, tmp_path: Path
+) -> None:
+    """Batch used to delete a timed-out target's bundle although the page had loaded: evidence thrown away."""
+    video = bytes(range(256)) * 4096
+
+    def stalled_video(handler: BaseHTTPRequestHandler) -> None:
+        wanted = handler.headers.get("Range")
+        if not wanted:
+            time.sleep(120)  # the whole-file re-fetch never gets an answer
+            return
+        start = int(wanted.split("=")[1].split("-")[0] or 0)
+        piece = video[start : start + 65536]
+        handler.send_response(206)
+        handler.send_header("Content-Type", "video/mp4")
+        handler.send_header("Content-Range", f"bytes {start}-{start + len(piece) - 1}/{len(video)}")
+        handler.send_header("Content-Length", str(len(piece)))
+        handler.end_headers()
+        handler.wfile.write(piece)
+
+    http_server.route_fn("/stalled.mp4", stalled_video)
+    stalled = http_server.route("/stalled", "<h1>stalled video</h1><video src=/stalled.mp4 preload=auto></video>")
+    fine = page(http_server, "/fine")
+    targets = tmp_path / "targets.txt"
+    targets.write_text(f"{stalled}\n{fine}\n", encoding="utf-8")
+    out = tmp_path / "case"
+    out.mkdir()
+    leftover = out / ".staging-T0009_earlier_run"  # a capture an earlier run left half-written
+    leftover.mkdir()
+    (leftover / "capture.warc.gz").write_bytes(b"half a WARC")
+    started = time.monotonic()
+    code, _stdout, stderr = invoke(
+        str(targets), "-o", str(out), "--case", "OP-T", "--no-timestamp", "--timeout", "10", "--retries", "0"
+    )
+    assert time.monotonic() - started < 2 * (10 + 20) + 60  # two captures, each within --timeout + margin
+    assert code == 1, stderr
+    entries = {e["url"]: e for e in index_of(out)["targets"]}
+    assert entries[fine]["status"] == "complete"
+    cut = entries[stalled]
+    assert cut["status"] == "partial" and "deadline" in cut["reason"] and cut["bundle"]
+    manifest = json.loads((out / cut["bundle"] / "manifest.json").read_text("utf-8"))
+    assert manifest["capture"]["status"] == "partial"
+    assert (out / cut["bundle"] / "artifacts" / "screenshot-full.png").is_file()
+    assert (out / ".unsealed" / leftover.name / "capture.warc.gz").read_bytes() == b"half a WARC"  # kept
+    assert "set aside half-written" in stderr + _stdout
+    assert not failures(verify_index(out, trusted_keys=[public_key(config)], tsa_cas=[]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,7 @@ async def record_page(
             recorder.warn("goto", str(exc).splitlines()[0])
         if then is not None:
             await then(page)
-        await recorder.complete_media(page)
+        await recorder.complete_media(time.monotonic() + 60)
         await recorder.drain(timeout=10)
     finally:
         await context.close()

@@ -13,10 +13,10 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from evicap import clock
 from evicap.batch.targets import Target, TargetList, TargetProblem
 from evicap.bundle import layout
 from evicap.errors import BundleError, UsageError
@@ -31,7 +31,7 @@ State = Literal["running", "interrupted", "finished"]
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.iso_now()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Any
 
 from playwright.async_api import Browser
 
-from evicap.batch.resume import clear_staging
 from evicap.batch.runner import CaptureFn
 from evicap.batch.targets import Target
 from evicap.bundle.model import CaptureResult
@@ -29,8 +28,9 @@ from evicap.capture.options import CaptureOptions
 class SharedBrowser:
     """One browser for the whole batch, (re)started on demand."""
 
-    def __init__(self, info: BrowserInfo) -> None:
+    def __init__(self, info: BrowserInfo, *, no_sandbox: bool = False, browser_user: str | None = None) -> None:
         self.info = info
+        self.no_sandbox, self.browser_user = no_sandbox, browser_user  # safety (issue 12)
         self.restarts = 0
         self._stack = AsyncExitStack()
         self._browser: Browser | None = None
@@ -53,12 +53,15 @@ class SharedBrowser:
         caller on the event loop) is put back at once.
         """
         if threading.current_thread() is not threading.main_thread():
-            return await self._stack.enter_async_context(launch(self.info, handle_sigint=False))
+            return await self._stack.enter_async_context(self._launcher())
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            return await self._stack.enter_async_context(launch(self.info, handle_sigint=False))
+            return await self._stack.enter_async_context(self._launcher())
         finally:
             signal.signal(signal.SIGINT, previous)
+
+    def _launcher(self) -> Any:
+        return launch(self.info, handle_sigint=False, no_sandbox=self.no_sandbox, browser_user=self.browser_user)
 
     async def _close_stack(self) -> None:
         stack, self._stack, self._browser = self._stack, AsyncExitStack(), None
@@ -87,18 +90,25 @@ def staging_prefix(target: Target) -> str:
     return f"{safe_component(target.item, fallback='item')}_{host_label(target.url)}_"
 
 
+HANG_GUARD = 120.0  # seconds past --timeout + SEAL_MARGIN before batch stops a capture that hangs
+
+
+def batch_target_timeout(timeout: float) -> float:
+    """The batch's default hang guard for one attempt. A capture holds --timeout (plus its sealing margin) by
+    itself and seals what it has, partial if the deadline cut it; the guard only stops one that hangs."""
+    from evicap.capture.session import SEAL_MARGIN
+
+    return timeout + SEAL_MARGIN + HANG_GUARD
+
+
 def browser_capture(shared: SharedBrowser, base: CaptureOptions, output: Path, sealing: Any) -> CaptureFn:
-    """A CaptureFn running ``capture_url`` on the shared browser. A cancelled capture (second Ctrl-C, batch
-    timeout) leaves no staging directory behind: it is discarded whole."""
+    """A CaptureFn running ``capture_url`` on the shared browser. A cancelled capture (second Ctrl-C, hang
+    guard) keeps its staging directory: evidence is never deleted; the next run sets it aside (batch.case)."""
     from evicap.capture.session import capture_url
 
     async def capture(target: Target, attempt: int) -> CaptureResult:
         browser = await shared.get()
         options = target_options(base, target)
-        try:
-            return await capture_url(browser, target.url, options, output, browser_info=shared.info, sealing=sealing)
-        except asyncio.CancelledError:
-            clear_staging(output, staging_prefix(target))
-            raise
+        return await capture_url(browser, target.url, options, output, browser_info=shared.info, sealing=sealing)
 
     return capture

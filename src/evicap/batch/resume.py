@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,19 +56,6 @@ def case_lock(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock; the file stays, harmlessly
-
-
-def clear_staging(directory: Path, prefix: str = "") -> list[str]:
-    """Remove half-written staging directories (all, or those of one item); returns their names."""
-    removed = []
-    for child in directory.iterdir():
-        name = child.name
-        if name.startswith(layout.STAGING_PREFIX + prefix) and child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-            removed.append(name)
-        elif name.startswith(f".{layout.INDEX}.tmp-") and child.is_file():
-            child.unlink(missing_ok=True)
-    return sorted(removed)
 
 
 def read_bundle_facts(directory: Path, bundle: Path) -> BundleFacts | None:

@@ -24,10 +24,10 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from evicap import clock
 from evicap.batch.targets import Target
 from evicap.bundle.model import CaptureResult
 from evicap.errors import CaptureError, EnvironmentProblem, EvicapError, SigningError
@@ -123,7 +123,7 @@ def retry_reason(result: CaptureResult, http_status: int | None) -> str | None:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.iso_now()
 
 
 @dataclass
@@ -242,7 +242,8 @@ async def run_batch(
         try:
             result = await asyncio.wait_for(capture(job.target, job.attempts), settings.target_timeout)
         except TimeoutError:
-            result = _failed(job.target, f"capture timed out after {settings.target_timeout:g} s (batch limit)")
+            result = _failed(job.target, f"capture hung past the batch's guard of {settings.target_timeout:g} s "
+                             "(its staging directory is kept)")
             transient = "timed out"
         except FATAL as error:
             fatal.append(error)

@@ -27,7 +27,9 @@ class FileDigest:
 class HashingWriter:
     """A binary file opened for writing that digests every byte written to it.
 
-    ``close()`` flushes and fsyncs, then ``digest`` holds the size and both hashes.
+    ``close()`` flushes and fsyncs, then ``digest`` holds the size and both hashes. Used as a context manager,
+    a failure inside the block removes the half-written file (``abort()``): nothing half-written is left to be
+    mistaken for a whole one.
     """
 
     def __init__(self, path: Path) -> None:
@@ -59,13 +61,22 @@ class HashingWriter:
             self.digest = FileDigest(self._size, self._sha256.hexdigest(), self._sha512.hexdigest())
         return self.digest
 
+    def abort(self) -> None:
+        """Close without a digest and remove the file."""
+        if self.digest is None:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+
     def __enter__(self) -> HashingWriter:
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
 
 
 def write_bytes(path: Path, data: bytes) -> FileDigest:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from evicap.capture import certs
 from evicap.capture.options import CaptureOptions
 from evicap.capture.screenshot import FullPageShot, evaluate_isolated, full_page_png, scroll_to_top, viewport_png
 from evicap.capture.types import CertificateChain, ConsoleMessage, Navigation
+from evicap.capture.uris import evicap_uri
 from evicap.errors import first_line
 
 T = TypeVar("T")
@@ -75,6 +77,8 @@ class AttachmentInputs:
     skip_rendering: bool = False  # navigation failed: no page to photograph, only facts and certificates
     console_dropped: int = 0  # messages over ConsoleLog's cap, reported in the facts
     step_timeout: float = 60.0  # seconds for the browser side of any one attachment
+    deadline: float | None = None  # time.monotonic() by which the snapshots end (each step gets MIN_STEP at least)
+    scrubber: Any = None  # safety (issue 12): evicap.capture.secrets.Scrubber, applied before anything is written
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,8 @@ class ConsoleLog:
         self._keep(ConsoleMessage(type="pageerror", text=str(error)[:MAX_CONSOLE_TEXT]))
 
 
-
-
+# Seconds any snapshot step gets even past the deadline: the capture's margin (session.SEAL_MARGIN) pays for it.
+MIN_STEP = 2.0
 
 
 class _Collector:
@@ -150,7 +154,7 @@ class _Collector:
             self._fail(name, self.page_gone)
             return None
         try:
-            return await asyncio.wait_for(step(), timeout=self.inputs.step_timeout)
+            return await asyncio.wait_for(step(), timeout=self.step_timeout())
         except Exception as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else first_line(exc)
             if any(mark in reason for mark in PAGE_GONE_MARKS):
@@ -160,6 +164,12 @@ class _Collector:
             self._fail(name, reason)
             return None
 
+    def step_timeout(self) -> float:
+        limit = self.inputs.step_timeout
+        if self.inputs.deadline is not None:
+            limit = min(limit, max(MIN_STEP, self.inputs.deadline - time.monotonic()))
+        return limit
+
     def _fail(self, name: str, reason: str) -> None:
         self.warnings.append(CaptureWarning("attachment-failed", f"{name} not captured: {reason}", self.target))
         self.failed.append(name)
@@ -168,7 +178,7 @@ class _Collector:
         self, rel_path: str, role: str, media_type: str, digest: FileDigest, *, metadata: bool = False
     ) -> Artifact:
         """Copy a finished file into the WARC and list it as an Artifact naming that record."""
-        uri = f"urn:evicap:{self.inputs.capture_id}:{Path(rel_path).name}"
+        uri = evicap_uri(self.inputs.capture_id, rel_path)
         path = self.path(rel_path)
         if metadata:
             await self.warc.write_metadata(uri, media_type, path.read_bytes(), refers_to_target=self.target)
@@ -203,6 +213,8 @@ async def collect_attachments(
         await _text_file(run, "mhtml", layout.MHTML, "mhtml", "multipart/related", lambda: _mhtml(cdp))
         await _pdf(run, cdp)
     facts = build_facts(inputs, seen)
+    if inputs.scrubber is not None:  # safety (issue 12): console messages, frame URLs, titles
+        facts = inputs.scrubber.scrub_json(facts, layout.PAGE_FACTS)
     digest = write_bytes(run.path(layout.PAGE_FACTS), _json_bytes(facts))
     await run.store(layout.PAGE_FACTS, "page-facts", "application/json", digest, metadata=True)
     await _certificates(run)
@@ -287,7 +299,7 @@ async def _text_file(
     path = run.path(rel_path)
 
     async def produce() -> FileDigest:
-        text = await fetch()
+        text = _scrubbed(run.inputs.scrubber, role, rel_path, await fetch())
         try:
             with HashingWriter(path) as out:
                 for start in range(0, len(text), IO_CHUNK):
@@ -301,6 +313,15 @@ async def _text_file(
     digest = await run.attempt(name, produce)
     if digest is not None:
         await run.store(rel_path, role, media_type, digest)
+
+
+def _scrubbed(scrubber: Any, role: str, rel_path: str, text: str) -> str:
+    """Secrets out of a text snapshot before it is written (MHTML: each part decoded first)."""
+    if scrubber is None or not scrubber.active:
+        return text
+    if role == "mhtml":
+        return str(scrubber.scrub_mhtml(text.encode("utf-8", "replace"), rel_path).decode("utf-8", "replace"))
+    return str(scrubber.scrub_text(text, rel_path))
 
 
 async def _mhtml(cdp: CDPSession) -> str:

@@ -15,13 +15,17 @@ import os
 import shlex
 import shutil
 import subprocess
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
+from evicap.bundle.model import CaptureWarning
+from evicap.capture import sandbox
 from evicap.errors import EnvironmentProblem
 
 SYSTEM_CANDIDATES = (
@@ -53,7 +57,7 @@ SYSTEM_PATHS = (
 
 # Flags that keep the capture to the target alone and in one renderer process:
 # - no background traffic to Google services (it would pollute the WARC and fails offline);
-# - cross-origin iframes stay in the page's process so the page's DevTools session sees their traffic;
+# - site isolation stays on (Chromium's default): the recorder attaches to every out-of-process frame and worker;
 # - QUIC off so every exchange is HTTP/1.1 or HTTP/2 over TCP, with a server IP and TLS details to record.
 CAPTURE_ARGS = (
     "--no-first-run",
@@ -64,8 +68,15 @@ CAPTURE_ARGS = (
     "--disable-default-apps",
     "--disable-domain-reliability",
     "--disable-quic",
-    "--disable-features=IsolateOrigins,site-per-process,OptimizationHints,MediaRouter,Translate",
-    "--disable-site-isolation-trials",
+    "--site-per-process",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--enforce-webrtc-ip-permission-check",
+    "--dns-prefetch-disable",
+    "--disable-features=NetworkPrediction,Prerender2,NoStatePrefetch,PreloadMediaEngagementData,"
+    "OptimizationHints,MediaRouter,Translate,InterestFeedContentSuggestions",
+    "--disable-blink-features=AutomationControlled",
+    "--disable-features=OptimizationHints,MediaRouter,Translate",
     "--metrics-recording-only",
     "--mute-audio",
     "--hide-scrollbars",
@@ -97,6 +108,7 @@ def _executable(path: str | Path | None) -> str | None:
 
 def _playwright_chromium() -> str | None:
     """Path of Playwright's own downloaded Chromium, if it is installed."""
+    sandbox.guard_driver_environment()  # this driver, too, must not see our environment
     try:
         from playwright.sync_api import sync_playwright
 
@@ -161,8 +173,9 @@ def find_browser(explicit: str | None = None, *, headless: bool = True) -> Brows
 def probe_version(info: BrowserInfo, timeout: float = 20.0) -> BrowserInfo:
     """Ask the executable for its version string (e.g. 'Chromium 156.0.8078.108')."""
     try:
-        out = subprocess.run(
-            [info.path, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+        out = subprocess.run(  # nothing of ours in its environment either (Debian's launcher is a shell script)
+            [info.path, "--version"], capture_output=True, text=True, timeout=timeout, check=False,
+            env=sandbox.scrub_environment(os.environ),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EnvironmentProblem(f"browser at {info.path} does not run: {exc}", hint=INSTALL_HINT) from exc
@@ -175,32 +188,190 @@ def extra_args() -> list[str]:
     return shlex.split(os.environ.get("EVICAP_BROWSER_ARGS", ""))
 
 
-def launch_args() -> list[str]:
+def launch_args(*, no_sandbox: bool = False, user_agent: str | None = None) -> list[str]:
+    """The flags evicap adds (recorded in the manifest). ``--no-sandbox`` only when the user asked for it."""
     args = list(CAPTURE_ARGS)
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    if user_agent:
+        args.append(f"--user-agent={user_agent}")
+    if no_sandbox:
+        args.append("--no-sandbox")
     return args + extra_args()
 
 
+def desktop_user_agent(version: str | None) -> str | None:
+    """The user agent of an ordinary desktop Chrome of this version on this OS ("Chrome/156.0.0.0": reduced, as
+    Chrome itself sends it), or None when the version is unknown."""
+    number = presented_major(version)
+    if number is None:
+        return None
+    engine = "AppleWebKit/537.36 (KHTML, like Gecko)"
+    return f"Mozilla/5.0 ({_platform_token()}) {engine} Chrome/{number}.0.0.0 Safari/537.36"
+
+
+def presented_major(version: str | None) -> str | None:
+    for word in (version or "").split():
+        head = word.split(".")[0]
+        if head.isdigit() and "." in word:
+            return head
+    return None
+
+
+def _platform_token() -> str:
+    import platform
+
+    system = platform.system()
+    if system == "Darwin":
+        return "Macintosh; Intel Mac OS X 10_15_7"
+    if system == "Windows":
+        return "Windows NT 10.0; Win64; x64"
+    return "X11; Linux x86_64"
+
+
+def client_hints(user_agent: str, version: str | None) -> dict[str, Any]:
+    """userAgentMetadata for Emulation.setUserAgentOverride, consistent with ``user_agent``: the brands of a
+    desktop Chromium (without the headless shell's "HeadlessChrome" brand), of the version and on the platform
+    the user agent names (a --user-agent of another Chrome version or OS is followed), else of this browser."""
+    import platform
+    import re
+
+    named = re.search(r"Chrome/(\d+)((?:\.\d+){3})?", user_agent)
+    major = named.group(1) if named else presented_major(version) or "0"
+    full = next((w for w in (version or "").split() if w[:1].isdigit()), f"{major}.0.0.0")
+    if not full.startswith(f"{major}."):
+        full = f"{major}.0.0.0"
+    system = {"Darwin": "macOS", "Windows": "Windows"}.get(platform.system(), "Linux")
+    for token, name in (("Windows", "Windows"), ("Mac OS X", "macOS"), ("Android", "Android"), ("CrOS", "Chrome OS"),
+                        ("Linux", "Linux")):
+        if token in user_agent:
+            system = name
+            break
+    return {
+        "brands": [{"brand": "Chromium", "version": major}, {"brand": "Not_A Brand", "version": "24"}],
+        "fullVersionList": [{"brand": "Chromium", "version": full}, {"brand": "Not_A Brand", "version": "24.0.0.0"}],
+        "fullVersion": full,
+        "platform": system,
+        "platformVersion": "",
+        "architecture": "arm" if platform.machine().lower() in ("arm64", "aarch64") else "x86",
+        "model": "",
+        "mobile": False,
+        "bitness": "64",
+        "wow64": False,
+    }
+
+
+async def present_desktop(cdp: Any, page: Any, info: BrowserInfo, explicit: str | None) -> dict[str, Any]:
+    """Make the page (through its DevTools session) see one ordinary desktop Chrome in the UA string, the client
+    hints (Sec-CH-UA*, navigator.userAgentData) and navigator.webdriver. ``explicit`` is the user's --user-agent.
+    Returns what was presented, for the manifest."""
+    user_agent = explicit or desktop_user_agent(info.version)
+    if user_agent is None:  # version unknown: the browser's own string, without the headless marker
+        user_agent = str(await page.evaluate("navigator.userAgent")).replace("HeadlessChrome/", "Chrome/")
+    metadata = client_hints(user_agent, info.version or user_agent)
+    await cdp.send("Emulation.setUserAgentOverride", {"userAgent": user_agent, "userAgentMetadata": metadata})
+    webdriver = bool(await page.evaluate("navigator.webdriver"))
+    return {"user_agent": user_agent, "client_hints": metadata, "webdriver": webdriver}
+
+
+NAMESPACE_HINT = (
+    "Chromium's sandbox needs user namespaces: enable them (sysctl kernel.unprivileged_userns_clone=1; in a container "
+    "allow them, e.g. docker --security-opt seccomp=unconfined), or run with --no-sandbox (unsafe; recorded)"
+)
+
+
+def _launch_hint(message: str, prepared_hint: str | None, no_sandbox: bool) -> str:
+    if not no_sandbox and ("sandbox" in message.lower() or "namespace" in message.lower()):
+        return NAMESPACE_HINT
+    return prepared_hint or INSTALL_HINT
+
+
+@dataclass
+class _Launched:
+    sandbox: dict[str, Any]
+
+
+_LAUNCHED: weakref.WeakKeyDictionary[Browser, _Launched] = weakref.WeakKeyDictionary()
+
+
+def sandbox_state(browser: Browser) -> dict[str, Any] | None:
+    """What the manifest says about the sandbox of this browser (mode, account, what was checked), or None for a
+    browser evicap did not launch."""
+    launched = _LAUNCHED.get(browser)
+    return dict(launched.sandbox) if launched else None
+
+
+def sandbox_warnings(browser: Browser) -> list[CaptureWarning]:
+    """A warning for each capture whose renderer is not (verifiably) sandboxed."""
+    state = sandbox_state(browser)
+    if state is None:
+        return []
+    if state.get("disabled_by_user"):
+        return [CaptureWarning("sandbox-off", "browser sandbox turned off with --no-sandbox: a hostile page that "
+                               "exploits the renderer runs with the investigator's rights")]
+    checked = state.get("checked") or {}
+    if not checked.get("verified"):
+        return [CaptureWarning("sandbox-unverified", f"renderer sandbox not verified: {checked.get('reason')}")]
+    return []
+
+
 @asynccontextmanager
-async def launch(info: BrowserInfo, *, headless: bool = True, handle_sigint: bool = True) -> AsyncIterator[Browser]:
+async def launch(
+    info: BrowserInfo,
+    *,
+    headless: bool = True,
+    handle_sigint: bool = True,
+    no_sandbox: bool = False,
+    browser_user: str | None = None,
+) -> AsyncIterator[Browser]:
     """Start the browser; yields a Playwright Browser and closes it (and the driver) on exit.
 
+    The renderer runs in Chromium's sandbox: as an ordinary user directly, as root under an unprivileged account
+    (``sandbox.plan``). ``no_sandbox=True`` (the user's explicit ``--no-sandbox``) is the only way to turn it off.
+    Neither the driver nor the browser inherits our environment (no EVICAP_*, passphrase or proxy credentials).
     ``handle_sigint=False`` keeps the driver from closing the browser on Ctrl-C: batch stops cleanly itself.
     """
-    async with async_playwright() as playwright:
-        try:
-            browser = await playwright.chromium.launch(
-                executable_path=info.path,
-                headless=headless,
-                args=launch_args(),
-                ignore_default_args=["--enable-automation"] if not headless else None,
-                handle_sigint=handle_sigint,
-            )
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=INSTALL_HINT) from exc
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    sandbox.guard_driver_environment()
+    plan = sandbox.plan(no_sandbox=no_sandbox, account=browser_user)
+    with sandbox.prepared(plan, info.path) as prepared:
+        user_agent = desktop_user_agent(info.version)
+        async with async_playwright() as playwright:
+            try:
+                browser = await playwright.chromium.launch(
+                    executable_path=prepared.executable,
+                    headless=headless,
+                    args=launch_args(no_sandbox=no_sandbox, user_agent=user_agent),
+                    ignore_default_args=["--enable-automation"] + ([] if no_sandbox else ["--no-sandbox"]),
+                    chromium_sandbox=not no_sandbox,
+                    env=dict[str, str | float | bool](prepared.env),
+                    handle_sigint=handle_sigint,
+                )
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                hint = _launch_hint(str(exc), prepared.hint, no_sandbox)
+                raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=hint) from exc
+            try:
+                state = plan.to_json()
+                state["checked"] = await sandbox.check_renderer(browser, plan)
+                _LAUNCHED[browser] = _Launched(state)
+                yield browser
+            finally:
+                await browser.close()
+
+
+async def sandbox_probe(info: BrowserInfo, *, browser_user: str | None = None) -> dict[str, Any]:
+    """Launch the browser once and say what its sandbox is (``evicap doctor``); EnvironmentProblem when it does
+    not start."""
+    async with launch(info, browser_user=browser_user) as browser:
+        return sandbox_state(browser) or {}
+
+
+def describe_sandbox(state: dict[str, Any]) -> tuple[bool, str]:
+    """(verified, one line) for doctor."""
+    checked = state.get("checked") or {}
+    who = f"browser runs as {state.get('user')} (uid {state.get('uid')})"
+    if state.get("dropped_from_root"):
+        who += ", evicap itself is root"
+    if not checked.get("verified"):
+        return False, f"NOT verified: {checked.get('reason')}; {who}"
+    parts = [f"renderer uid {checked.get('renderer_uid')}", "seccomp-bpf filter" if checked.get("seccomp_filter")
+             else "no seccomp", "own user namespace" if checked.get("own_user_namespace") else "namespace unknown"]
+    return True, f"on: {', '.join(parts)}; {who}"

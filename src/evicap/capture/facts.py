@@ -10,16 +10,20 @@ import platform
 import socket
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evicap import TOOL_NAME, __version__
 from evicap.bundle import layout
 from evicap.bundle.manifest import FORMAT, FORMAT_VERSION, local_zone, utc_iso
 from evicap.bundle.model import Artifact, CaptureWarning, Status
-from evicap.capture.browser import BrowserInfo, launch_args
+from evicap.capture.browser import BrowserInfo, desktop_user_agent, launch_args
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import PageWatch
 from evicap.seal.clock import clock_state
+
+if TYPE_CHECKING:
+    from evicap.capture.recorder import NetworkRecorder
+    from evicap.capture.types import Navigation
 
 
 class CaptureFacts(Protocol):
@@ -69,7 +73,7 @@ def _environment(browser_info: BrowserInfo, browser_version: str, user_agent: st
             "path": browser_info.path,
             "version": browser_version or browser_info.version,
             "source": browser_info.source,
-            "args": launch_args(),
+            "args": launch_args(no_sandbox=options.no_sandbox, user_agent=desktop_user_agent(browser_info.version)),
         },
         "user_agent": user_agent,
         "viewport": {"width": options.viewport[0], "height": options.viewport[1]},
@@ -98,8 +102,8 @@ def _profile_json(profile: Any, profile_run: Any) -> dict[str, Any] | None:
 def manifest(
     run: CaptureFacts,
     ended: datetime,
-    navigation: Any,
-    recorder: Any,
+    navigation: Navigation,
+    recorder: NetworkRecorder,
     watch: PageWatch,
     browser_info: BrowserInfo,
     browser_version: str,
@@ -166,6 +170,8 @@ def manifest(
             "dialogs": watch.dialogs,
             "popups": watch.popups,
             "tls_errors_ignored": watch.tls_error_urls,
+            "egress_blocked": [b.to_json() for b in recorder.blocked_requests],
+            "service_workers": watch.service_workers,
         },
         "network": {
             "exchanges": len(exchanges),
@@ -174,6 +180,8 @@ def manifest(
             "truncated": len(truncated),
             "origins": sorted(recorder.certificates) if recorder.certificates else [],
             "redactions": list(recorder.redactions),
+            "targets": [t.to_json() for t in recorder.targets],
+            "websockets": list(recorder.websockets),
         },
         "environment": _environment(browser_info, browser_version, user_agent, options),
         "profile": _profile_json(profile, profile_run),

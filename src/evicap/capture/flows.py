@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evicap.capture import httpheads
+from evicap.capture.attach import Channel
 from evicap.capture.types import Navigation, RedirectHop
 
 Event = dict[str, Any]
@@ -31,6 +32,11 @@ class Flow:
     request_id: str
     resource_type: str | None
     frame_id: str | None
+    channel: Channel  # the DevTools session that reported it (page, out-of-process frame, worker)
+    target: str | None = None  # target id of that session; None for the page's own
+    # A cross-site frame's document is requested in the parent's session but finishes in the frame's own: the
+    # body is then asked of that session.
+    body_channel: Channel | None = None
     hops: list[Hop] = field(default_factory=list)
     request_extras: list[Event] = field(default_factory=list)
     response_extras: list[Event] = field(default_factory=list)
@@ -39,6 +45,11 @@ class Flow:
     stream: asyncio.Future[StreamedBody] | None = None
     paused: Event | None = None  # the Fetch.requestPaused event, when we took the body
     done: bool = False
+    started: float = 0.0  # loop time of requestWillBeSent
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.channel.key, self.request_id)
 
 
 @dataclass(frozen=True)

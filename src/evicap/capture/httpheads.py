@@ -21,8 +21,15 @@ from urllib.parse import urlsplit
 from evicap.capture.warc import HttpMessage
 
 REDACTED = "[redacted by evicap]"
-REDACT_REQUEST = ("cookie", "authorization", "proxy-authorization")
-REDACT_RESPONSE = ("set-cookie", "set-cookie2")
+# Headers that carry the investigator's credentials or their account's tokens (both directions: servers echo
+# CSRF tokens back, and auth gateways hand out fresh ones).
+TOKEN_HEADERS = (
+    "x-csrf-token", "x-csrftoken", "x-xsrf-token", "x-api-key", "x-auth-token", "x-access-token",
+    "x-refresh-token", "x-amz-security-token", "x-goog-api-key", "x-fb-dtsg", "x-ig-www-claim", "x-session-token",
+    "x-client-secret", "x-upload-token", "x-twitter-auth-type", "x-guest-token",
+)
+REDACT_REQUEST = ("cookie", "authorization", "proxy-authorization", *TOKEN_HEADERS)
+REDACT_RESPONSE = ("set-cookie", "set-cookie2", "proxy-authenticate-info", "authentication-info", *TOKEN_HEADERS)
 RENAMED = ("content-encoding", "transfer-encoding")
 
 HeaderList = list[tuple[str, str]]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evicap.capture.egress_gate import EgressGate
+
+# Fields that change the capture but are not recorded as options (objects, or secrets).
+NOT_RECORDED = ("egress", "proxy_auth")
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,17 @@ class CaptureOptions:
     max_body_size: int | None = None  # None: no cap on any single response body
     full_page_max_height: int = 200_000  # CSS px; taller pages are cut and the cut is recorded
     extra: dict[str, Any] = field(default_factory=dict)
+    egress: EgressGate | None = field(default=None, compare=False)  # asked before each request; None: no gate
+    # Safety (issue 12). proxy is scheme://host:port only; its user name and password travel in proxy_auth,
+    # which is never recorded (target.split_proxy).
+    proxy_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+    no_sandbox: bool = False  # the user's explicit --no-sandbox: recorded, with a warning
+    allow_networks: tuple[str, ...] = ()  # --allow-network CIDRs that widen the egress policy
+    egress_test_private: tuple[str, ...] = ()  # tests only: loopback addresses the egress policy treats as private
+    egress_check_url: str | None = None  # asked for our public address through the proxy; None: offline, not asked
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_RECORDED}
+        data["extra"] = dict(self.extra)
         data["viewport"] = {"width": self.viewport[0], "height": self.viewport[1]}
         return data

@@ -12,17 +12,37 @@ headless shell send these events, so the bundle names the exact error either way
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.async_api import BrowserContext, CDPSession, Dialog, Page
+from playwright.async_api import BrowserContext, CDPSession, ConsoleMessage, Dialog, Page
 
 from evicap.bundle.manifest import utc_now
+from evicap.errors import first_line
 
 MAX_EVENTS = 200
 MAX_TEXT = 2000
+POPUP_LOAD = 10.0  # seconds a pop-up may take to load before it is recorded as it stands and closed
 
+SERVICE_WORKER_WATCH = """(() => {
+  const container = self.ServiceWorkerContainer;
+  if (!container) return;
+  const blocked = container.prototype.register;
+  const say = console.warn.bind(console);
+  container.prototype.register = function (script, options) {
+    try {
+      const scope = options && options.scope ? String(options.scope) : null;
+      say(TOKEN + JSON.stringify({ script: String(new URL(script, location.href)), scope, page: location.href }));
+    } catch (error) {}
+    return blocked.apply(this, arguments);
+  };
+})();"""
 
+# Records a pop-up (its exchanges, its document) before it is closed; returns facts for its manifest entry.
+RecordPopup = Callable[[Page], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -33,13 +53,21 @@ class PageWatch:
     popups: list[dict[str, Any]] = field(default_factory=list)
     tls_errors: list[str] = field(default_factory=list)  # distinct net errors, in order seen
     tls_error_urls: list[dict[str, Any]] = field(default_factory=list)  # each error with its URL and time
+    record_popup: RecordPopup | None = None
+    service_workers: list[dict[str, Any]] = field(default_factory=list)  # registrations refused
+    _token: str = field(default_factory=lambda: "evicap-sw-" + secrets.token_hex(16) + ":")
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def attach(
         self, context: BrowserContext, page: Page, cdp: CDPSession, *, ignore_tls_errors: bool = False
     ) -> None:
         page.on("dialog", self._on_dialog)
+        page.on("console", self._on_console)
         context.on("page", self._on_popup)
+        # Service workers are blocked for the capture (Playwright's context option replaces register()); this
+        # script, run after Playwright's in every frame, reports each attempt under a per-capture token the
+        # page cannot read (it lives in a closure), so the attempt is recorded and not just refused.
+        await context.add_init_script(SERVICE_WORKER_WATCH.replace("TOKEN", json.dumps(self._token)))
         if ignore_tls_errors:
             cdp.on("Security.certificateError", lambda params: self._on_certificate_error(cdp, params))
             await cdp.send("Security.enable")
@@ -51,36 +79,72 @@ class PageWatch:
         task.add_done_callback(self._tasks.discard)
 
     def _on_dialog(self, dialog: Dialog) -> None:
+        entry: dict[str, Any] = {
+            "time": utc_now(),
+            "type": dialog.type,
+            "message": dialog.message[:MAX_TEXT],
+            "default_value": dialog.default_value[:MAX_TEXT] if dialog.default_value else None,
+            "action": "pending",
+        }
         if len(self.dialogs) < MAX_EVENTS:
-            self.dialogs.append(
-                {
-                    "time": utc_now(),
-                    "type": dialog.type,
-                    "message": dialog.message[:MAX_TEXT],
-                    "default_value": dialog.default_value[:MAX_TEXT] if dialog.default_value else None,
-                    "action": "dismissed" if dialog.type != "beforeunload" else "accepted",
-                }
-            )
-        # beforeunload is accepted so it can never hold a navigation hostage; the others are dismissed.
-        self._spawn(dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
+            self.dialogs.append(entry)
+
+        async def answer() -> None:
+            # beforeunload is accepted so it can never hold a navigation hostage; the others are dismissed.
+            wanted = "accepted" if dialog.type == "beforeunload" else "dismissed"
+            try:
+                await (dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
+            except Exception as exc:  # the page or browser went away first: say what really happened
+                entry["action"] = f"not {wanted}: {first_line(exc)}"
+                return
+            entry["action"] = wanted
+
+        self._spawn(answer())
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if not text.startswith(self._token) or len(self.service_workers) >= MAX_EVENTS:
+            return
+        try:
+            attempt = json.loads(text[len(self._token):])
+        except ValueError:
+            return
+        if isinstance(attempt, dict):
+            self.service_workers.append({
+                "time": utc_now(),
+                "script_url": str(attempt.get("script"))[:MAX_TEXT],
+                "scope": str(attempt["scope"])[:MAX_TEXT] if attempt.get("scope") else None,
+                "page_url": str(attempt.get("page"))[:MAX_TEXT],
+                "action": "blocked (service workers are off for the capture)",
+            })
 
     def _on_popup(self, popup: Page) -> None:
-        entry: dict[str, Any] = {"time": utc_now(), "url": popup.url, "action": "closed"}
+        popup.on("console", self._on_console)
+        entry: dict[str, Any] = {"time": utc_now(), "url": popup.url, "action": "pending"}
         if len(self.popups) < MAX_EVENTS:
             self.popups.append(entry)
 
-        async def settle_and_close() -> None:
-            try:
-                await popup.wait_for_load_state("domcontentloaded", timeout=3000)
-            except Exception:
-                pass
+        async def record_and_close() -> None:
+            if self.record_popup is not None:
+                try:
+                    entry.update(await self.record_popup(popup))
+                except Exception as exc:  # a pop-up that closed itself, a crashed renderer
+                    entry["record_error"] = first_line(exc)
+            else:
+                try:
+                    await popup.wait_for_load_state("domcontentloaded", timeout=3000)
+                except Exception:
+                    pass
             entry["url"] = popup.url
             try:
                 await popup.close()
-            except Exception:
-                pass
+            except Exception as exc:
+                entry["action"] = f"close failed: {first_line(exc)}"
+                return
+            entry["action"] = "recorded and closed" if self.record_popup is not None else "closed"
+            entry["closed_at"] = utc_now()
 
-        self._spawn(settle_and_close())
+        self._spawn(record_and_close())
 
     def _on_certificate_error(self, cdp: CDPSession, params: dict[str, Any]) -> None:
         code = str(params.get("errorType") or "unknown certificate error")
@@ -91,7 +155,7 @@ class PageWatch:
             self.tls_error_urls.append({"time": utc_now(), "error": error, "url": str(params.get("requestURL"))})
         self._spawn(cdp.send("Security.handleCertificateError", {"eventId": params["eventId"], "action": "continue"}))
 
-    async def settle(self) -> None:
-        """Let pending dialog dismissals and pop-up closes finish (bounded)."""
+    async def settle(self, timeout: float = POPUP_LOAD + 5) -> None:
+        """Let pending dialog answers and pop-up records finish (bounded)."""
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+            await asyncio.wait(list(self._tasks), timeout=max(0.5, timeout))

@@ -1,10 +1,11 @@
-"""NetworkRecorder: every HTTP exchange of the capturing page, from CDP events to WARC records.
+"""NetworkRecorder: every exchange of the capturing page and of every target below it, into one WARC.
 
-One ``Flow`` per CDP requestId; a redirect reuses the requestId, so a flow holds one ``Hop`` per redirect hop.
-A flow is written (request + response record per hop) once its body is known: after ``loadingFinished`` (small
-bodies by ``Network.getResponseBody``), after a Fetch stream (large ones, see streaming.py), after
-``loadingFailed``, or at ``drain()`` for whatever is still open. Nothing is dropped silently: every flow ends as
-an ExchangeSummary, and every failure or truncation also as a CaptureWarning.
+Sessions: the page's own, and one per out-of-process frame, dedicated or shared worker (attach.py attaches them
+before they run). Each session's Network events feed flows (flows.py: one Flow per session and requestId, one Hop
+per redirect hop); a flow is written (exchanges.py) once its body is known: after ``loadingFinished`` (small
+bodies by ``Network.getResponseBody``), after a Fetch stream (large ones, streaming.py), after ``loadingFailed``,
+or at ``drain()`` for whatever is still open (with what had arrived by then). WebSockets go to websockets.py.
+Nothing is dropped silently: every flow ends as an ExchangeSummary, and every gap also as a CaptureWarning.
 """
 
 from __future__ import annotations
@@ -13,127 +14,182 @@ import asyncio
 import base64
 import contextlib
 import shutil
-from collections.abc import Coroutine
-from datetime import UTC, datetime
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import CDPSession, Page
+from playwright.async_api import CDPSession
 from playwright.async_api import Error as PlaywrightError
 
 from evicap.bundle.model import CaptureWarning
-from evicap.capture import httpheads
-from evicap.capture.flows import (
-    Event,
-    Flow,
-    Hop,
-    StreamedBody,
-    body_shortfall,
-    match_response_extra,
-    nth,
-    update_navigation,
-)
+from evicap.capture.attach import Channel, PageChannel, TargetRecord, TargetTree
+from evicap.capture.egress_gate import Blocked, EgressGate
+from evicap.capture.exchanges import response_from_paused, write_flow
+from evicap.capture.flows import Event, Flow, Hop, StreamedBody, body_shortfall
 from evicap.capture.httpheads import Redactor
+from evicap.capture.media import Wanted, ranged_media, refetch_whole
+from evicap.capture.navigation import MAX_LISTED_HOPS, NavigationTracker
 from evicap.capture.options import CaptureOptions
+from evicap.capture.streaming import FetchStreamer
 from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation
-from evicap.capture.warc import HttpMessage, WarcWriter
+from evicap.capture.warc import WarcWriter
+from evicap.capture.websockets import WebSocketLog
 from evicap.errors import first_line
 
 QUIET_SECONDS = 1.0  # drain stops waiting for open exchanges after this long without network events
-
-
-MAX_LISTED_HOPS = 100  # redirect hops listed in the manifest; a refresh loop is cut in the middle
+NETWORK_BUFFERS = {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSize": 64 * 1024 * 1024}
+# Network is enabled in these target types; workers have no Page domain and no frames of their own.
+PAGE_TYPES = ("page", "iframe")
 
 
 class NetworkRecorder:
     """Records the page's network traffic into ``warc``. Call ``start()`` before navigating."""
 
-    def __init__(self, cdp: CDPSession, warc: WarcWriter, spool_dir: Path, options: CaptureOptions) -> None:
-        self.cdp = cdp
+    def __init__(
+        self,
+        cdp: CDPSession,
+        warc: WarcWriter,
+        spool_dir: Path,
+        options: CaptureOptions,
+        *,
+        user_agent: Event | None = None,
+    ) -> None:
+        self.page = PageChannel(cdp)
+        # Emulation.setUserAgentOverride params the page was given: every frame of another process gets the same
+        self.user_agent = user_agent
+
         self.warc = warc
         self.spool_dir = spool_dir
         self.options = options
-        self.navigation = Navigation(requested_url="")
+        self.max_body_size = options.max_body_size
+        self.gate: EgressGate | None = options.egress
         self.certificates: dict[str, CertificateChain] = {}
         self.exchanges: list[ExchangeSummary] = []
         self.warnings: list[CaptureWarning] = []
+        self.blocked_requests: list[Blocked] = []
+        self.cut_by_deadline: list[str] = []  # URLs whose whole-body re-fetch the deadline stopped
+        self.websockets: list[dict[str, Any]] = []
+        self.service_workers: list[dict[str, Any]] = []
+        self.nav = NavigationTracker()
+        self.tree = TargetTree(on_attach=self._attach_target, warn=self.warn, spawn=self.spawn)
+        self.sockets = WebSocketLog(self.spool)
         self._redactor = Redactor(options.keep_secrets)
-        self._flows: dict[str, Flow] = {}
-        self._early_extras: dict[str, tuple[list[Event], list[Event]]] = {}
+        self._flows: dict[tuple[str, str], Flow] = {}
+        self._early_extras: dict[tuple[str, str], tuple[list[Event], list[Event]]] = {}
+        # Flows by requestId alone: a frame's document or a worker's script is requested in the parent's session
+        # and answered in the new target's, under the same id.
+        self._by_id: dict[str, Flow] = {}
+        self._streamers: list[FetchStreamer] = []
+        self._targets: dict[str, str] = {}  # session key -> target id
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._main_frame: str | None = None
-        self._nav_flow: Flow | None = None  # the first main-frame document: the URL asked for
         self._stopped = False  # set when drain() stops the page: later cancellations are ours
-        self._documents: dict[str, Flow] = {}  # main-frame document flows by loader id
-        self._committed: list[str] = []  # loader ids of the documents the main frame showed, in order
-        self._nav_reasons: dict[str, str] = {}  # URL the page moved itself to -> Chromium's reason
-        self._not_kept: dict[str, tuple[str | None, str | None]] = {}  # URL -> (frame, type) of bodies lost
+        self._not_kept: dict[str, Wanted] = {}  # GET bodies the browser did not keep, by URL
         self._cert_origins: set[str] = set()
         self._spool_counter = 0
         self._last_event = 0.0
-        self.streaming: Any = None  # streaming.FetchStreamer, set in start()
+
+    @property
+    def navigation(self) -> Navigation:
+        return self.nav.navigation
 
     @property
     def redactions(self) -> list[str]:
         return self._redactor.summary()
 
     @property
-    def redactor(self) -> Redactor:
-        return self._redactor
-
-    @property
-    def main_frame(self) -> str | None:
-        return self._main_frame
-
-    def all_flows(self) -> list[Flow]:
-        return list(self._flows.values())
+    def targets(self) -> list[TargetRecord]:
+        return self.tree.targets
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Subscribe and enable Network (and Fetch for large bodies) before the first navigation."""
-        from evicap.capture.streaming import FetchStreamer
-
+        """Enable recording in the page's session and attach to every target below it, before navigating."""
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        handlers = {
+        tree = await self.page.send("Page.getFrameTree")
+        self.nav.main_frame = tree["frameTree"]["frame"]["id"]
+        page = self.page
+        page.on("Page.frameNavigated", self.nav.on_navigated)
+        page.on("Page.frameRequestedNavigation", self.nav.on_requested)
+        await self._enable(page, None, "page")
+        await page.send("Page.enable")  # frameNavigated: which document the main frame shows
+        await self.tree.watch(page)
+        info = (await page.send("Target.getTargetInfo"))["targetInfo"]  # pop-ups, shared workers: the context's
+        await self.tree.discover(page, str(info.get("browserContextId")))
+
+    async def _attach_target(self, channel: Channel, record: TargetRecord) -> None:
+        if self.user_agent is not None and record.type in PAGE_TYPES:  # one browser, one face, in every process
+            await channel.send("Emulation.setUserAgentOverride", self.user_agent)
+        await self._enable(channel, record.target_id, record.type)
+        if record.type == "page":  # a pop-up: its frames commit there
+            await channel.send("Page.enable")
+
+    async def _enable(self, channel: Channel, target: str | None, kind: str) -> None:
+        handlers: dict[str, Callable[[Channel, Event], None]] = {
             "Network.requestWillBeSent": self._on_request,
             "Network.requestWillBeSentExtraInfo": self._on_request_extra,
             "Network.responseReceived": self._on_response,
             "Network.responseReceivedExtraInfo": self._on_response_extra,
             "Network.loadingFinished": self._on_finished,
             "Network.loadingFailed": self._on_failed,
-            "Page.frameNavigated": self._on_frame_navigated,
-            "Page.frameRequestedNavigation": self._on_navigation_requested,
+            "Network.webSocketCreated": lambda ch, e: self.sockets.created(ch.key, self._targets.get(ch.key), e),
+            "Network.webSocketWillSendHandshakeRequest": lambda ch, e: self.sockets.handshake_request(ch.key, e),
+            "Network.webSocketHandshakeResponseReceived": lambda ch, e: self.sockets.handshake_response(ch.key, e),
+            "Network.webSocketFrameSent": lambda ch, e: self.sockets.frame(ch.key, e, "sent"),
+            "Network.webSocketFrameReceived": lambda ch, e: self.sockets.frame(ch.key, e, "received"),
+            "Network.webSocketFrameError": lambda ch, e: self.sockets.error(ch.key, e),
+            "Network.webSocketClosed": lambda ch, e: self.sockets.closed(ch.key, e),
         }
+        if target is not None:
+            self._targets[channel.key] = target
         for name, handler in handlers.items():
-            self.cdp.on(name, handler)
-        tree = await self.cdp.send("Page.getFrameTree")
-        self._main_frame = tree["frameTree"]["frame"]["id"]
+            channel.on(name, self._bound(handler, channel))
         # Bodies must stay retrievable until we ask for them: raise the per-resource and total buffers.
-        await self.cdp.send(
-            "Network.enable",
-            {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSize": 64 * 1024 * 1024},
-        )
-        await self.cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        await self.cdp.send("Page.enable")  # frameNavigated: which document the main frame shows
-        self.streaming = FetchStreamer(self)
-        await self.streaming.enable()
+        await channel.send("Network.enable", NETWORK_BUFFERS)
+        await channel.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        streamer = FetchStreamer(channel, self, responses=kind in PAGE_TYPES)
+        try:
+            await streamer.enable()
+        except PlaywrightError:
+            # Workers have no Fetch domain: their requests pass the Fetch of the frame that owns them, and their
+            # bodies come from Network.getResponseBody.
+            return
+        self._streamers.append(streamer)
 
-    async def complete_media(self, page: Page | None = None, timeout: float = 60.0) -> None:
+    def _bound(self, handler: Callable[[Channel, Event], None], channel: Channel) -> Callable[[Event], None]:
+        def on_event(event: Event) -> None:
+            self._touch()
+            handler(channel, event)
+
+        return on_event
+
+    async def complete_media(self, deadline: float) -> None:
         """Re-fetch whole every video/audio the page only loaded as 206 ranges, and every GET body the browser
-        did not keep for us (media.py). The page's own exchanges stay in the WARC as they happened.
+        did not keep for us (media.py), until ``deadline`` (time.monotonic()). The page's own exchanges stay in
+        the WARC as they happened."""
+        await self._settle(min(_left(deadline), 5.0))
+        wanted = ranged_media(self._flows.values(), self.exchanges) + list(self._not_kept.values())
+        for item in wanted:
+            left = _left(deadline)
+            if left <= 0:
+                self.cut_by_deadline.append(item.url)
+                self.warn("media-incomplete" if item.kind == "Media" else "body-incomplete",
+                          f"re-fetch of {item.what} not started: the capture deadline had passed", item.url)
+                continue
+            if item.frame_id is None:  # a worker's request: fetch it again from the page's main frame
+                item = Wanted(item.url, self.page, self.nav.main_frame, item.what, item.kind)
+            done = await refetch_whole(item, self.spool(), self.warc, self._redactor,
+                                       max_size=self.options.max_media_size, timeout=left)
+            self.warnings.extend(done.warnings)
+            if done.timed_out:
+                self.cut_by_deadline.append(item.url)
+            if done.summary is not None:
+                self.exchanges.append(done.summary)
 
-        ``page`` is accepted for the session's call shape; the frames come from CDP events.
-        """
-        from evicap.capture.media import ranged_media, refetch_whole
-
-        await self._settle(min(timeout, 5.0))
-        wanted = [(url, frame, "ranged media", "Media") for url, frame in ranged_media(self).items()]
-        wanted += [(url, frame, "a body the browser did not keep", kind or "Other")
-                   for url, (frame, kind) in self._not_kept.items()]
-        for url, frame_id, what, kind in wanted:
-            await refetch_whole(self, url, frame_id, what=what, kind=kind, timeout=timeout)
+    async def settle(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` s) for the exchanges in flight: a pop-up's, before it is closed."""
+        await self._settle(timeout)
 
     async def _settle(self, timeout: float) -> None:
         """Wait for pending work and open exchanges; give up on open ones after QUIET_SECONDS without events
@@ -151,35 +207,64 @@ class NetworkRecorder:
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait up to ``timeout`` s for bodies in flight; then stop the page where it is, and record whatever is
-        still open as incomplete.
+        still open with what had arrived of it.
 
         Stopping (``Page.stopLoading``) freezes the document for the snapshots that follow: a meta refresh or a
         script that keeps navigating would otherwise pull the page from under every one of them.
         """
         await self._settle(timeout)
-        self._stopped = True
-        with contextlib.suppress(PlaywrightError):
-            if self.streaming is not None:
-                await self.streaming.freeze()  # no new document from here on...
-            await self.cdp.send("Page.stopLoading")  # ...and none half-loaded, nor a refresh pending
+        if not self._stopped:
+            # What an open request (event stream, long poll, stalled body) received so far is taken before the
+            # page is stopped: stopping cancels it, and a cancelled request's bytes are gone.
+            for flow in list(self._flows.values()):
+                if not flow.done and flow.stream is None and flow.hops[-1].response is not None:
+                    await self._write_open(flow)
+            self._stopped = True
+            for streamer in self._streamers:  # no new document from here on, in any frame...
+                with contextlib.suppress(PlaywrightError):
+                    await asyncio.wait_for(streamer.freeze(), 2.0)
+            with contextlib.suppress(PlaywrightError, TimeoutError):
+                await asyncio.wait_for(self.page.send("Page.stopLoading"), 2.0)  # ...nor one half-loaded
         await self._settle(min(timeout, 1.0))  # the cancellations it causes arrive as loadingFailed events
         for flow in list(self._flows.values()):
             if not flow.done:
-                await self._write_flow(
-                    flow,
-                    None,
-                    truncated="unspecified",
-                    outcome="aborted",
-                    detail="still loading when the capture ended",
-                )
+                await self._write_open(flow)
+        self.websockets.extend(await self.sockets.write(self.warc, self._redactor))
         self._settle_navigation()
         if self.spool_dir.exists() and not any(self.spool_dir.iterdir()):
             shutil.rmtree(self.spool_dir, ignore_errors=True)
 
-    # -- helpers ---------------------------------------------------------------------------------------------
+    async def _write_open(self, flow: Flow) -> None:
+        """A request still open at the end (long poll, event stream, stalled body): what arrived, marked cut."""
+        if flow.hops[-1].response is None:
+            await self._write(flow, None, outcome="aborted", detail="still open when the capture ended (no response)")
+            return
+        data = b""
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            result = await asyncio.wait_for(
+                (flow.body_channel or flow.channel).send(
+                    "Network.streamResourceContent", {"requestId": flow.request_id}
+                ),
+                2.0,
+            )
+            data = base64.b64decode(result.get("bufferedData") or "")
+        await self._write(flow, data, truncated="time", outcome="truncated",
+                          detail=f"still open when the capture ended; the {len(data)} bytes received by then are kept")
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _settle_navigation(self) -> None:
+        hops = self.nav.settle()
+        if hops > MAX_LISTED_HOPS and not any(w.code == "navigation-loop" for w in self.warnings):
+            self.warn(
+                "navigation-loop",
+                f"the page moved on {hops} times; target.redirects lists the first and last {MAX_LISTED_HOPS // 2} "
+                "hops (every exchange is in the WARC)",
+                self.navigation.requested_url,
+            )
+
+    # -- helpers (also the StreamHost the Fetch streamers use) -----------------------------------------------
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -192,112 +277,127 @@ class NetworkRecorder:
     def warn(self, code: str, message: str, url: str | None = None) -> None:
         self.warnings.append(CaptureWarning(code, message, url))
 
-    def new_spool_path(self) -> Path:
+    def spool(self) -> Path:
         self._spool_counter += 1
         return self.spool_dir / f"body-{self._spool_counter:06d}"
 
-    def flow(self, request_id: str) -> Flow | None:
-        return self._flows.get(request_id)
+    def flow_of(self, channel: Channel, request_id: str) -> Flow | None:
+        """The flow a Fetch pause in ``channel`` belongs to: a frame's Fetch also pauses its workers' requests."""
+        return self._flows.get((channel.key, request_id)) or self._by_id.get(request_id)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self.cdp.send(method, params or {})
-        return result
+    def _network_flow(self, channel: Channel, request_id: str, *, finished: bool = False) -> Flow | None:
+        """The flow of a Network event. A frame's document or a worker's script, requested in the parent's
+        session, finishes in the new target's session under the same id: the session that saw it finish holds
+        its body. (The browser also reports ExtraInfo of a worker's requests to the frame: those change nothing.)"""
+        flow = self._flows.get((channel.key, request_id))
+        if flow is None:
+            flow = self._by_id.get(request_id)
+            if flow is None or flow.done:
+                return None
+            if finished:
+                flow.body_channel = channel
+        return flow
+
+    def unseen(self, channel: Channel, event: Event) -> Flow | None:
+        """A response paused in ``channel``'s Fetch whose request no session reported (a worker that ran before
+        its session was ready): a flow built from the Fetch event alone."""
+        request = event.get("request") or {}
+        url = str(request.get("url") or "")
+        rid = str(event.get("networkId") or event.get("requestId"))
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        flow = Flow(rid, event.get("resourceType"), event.get("frameId"), channel, self._targets.get(channel.key))
+        flow.hops.append(Hop(url, str(request.get("method") or "GET"), request, None))
+        flow.hops[-1].response = {
+            "url": url,
+            "status": event.get("responseStatusCode"),
+            "statusText": event.get("responseStatusText"),
+            "headers": {h["name"]: h["value"] for h in event.get("responseHeaders") or []},
+        }
+        if request.get("postData"):
+            flow.post_data = str(request["postData"]).encode("utf-8")
+        self._flows[(channel.key, rid)] = flow
+        self._by_id[rid] = flow
+        return flow
+
+    def finish(self, flow: Flow) -> None:
+        self.spawn(self._finish(flow))
+
+    def blocked(self, channel: Channel, refusal: Blocked) -> None:
+        self.blocked_requests.append(refusal)
+        where = f" (address {refusal.address})" if refusal.address else ""
+        self.warn("egress-blocked", f"request refused by the egress policy{where}: {refusal.url} "
+                  f"[rule: {refusal.rule or 'unnamed'}]", refusal.url)
 
     # -- CDP events (synchronous: state changes happen in event order) --------------------------------------
 
     def _touch(self) -> None:
         self._last_event = asyncio.get_running_loop().time()
 
-    def _on_request(self, event: Event) -> None:
-        self._touch()
+    def _on_request(self, channel: Channel, event: Event) -> None:
         url = event["request"]["url"]
         if urlsplit(url).scheme not in ("http", "https"):
             return
         rid = event["requestId"]
+        key = (channel.key, rid)
         hop = Hop(url, event["request"].get("method", "GET"), event["request"], event.get("wallTime"))
-        flow = self._flows.get(rid)
+        known = self._by_id.get(rid)
+        if known is not None and known.stream is not None and known.channel is not channel:
+            return  # first seen by a frame's Fetch (unseen()): that flow holds it
+        flow = self._flows.get(key)
         if flow is not None and event.get("redirectResponse") and flow.hops:
             flow.hops[-1].response = event["redirectResponse"]
             flow.hops.append(hop)
             return
-        flow = Flow(rid, event.get("type"), event.get("frameId"))
+        flow = Flow(rid, event.get("type"), event.get("frameId"), channel, self._targets.get(channel.key))
         flow.hops.append(hop)
-        requests, responses = self._early_extras.pop(rid, ([], []))
-        flow.request_extras, flow.response_extras = requests, responses
-        self._flows[rid] = flow
+        flow.request_extras, flow.response_extras = self._early_extras.pop(key, ([], []))
+        self._flows[key] = flow
+        self._by_id[rid] = flow
         if event["request"].get("hasPostData"):
             self.spawn(self._fetch_post_data(flow, event["request"]))
-        if event.get("type") == "Document" and event.get("frameId") == self._main_frame:
-            self._documents[str(event.get("loaderId") or rid)] = flow
-            if self._nav_flow is None:
-                self._nav_flow = flow
-                self.navigation.requested_url = url
+        if channel is self.page:
+            self.nav.on_document(flow, event)
 
-    def _on_navigation_requested(self, event: Event) -> None:
-        if event.get("frameId") == self._main_frame and event.get("url"):
-            self._nav_reasons.setdefault(str(event["url"]), str(event.get("reason") or "other"))
-
-    def _on_frame_navigated(self, event: Event) -> None:
-        frame = event.get("frame") or {}
-        loader = frame.get("loaderId")
-        main = frame.get("id") == self._main_frame and not frame.get("parentId")
-        if main and isinstance(loader, str) and loader not in self._committed:
-            self._committed.append(loader)
-
-    def _settle_navigation(self) -> None:
-        """The navigation once the page is done: the URL asked for, then every document the main frame went on
-        to show. A page that keeps moving itself on (a refresh loop) is listed by its first and last hops."""
-        if self._nav_flow is None:
-            return
-        shown = [self._documents[loader] for loader in self._committed if loader in self._documents]
-        if not shown or (shown[0] is not self._nav_flow and self._nav_flow.hops[-1].response is not None):
-            shown = [self._nav_flow, *(doc for doc in shown if doc is not self._nav_flow)]
-        update_navigation(self.navigation, shown, self._nav_reasons)
-        hops = self.navigation.redirects
-        if len(hops) > MAX_LISTED_HOPS:
-            keep = MAX_LISTED_HOPS // 2
-            self.navigation.redirects = hops[:keep] + hops[-keep:]
-            if not any(w.code == "navigation-loop" for w in self.warnings):  # drain may run twice: said once
-                self.warn(
-                    "navigation-loop",
-                    f"the page moved on {len(hops)} times; target.redirects lists the first and last {keep} hops "
-                    "(every exchange is in the WARC)",
-                    self.navigation.requested_url,
-                )
-
-    def _extras(self, rid: str) -> tuple[list[Event], list[Event]]:
-        flow = self._flows.get(rid)
+    def _extras(self, channel: Channel, rid: str) -> tuple[list[Event], list[Event]]:
+        flow = self._network_flow(channel, rid)
         if flow is not None:
             return flow.request_extras, flow.response_extras
-        return self._early_extras.setdefault(rid, ([], []))
+        return self._early_extras.setdefault((channel.key, rid), ([], []))
 
-    def _on_request_extra(self, event: Event) -> None:
-        self._touch()
-        self._extras(event["requestId"])[0].append(event)
+    def _on_request_extra(self, channel: Channel, event: Event) -> None:
+        self._extras(channel, event["requestId"])[0].append(event)
 
-    def _on_response_extra(self, event: Event) -> None:
-        self._touch()
-        self._extras(event["requestId"])[1].append(event)
+    def _on_response_extra(self, channel: Channel, event: Event) -> None:
+        self._extras(channel, event["requestId"])[1].append(event)
 
-    def _on_response(self, event: Event) -> None:
-        self._touch()
-        flow = self._flows.get(event["requestId"])
+    def _on_response(self, channel: Channel, event: Event) -> None:
+        flow = self._network_flow(channel, event["requestId"])
         if flow is None or not flow.hops:
             return
         flow.hops[-1].response = event["response"]
         if event.get("type"):
             flow.resource_type = event["type"]
-        self._maybe_certificate(event["response"])
+        self._maybe_certificate(channel, event["response"])
+        address = event["response"].get("remoteIPAddress")
+        if address and self.gate is not None and hasattr(self.gate, "check_address"):
+            self.spawn(self._rebinding(flow.hops[-1].url, str(address)))
 
-    def _on_finished(self, event: Event) -> None:
-        self._touch()
-        flow = self._flows.get(event["requestId"])
+    async def _rebinding(self, url: str, address: str) -> None:
+        """A response from an address the policy refuses although the name was allowed: DNS rebinding. The
+        response already arrived, so it stays recorded (it is evidence); the warning names it."""
+        decision = await self.gate.check_address(address)  # type: ignore[union-attr]
+        if not decision.allowed:
+            self.warn("egress-rebinding", f"{url} came from {decision.address} ({decision.rule}) although its name "
+                      "was allowed: DNS rebinding?", url)
+
+    def _on_finished(self, channel: Channel, event: Event) -> None:
+        flow = self._network_flow(channel, event["requestId"], finished=True)
         if flow is not None and not flow.done:
             self.spawn(self._finish(flow, int(event.get("encodedDataLength") or 0)))
 
-    def _on_failed(self, event: Event) -> None:
-        self._touch()
-        flow = self._flows.get(event["requestId"])
+    def _on_failed(self, channel: Channel, event: Event) -> None:
+        flow = self._network_flow(channel, event["requestId"])
         if flow is not None and not flow.done:
             self.spawn(self._fail(flow, event))
 
@@ -308,51 +408,60 @@ class NetworkRecorder:
         if entries and all("bytes" in e for e in entries):
             flow.post_data = b"".join(base64.b64decode(e["bytes"]) for e in entries)
             return
-        with contextlib.suppress(PlaywrightError):
-            result = await self.send("Network.getRequestPostData", {"requestId": flow.request_id})
-            data = result.get("postData", "")
-            flow.post_data = base64.b64decode(data) if result.get("base64Encoded") else data.encode()
+        try:
+            result = await flow.channel.send("Network.getRequestPostData", {"requestId": flow.request_id})
+        except PlaywrightError as exc:
+            url = flow.hops[0].url
+            self.warn("post-body-missing", f"{flow.hops[0].method} {url}: the browser did not give the request "
+                      f"body ({first_line(exc)}); the request record has none", url)
+            return
+        data = result.get("postData", "")
+        flow.post_data = base64.b64decode(data) if result.get("base64Encoded") else data.encode()
 
     async def _finish(self, flow: Flow, received: int = 0) -> None:
         if flow.stream is not None:
-            streamed = await flow.stream
-            await self._write_streamed(flow, streamed)
+            await self._write_streamed(flow, await flow.stream)
             return
+        response_from_paused(flow)
         final = flow.hops[-1]
         status = int((final.response or {}).get("status") or 0)
-        if final.response is None or status in (204, 304) or final.method == "HEAD":
-            await self._write_flow(flow, b"" if final.response is not None else None)
+        if final.response is None:
+            await self._write(flow, None, outcome="no-response",
+                              detail="finished, but no session of ours heard its response (target attached late)")
+            return
+        if status in (204, 304) or final.method == "HEAD":
+            await self._write(flow, b"" if final.response is not None else None)
             return
         try:
-            result = await self.send("Network.getResponseBody", {"requestId": flow.request_id})
-        except PlaywrightError as exc:
-            await self._write_flow(
-                flow,
-                b"",
-                truncated="unspecified",
-                outcome="no-body",
-                detail=f"browser did not give the body: {first_line(exc)}",
+            result = await (flow.body_channel or flow.channel).send(
+                "Network.getResponseBody", {"requestId": flow.request_id}
             )
+        except PlaywrightError as exc:
+            await self._write(flow, b"", truncated="unspecified", outcome="no-body",
+                              detail=f"browser did not give the body: {first_line(exc)}")
+            self._keep_whole_later(flow, status)
             return
         body = result.get("body", "")
         data = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8")
         shortfall = body_shortfall(final.response, len(data), received, exact=bool(result.get("base64Encoded")))
         if shortfall is not None:
-            await self._write_flow(flow, data, truncated="length", outcome="truncated", detail=shortfall)
-            if status == 200 and final.method == "GET":
-                self._not_kept.setdefault(final.url, (flow.frame_id, flow.resource_type))
+            await self._write(flow, data, truncated="length", outcome="truncated", detail=shortfall)
+            self._keep_whole_later(flow, status)
             return
-        limit = self.options.max_body_size
+        limit = self.max_body_size
         if limit is not None and len(data) > limit:
-            await self._write_flow(
-                flow,
-                data[:limit],
-                truncated="length",
-                outcome="truncated",
-                detail=f"body cut at max_body_size ({limit} bytes)",
-            )
+            await self._write(flow, data[:limit], truncated="length", outcome="truncated",
+                              detail=f"body cut at max_body_size ({limit} bytes)")
             return
-        await self._write_flow(flow, data)
+        await self._write(flow, data)
+
+    def _keep_whole_later(self, flow: Flow, status: int) -> None:
+        """A GET body the browser did not keep (or give) is fetched again whole by complete_media()."""
+        final = flow.hops[-1]
+        if status == 200 and final.method == "GET":
+            self._not_kept.setdefault(final.url, Wanted(final.url, flow.channel, flow.frame_id,
+                                                        "a body the browser did not keep",
+                                                        flow.resource_type or "Other"))
 
     async def _fail(self, flow: Flow, event: Event) -> None:
         if flow.stream is not None:  # we took the body ourselves; the failure the page saw is ours
@@ -369,9 +478,9 @@ class NetworkRecorder:
         else:
             outcome, detail = "failed", error
         has_response = flow.hops[-1].response is not None
-        if flow is self._nav_flow:
+        if flow is self.nav.first:
             self.navigation.error = error
-        await self._write_flow(
+        await self._write(
             flow,
             b"" if has_response else None,
             truncated="disconnect" if has_response else None,
@@ -384,19 +493,13 @@ class NetworkRecorder:
         if streamed.withheld:
             self.warn("body-withheld", f"{flow.hops[-1].url}: {streamed.detail}", flow.hops[-1].url)
         try:
-            await self._write_flow(
-                flow,
-                streamed.path if streamed.path else b"",
-                size=streamed.size,
-                truncated=streamed.truncated,
-                outcome=outcome,
-                detail=streamed.detail,
-            )
+            await self._write(flow, streamed.path if streamed.path else b"", size=streamed.size,
+                              truncated=streamed.truncated, outcome=outcome, detail=streamed.detail)
         finally:
             if streamed.path is not None:
                 streamed.path.unlink(missing_ok=True)
 
-    async def _write_flow(
+    async def _write(
         self,
         flow: Flow,
         body: bytes | Path | None,
@@ -406,131 +509,21 @@ class NetworkRecorder:
         outcome: str = "recorded",
         detail: str | None = None,
     ) -> None:
-        """Request + response records for every hop; only the last hop carries ``body``."""
         if flow.done:
             return
         flow.done = True
-        if flow.paused is not None and flow.hops and flow.hops[-1].response is None:
-            # Taking the body stream suppresses responseReceived (downloads): rebuild the response from the
-            # paused event. CDP does not tell us the server address in that case.
-            paused = flow.paused
-            flow.hops[-1].response = {
-                "url": flow.hops[-1].url,
-                "status": paused.get("responseStatusCode"),
-                "statusText": paused.get("responseStatusText"),
-                "headers": {h["name"]: h["value"] for h in paused.get("responseHeaders") or []},
-            }
-        for index, hop in enumerate(flow.hops):
-            last = index == len(flow.hops) - 1
-            hop.request_extra = nth(flow.request_extras, index)
-            hop.response_extra = match_response_extra(flow.response_extras, index, hop.response)
-            hop_body: bytes | Path | None = body if last else (b"" if hop.response is not None else None)
-            hop_size = size if (last and size is not None) else (len(hop_body) if isinstance(hop_body, bytes) else 0)
-            await self._write_hop(
-                flow,
-                hop,
-                hop_body,
-                hop_size,
-                truncated if last else None,
-                outcome if last else "recorded",
-                detail if last else None,
-            )
-
-    async def _write_hop(
-        self,
-        flow: Flow,
-        hop: Hop,
-        body: bytes | Path | None,
-        size: int,
-        truncated: str | None,
-        outcome: str,
-        detail: str | None,
-    ) -> None:
-        response = hop.response
-        protocol = (response or {}).get("protocol")
-        if response is None and hop.request_extra is None:
-            # The request never went on the wire (refused before sending, blocked): no record claims it did.
-            self._summarise(flow, hop, None, outcome, detail, None, None)
-            return
-        raw_request = (hop.request_extra or {}).get("headers") or hop.request.get("headers")
-        request = httpheads.request_message(
-            hop.method,
-            hop.url,
-            httpheads.header_list(raw_request),
-            protocol,
-            flow.post_data if hop is flow.hops[0] else None,
-            self._redactor,
-        )
-        message: HttpMessage | None = None
-        if response is not None:
-            message = self._response_message(hop, body, size)
-        ip = (response or {}).get("remoteIPAddress")
-        when = datetime.fromtimestamp(hop.wall_time, UTC) if hop.wall_time else None
-        ids = await self.warc.write_exchange(
-            hop.url,
-            request,
-            message,
-            date=when,
-            ip_address=ip,
-            protocols=httpheads.warc_protocols(response),
-            truncated=truncated if message else None,
-        )
-        self._summarise(flow, hop, size if message else None, outcome, detail, ids.request_id, ids.response_id)
-
-    def _response_message(self, hop: Hop, body: bytes | Path | None, size: int) -> HttpMessage:
-        response = hop.response or {}
-        extra = hop.response_extra or {}
-        status_line = None
-        text = extra.get("headersText") or response.get("headersText")
-        if text:
-            status_line, headers = httpheads.parse_headers_text(text)
-        elif extra.get("headers"):
-            headers = httpheads.header_list(extra["headers"])
-        else:
-            headers = httpheads.header_list(response.get("headers"))
-        return httpheads.response_message(
-            int(extra.get("statusCode") or response.get("status") or 0),
-            response.get("statusText"),
-            headers,
-            response.get("protocol"),
-            body,
-            size,
-            self._redactor,
-            status_line,
-        )
-
-    def _summarise(
-        self,
-        flow: Flow,
-        hop: Hop,
-        size: int | None,
-        outcome: str,
-        detail: str | None,
-        request_id: str | None,
-        response_id: str | None,
-    ) -> None:
-        response = hop.response or {}
-        status = response.get("status")
-        self.exchanges.append(
-            ExchangeSummary(
-                url=hop.url,
-                method=hop.method,
-                resource_type=flow.resource_type,
-                status=int(status) if status is not None else None,
-                remote_ip=response.get("remoteIPAddress"),
-                body_size=size,
-                outcome=outcome,
-                detail=detail,
-                request_record=request_id,
-                response_record=response_id,
-            )
-        )
-        if outcome != "recorded":
-            self.warn(f"exchange-{outcome}", f"{hop.method} {hop.url}: {outcome}: {detail or 'no detail'}", hop.url)
+        summaries = await write_flow(self.warc, self._redactor, flow, body, size=size, truncated=truncated,
+                                     outcome=outcome, detail=detail)
+        for summary in summaries:
+            self.exchanges.append(summary)
+            if summary.outcome != "recorded":
+                self.warn(f"exchange-{summary.outcome}",
+                          f"{summary.method} {summary.url}: {summary.outcome}: {summary.detail or 'no detail'}",
+                          summary.url)
 
     # -- certificates ----------------------------------------------------------------------------------------
 
-    def _maybe_certificate(self, response: Event) -> None:
+    def _maybe_certificate(self, channel: Channel, response: Event) -> None:
         parts = urlsplit(response.get("url", ""))
         if parts.scheme != "https" or not response.get("securityDetails"):
             return
@@ -538,20 +531,42 @@ class NetworkRecorder:
         if origin in self._cert_origins:
             return
         self._cert_origins.add(origin)
-        self.spawn(self._fetch_certificate(origin, response))
+        self.spawn(self._fetch_certificate(channel, origin, response))
 
-    async def _fetch_certificate(self, origin: str, response: Event) -> None:
-        try:
-            result = await self.send("Network.getCertificate", {"origin": origin})
-        except PlaywrightError as exc:
-            self.warn("certificate-missing", f"certificate chain of {origin} not available: {first_line(exc)}")
-            return
-        chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
+    async def _fetch_certificate(self, channel: Channel, origin: str, response: Event) -> None:
+        """The origin's chain from the session that saw the response; a cross-site frame's own session knows it
+        when its parent's does not (site isolation keeps it in the frame's process)."""
+        chain: tuple[bytes, ...] = ()
+        error: str | None = None
+        for attempt in range(3):  # a frame's session is known once the frame's document has finished loading
+            for asked in self._certificate_channels(channel, origin):
+                try:
+                    result = await asked.send("Network.getCertificate", {"origin": origin})
+                except PlaywrightError as exc:
+                    error = first_line(exc)
+                    continue
+                chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
+                if chain:
+                    break
+            if chain:
+                break
+            await asyncio.sleep(0.3 * (attempt + 1))
         if not chain:
-            self.warn("certificate-missing", f"browser reported no certificate chain for {origin}")
+            reason = f"not available: {error}" if error else "not reported by the browser"
+            self.warn("certificate-missing", f"certificate chain of {origin} {reason}")
             return
         self.certificates[origin] = CertificateChain(
             origin, chain, dict(response["securityDetails"]), response.get("remoteIPAddress")
         )
 
+    def _certificate_channels(self, first: Channel, origin: str) -> list[Channel]:
+        channels = [first]
+        for flow in self._flows.values():
+            for candidate in (flow.body_channel, flow.channel):
+                if candidate is not None and candidate not in channels and flow.hops[0].url.startswith(origin):
+                    channels.append(candidate)
+        return channels
 
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()

@@ -8,6 +8,10 @@ The order matters and is the record's order:
   5. complete ranged media, write attachments (each also into the WARC), drain and close the WARC;
   6. SHA256SUMS, manifest.json (schema-checked), seal (signature, timestamp, custody log);
   7. publish by rename. A capture that could not be sealed is never reported complete.
+
+Steps 1-5 are ``stage_capture`` (returns a StagedCapture: the staging directory and the manifest's facts), 6-7
+are ``acquire``, the one step that turns any staged capture into a sealed, published bundle (capture, batch and
+demo all go through it, by ``capture_url``). Everything in 2-5 runs under one deadline (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.async_api import Browser, BrowserContext
+from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from evicap import clock
 from evicap.bundle import layout
 from evicap.bundle.hashing import write_bytes
 from evicap.bundle.manifest import (
@@ -35,17 +40,33 @@ from evicap.bundle.manifest import (
 )
 from evicap.bundle.model import Artifact, CaptureResult, CaptureWarning, Status
 from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir, publish
-from evicap.capture import facts
-from evicap.capture.browser import BrowserInfo
+from evicap.capture import facts, safety
+from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
-from evicap.capture.pagewatch import PageWatch
-from evicap.capture.target import normalize_target
+from evicap.capture.pagewatch import POPUP_LOAD, PageWatch, RecordPopup
+from evicap.capture.recorder import NetworkRecorder
+from evicap.capture.target import normalize_target, proxy_failure
+from evicap.capture.uris import evicap_uri
+from evicap.capture.warc import WarcWriter
 from evicap.errors import CaptureError, EvicapError, first_line
+
+if TYPE_CHECKING:
+    from evicap.seal.keys import Signer
+    from evicap.seal.sealer import SealSettings
 
 Progress = Callable[[str], None]
 
 # Share of the time limit spent waiting for the load event; the rest goes to quiet-waiting and behaviors.
 LOAD_SHARE = 0.6
+# One deadline: --timeout bounds loading, behaviors, media re-fetches and snapshots. The snapshots keep a share
+# of it (SNAPSHOT_SHARE, between SNAPSHOT_MIN and SNAPSHOT_MAX seconds); past the deadline only the sealing
+# work runs: each remaining snapshot step's minimum (attachments.MIN_STEP), manifest, signature, time-stamp and
+# closing the browser context. SEAL_MARGIN is what that may take, documented in docs/architecture.md.
+SNAPSHOT_SHARE = 0.3
+SNAPSHOT_MIN = 4.0
+SNAPSHOT_MAX = 30.0
+SEAL_MARGIN = 20.0
+TARGETS_RECORD = "targets.json"  # name of the metadata record linking exchanges to their targets and frames
 NETWORK_QUIET_CAP = 10.0
 TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to capture it anyway (recorded)"
 
@@ -54,8 +75,8 @@ TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to 
 class Sealing:
     """How to seal: a loaded signer and the seal settings (see evicap.seal)."""
 
-    signer: Any
-    settings: Any
+    signer: Signer
+    settings: SealSettings
     actor_name: str | None = None
 
 
@@ -66,11 +87,12 @@ class _Run:
     url: str
     options: CaptureOptions
     capture_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=clock.now)
     warnings: list[CaptureWarning] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     status: Status = "complete"
     reason: str | None = None
+    scrubber: Any = None  # safety (issue 12): evicap.capture.secrets.Scrubber of this capture
 
     def degrade(self, status: Status, reason: str) -> None:
         """Lower the status (complete > partial > failed); the first reason for the worst status wins."""
@@ -114,7 +136,9 @@ def describe_navigation_error(url: str, message: str) -> str:
     return f"navigation failed for {url}: {code or message}"
 
 
-async def _new_context(browser: Browser, options: CaptureOptions, storage_state: Path | None) -> BrowserContext:
+async def _new_context(
+    browser: Browser, options: CaptureOptions, storage_state: Path | None, extra: dict[str, Any] | None = None
+) -> BrowserContext:
     kwargs: dict[str, Any] = {
         "viewport": {"width": options.viewport[0], "height": options.viewport[1]},
         # --ignore-tls-errors is carried out per page by PageWatch, which records each error it lets through.
@@ -128,12 +152,11 @@ async def _new_context(browser: Browser, options: CaptureOptions, storage_state:
         kwargs["proxy"] = {"server": options.proxy}
     if storage_state is not None:
         kwargs["storage_state"] = str(storage_state)
+    kwargs.update(extra or {})  # safety (issue 12): proxy credentials, the URL's HTTP credentials
     return await browser.new_context(**kwargs)
 
 
-
-
-async def _navigate(run: _Run, page: Any, deadline: float, progress: Progress) -> str | None:
+async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) -> str | None:
     """Go to the URL within the time limit. Returns a navigation error line, or None when a response arrived."""
     budget = max(1.0, (deadline - time.monotonic()) * LOAD_SHARE)
     progress(f"loading {run.url}")
@@ -164,13 +187,27 @@ async def _navigate(run: _Run, page: Any, deadline: float, progress: Progress) -
 
 
 async def _write_json_artifact(
-    run: _Run, staging: Path, warc: Any, rel_path: str, role: str, data: Any, target: str | None
+    run: _Run, staging: Path, warc: WarcWriter, rel_path: str, role: str, data: Any, target: str | None
 ) -> Artifact:
+    if run.scrubber is not None:  # safety (issue 12)
+        data = run.scrubber.scrub_json(data, rel_path)
     body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     digest = write_bytes(staging / rel_path, body)
-    uri = f"urn:evicap:{run.capture_id}:{Path(rel_path).name}"
+    uri = evicap_uri(run.capture_id, rel_path)
     await warc.write_metadata(uri, "application/json", body, refers_to_target=target)
     return Artifact(rel_path, role, "application/json", digest, warc_record_uri=uri)
+
+
+@dataclass
+class StagedCapture:
+    """A capture written whole into its staging directory, with its manifest facts; not sealed, not published."""
+
+    url: str
+    run: _Run
+    staging: Path
+    output_dir: Path
+    name: str  # the bundle's final name
+    manifest: dict[str, Any]  # every fact but the checksums
 
 
 async def capture_url(
@@ -183,48 +220,106 @@ async def capture_url(
     sealing: Sealing,
     progress: Progress | None = None,
 ) -> CaptureResult:
-    """Capture one URL into a sealed bundle under output_dir. Never raises for a capture that went wrong:
-    the result says failed/partial with a one-line reason. Raises EvicapError only for bad input or environment."""
+    """Capture one URL into a sealed bundle under output_dir: ``stage_capture`` then ``acquire``. Never raises for
+    a capture that went wrong: the result says failed/partial with a one-line reason. Raises EvicapError for bad
+    input or environment, CaptureError when the browser or the OS stopped the capture."""
+    staged = await stage_capture(
+        browser, url, options, output_dir, browser_info=browser_info, sealing=sealing, progress=progress
+    )
+    return await acquire(staged, sealing, progress)
+
+
+async def acquire(staged: StagedCapture, sealing: Sealing, progress: Progress | None = None) -> CaptureResult:
+    """The one acquire step of capture, batch and demo: checksums and manifest, seal, publish by rename."""
+    say = progress or (lambda _msg: None)
+    run, staging = staged.run, staged.staging
+    try:
+        checksums = write_checksums(staging, run.artifacts)
+        manifest = dict(staged.manifest, checksums={"path": layout.CHECKSUMS, "sha256": checksums.sha256})
+        manifest_digest = write_manifest(staging, manifest)
+        error = await _seal(run, staging, sealing, say)
+        final = publish(staging, staged.output_dir, staged.name)
+    except (OSError, EvicapError) as exc:
+        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
+        message = f"capture of {staged.url} stopped: {reason}; partial work kept in {staging}"
+        raise CaptureError(message, url=staged.url) from exc
+    return CaptureResult(
+        url=staged.url,
+        status="failed" if error else run.status,
+        bundle=str(final),
+        error=error or run.reason,
+        manifest_sha256=manifest_digest.sha256,
+        item=run.options.item,
+        warnings=run.warnings,
+    )
+
+
+async def stage_capture(
+    browser: Browser,
+    url: str,
+    options: CaptureOptions,
+    output_dir: Path,
+    *,
+    browser_info: BrowserInfo,
+    sealing: Sealing,
+    progress: Progress | None = None,
+) -> StagedCapture:
+    """Everything the browser gives, under one deadline, into a new staging directory under output_dir."""
     from evicap.capture.attachments import AttachmentInputs, ConsoleLog, collect_attachments
-    from evicap.capture.recorder import NetworkRecorder
-    from evicap.capture.warc import WarcWriter
 
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
     ensure_output_dir(output_dir)
     run = _Run(url=target, options=options)
     deadline = time.monotonic() + options.timeout
+    snapshots_from = deadline - min(SNAPSHOT_MAX, max(SNAPSHOT_MIN, options.timeout * SNAPSHOT_SHARE))
     storage_state = _session_state(options)
+    guard = safety.prepare(url, target, options, storage_state)  # safety (issue 12): egress gate, secrets
+    options = run.options = guard.options
+    run.scrubber = guard.scrubber
+    run.warnings.extend(guard.warnings)
     profile = _resolve_profile(options, target)
     name = bundle_name(target, run.started, options.item)
     staging = create_staging(output_dir, name)
     try:
-        context = await _new_context(browser, options, storage_state)
+        context = await _new_context(browser, options, storage_state, safety.context_options(guard))
+        run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
         try:
             page = await context.new_page()
             cdp = await context.new_cdp_session(page)
+            presented = await present_desktop(cdp, page, browser_info, options.user_agent)  # safety (issue 12)
             user_agent = await page.evaluate("navigator.userAgent")
-            warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent))
-            recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options)
-            watch = PageWatch()
+            warc = WarcWriter(staging / layout.WARC, warcinfo=facts.warcinfo(run, browser_info, user_agent),
+                              scrubber=guard.scrubber)
+            run.warnings.extend(await safety.check_egress(guard, context, warc, run.capture_id))  # safety (issue 12)
+            recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options, user_agent={
+                "userAgent": presented["user_agent"], "userAgentMetadata": presented["client_hints"]})
+            watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
             console = ConsoleLog.attach(page)
             await recorder.start()
 
-            nav_error = await _navigate(run, page, deadline, say)
+            nav_error = await _navigate(run, page, snapshots_from, say)
             profile_run = None
             if nav_error is None:
-                profile_run = await _run_profile(run, page, profile, deadline, staging, say)
+                profile_run = await _run_profile(run, page, profile, snapshots_from, staging, say)
                 say("completing media")
-                await recorder.complete_media(page)
-            await watch.settle()
-            await recorder.drain(timeout=max(5.0, min(30.0, options.timeout / 2)))
+                await recorder.complete_media(snapshots_from)
+            await watch.settle(snapshots_from - time.monotonic())
+            await recorder.drain(timeout=max(1.0, min(30.0, snapshots_from - time.monotonic())))
             navigation = recorder.navigation
             if nav_error is None and navigation.status is None:
                 nav_error = describe_navigation_error(target, navigation.error or "no response received")
             if nav_error is not None:
                 tls = "TLS error" in nav_error
                 run.degrade("failed", nav_error + (f" ({TLS_HINT})" if tls and not options.ignore_tls_errors else ""))
+            elif proxy_error := proxy_failure(options.proxy, navigation.status):  # safety (issue 12)
+                run.degrade("failed", proxy_error)
+            for attempt in watch.service_workers:
+                run.warnings.append(CaptureWarning(
+                    "service-worker-blocked",
+                    f"the page tried to register service worker {attempt['script_url']}: blocked, recorded",
+                    attempt["page_url"]))
             if watch.tls_errors:
                 detail = ", ".join(watch.tls_errors)
                 run.warnings.append(CaptureWarning("tls-error-ignored", f"certificate errors ignored: {detail}"))
@@ -246,16 +341,24 @@ async def capture_url(
                     popups=watch.popups,
                     options=options,
                     skip_rendering=nav_error is not None,
+                    scrubber=guard.scrubber,
+                    deadline=deadline,
                 ),
             )
             run.artifacts.extend(attachments.artifacts)
+            if nav_error is None:  # safety (issue 12): a secret shown as text is in the screenshots and PDF too
+                run.warnings.extend(await safety.visible_secret_warnings(page, guard.scrubber))
             run.warnings.extend(attachments.warnings)
             if nav_error is None and attachments.essential_missing:
                 run.degrade("partial", "essential attachment missing: " + ", ".join(attachments.essential_missing))
             if profile_run is not None:
                 await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
-            await recorder.drain(timeout=5.0)
+            await recorder.drain(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+            await _targets_record(run, warc, recorder)
             run.warnings.extend(recorder.warnings)
+            if recorder.cut_by_deadline and nav_error is None:
+                run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
+                            f"{len(recorder.cut_by_deadline)} whole-body re-fetch(es) ended; the rest is sealed")
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -264,31 +367,67 @@ async def capture_url(
             0, Artifact(layout.WARC, "warc", "application/warc", warc_digest, description="WARC/1.1, gzip per record")
         )
         shutil.rmtree(staging / ".spool", ignore_errors=True)
-        ended = datetime.now(timezone.utc)
+        ended = clock.now()
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
             key_protection=sealing.signer.protection,
         )
-        checksums = write_checksums(staging, run.artifacts)
-        manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
-        manifest_digest = write_manifest(staging, manifest)
-        error = await _seal(run, staging, sealing, say)
-        final = publish(staging, output_dir, name)
-    except Exception as exc:  # browser crash, unwritable bundle, or our bug: keep what was written, say where
+        manifest["environment"]["presented"] = presented  # safety (issue 12): UA, client hints, webdriver
+        manifest = safety.finish_manifest(manifest, guard)
+        manifest["environment"]["browser"]["sandbox"] = sandbox_state(browser)
+    except (PlaywrightError, OSError, EvicapError) as exc:
+        # The browser, Playwright or the OS failed (crash, unwritable bundle): keep what was written, say where.
+        # Anything else is a bug of ours: it propagates (one line, traceback with --debug), never retried.
         reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
         message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=target) from exc
-    status: Status = "failed" if error else run.status
-    return CaptureResult(
-        url=target,
-        status=status,
-        bundle=str(final),
-        error=error or run.reason,
-        manifest_sha256=manifest_digest.sha256,
-        item=options.item,
-        warnings=run.warnings,
-    )
+    return StagedCapture(target, run, staging, output_dir, name, manifest)
+
+
+async def _targets_record(run: _Run, warc: WarcWriter, recorder: NetworkRecorder) -> None:
+    """Which target and frame each exchange came from, inside the WARC itself (docs/warc-records.md)."""
+    exchanges = [
+        {"url": x.url, "method": x.method, "target": x.target, "frame": x.frame,
+         "request_record": x.request_record, "response_record": x.response_record}
+        for x in recorder.exchanges if x.request_record
+    ]
+    facts_json = {"targets": [t.to_json() for t in recorder.targets], "exchanges": exchanges}
+    body = (json.dumps(facts_json, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    await warc.write_metadata(evicap_uri(run.capture_id, TARGETS_RECORD), "application/json", body)
+
+
+def _popup_recorder(
+    run: _Run, context: BrowserContext, recorder: NetworkRecorder, staging: Path, warc: WarcWriter, until: float
+) -> RecordPopup:
+    """Records each pop-up before PageWatch closes it: its exchanges (the recorder attaches to it and every
+    target below it) and its document as it stood (artifacts/popup-N.html, also in the WARC)."""
+    count = 0
+
+    async def record(popup: Page) -> dict[str, Any]:
+        nonlocal count
+        count += 1
+        name = f"popup-{count}"
+        left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
+        try:
+            await popup.wait_for_load_state("load", timeout=left * 1000)
+            await popup.wait_for_load_state("networkidle", timeout=min(3.0, left) * 1000)
+        except PlaywrightError:
+            pass
+        await recorder.settle(min(3.0, left))  # its bodies are read before closing it takes them away
+        html = await asyncio.wait_for(popup.content(), max(1.0, left))
+        rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
+        body = html.encode("utf-8")
+        if run.scrubber is not None:  # safety (issue 12)
+            body = run.scrubber.scrub_bytes(body, rel)
+        digest = write_bytes(staging / rel, body)
+        uri = evicap_uri(run.capture_id, f"{name}.html")
+        await warc.write_resource(uri, "text/html; charset=utf-8", body)
+        run.artifacts.append(Artifact(rel, "popup-dom", "text/html; charset=utf-8", digest, warc_record_uri=uri,
+                                      description=f"document of pop-up {popup.url} before it was closed"))
+        return {"url": popup.url, "document": rel, "target": name}
+
+    return record
 
 
 async def _close_quietly(context: BrowserContext) -> None:
@@ -312,7 +451,7 @@ def _resolve_profile(options: CaptureOptions, url: str) -> Any:
     return resolve_profile(options.profile, url)
 
 
-async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, staging: Path, say: Progress) -> Any:
+async def _run_profile(run: _Run, page: Page, profile: Any, deadline: float, staging: Path, say: Progress) -> Any:
     from evicap.profiles import run_profile
 
     say(f"running profile {profile.name}")
@@ -323,9 +462,9 @@ async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, stag
     return result
 
 
-async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: Any, target: str) -> None:
+async def _profile_artifacts(run: _Run, staging: Path, warc: WarcWriter, profile_run: Any, target: str) -> None:
     for artifact in profile_run.artifacts:
-        uri = f"urn:evicap:{run.capture_id}:{Path(artifact.path).name}"
+        uri = evicap_uri(run.capture_id, artifact.path)
         await warc.write_resource(uri, artifact.media_type, staging / artifact.path, refers_to_target=target)
         run.artifacts.append(
             Artifact(artifact.path, artifact.role, artifact.media_type, artifact.digest, uri, artifact.description)
@@ -334,10 +473,6 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
         run.artifacts.append(
             await _write_json_artifact(run, staging, warc, layout.ITEMS, "items", profile_run.items, target)
         )
-
-
-
-
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:

@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from playwright.async_api import Error as PlaywrightError
 
 from evicap.capture import httpheads
-
-if TYPE_CHECKING:
-    from evicap.capture.flows import StreamedBody
-    from evicap.capture.recorder import NetworkRecorder
+from evicap.capture.attach import Channel
+from evicap.capture.egress_gate import Blocked, EgressGate
+from evicap.capture.flows import Flow, StreamedBody
 
 # Resource types whose bodies may be large (documents that are downloads, media, XHR/fetch payloads, other).
 INTERCEPTED_TYPES = ("Document", "Media", "Other", "XHR", "Fetch")
@@ -32,7 +32,23 @@ FULFIL_LIMIT = 16 * 1024 * 1024  # streamed bodies up to this size are handed ba
 # 1 MiB reads: each arrives base64 in one DevTools message; bigger reads left ~100 MiB of message buffers
 # behind in the Python process (measured: 4 MiB reads +116 MiB RSS for a 256 MiB body, 1 MiB reads +32 MiB).
 READ_SIZE = 1 * 1024 * 1024
+UNSEEN = "recorded from the Fetch interception of its frame (no attached session reported it in time)"
+# A worker's script is requested by its frame and answered in the worker's own process, which we may attach to
+# only after the answer went by: its body is read from the frame's Fetch interception instead.
+WORKER_SCRIPT = "a worker's script, read from the Fetch interception of its frame"
+WORKER_DESTINATIONS = ("worker", "sharedworker")
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "image/svg")
+
+
+def worker_script(flow: Flow) -> bool:
+    """Whether the request fetches a dedicated or shared worker's script (Sec-Fetch-Dest says so)."""
+    sent = [flow.hops[-1].request.get("headers") or {}, *[(e.get("headers") or {}) for e in flow.request_extras]]
+    return any(
+        str(value).lower() in WORKER_DESTINATIONS
+        for headers in sent
+        for name, value in headers.items()
+        if name.lower() == "sec-fetch-dest"
+    )
 
 
 def should_stream(status: int, headers: list[tuple[str, str]]) -> bool:
@@ -49,20 +65,46 @@ def should_stream(status: int, headers: list[tuple[str, str]]) -> bool:
     return not media.startswith(TEXT_TYPES)
 
 
-class FetchStreamer:
-    """Owns the Fetch domain for one recorder."""
+class StreamHost(Protocol):
+    """What the streamer needs from the recorder: run a task, a fresh spool file, the flow of a request."""
 
-    def __init__(self, recorder: NetworkRecorder) -> None:
-        self.recorder = recorder
+    max_body_size: int | None
+    gate: EgressGate | None
+
+    def spawn(self, coro: Awaitable[Any]) -> None: ...
+
+    def spool(self) -> Path: ...
+
+    def flow_of(self, channel: Channel, request_id: str) -> Flow | None: ...
+
+    def blocked(self, channel: Channel, refusal: Blocked) -> None: ...
+
+    def unseen(self, channel: Channel, event: dict[str, Any]) -> Flow | None: ...
+
+    def finish(self, flow: Flow) -> None: ...
+
+
+class FetchStreamer:
+    """Owns the Fetch domain of one session (the page's, an out-of-process frame's, a worker's)."""
+
+    def __init__(self, channel: Channel, host: StreamHost, *, responses: bool = True) -> None:
+        self.channel = channel
+        self.host = host
+        self.responses = responses  # intercept large-body types at the response stage
         self.frozen = False  # set by freeze(): documents are no longer loaded
 
     async def enable(self) -> None:
-        self.recorder.cdp.on("Fetch.requestPaused", self._on_paused)
-        await self.recorder.send("Fetch.enable", {"patterns": self._patterns()})
+        self.channel.on("Fetch.requestPaused", self._on_paused)
+        await self.channel.send("Fetch.enable", {"patterns": self._patterns()})
 
     def _patterns(self) -> list[dict[str, str]]:
-        patterns = [{"urlPattern": "*", "resourceType": t, "requestStage": "Response"} for t in INTERCEPTED_TYPES]
-        if self.frozen:
+        patterns = []
+        if self.responses:
+            patterns += [{"urlPattern": "*", "resourceType": t, "requestStage": "Response"}
+                         for t in INTERCEPTED_TYPES]
+        if self.host.gate is not None:  # every request asks the gate first
+            patterns.append({"urlPattern": "*", "requestStage": "Request"})
+        elif self.frozen:
             patterns.append({"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"})
         return patterns
 
@@ -70,46 +112,88 @@ class FetchStreamer:
         """From now on no document loads, in any frame: a refresh or script navigation is aborted before it
         reaches the network (net::ERR_ABORTED: no error page replaces what is shown)."""
         self.frozen = True
-        await self.recorder.send("Fetch.enable", {"patterns": self._patterns()})
+        await self.channel.send("Fetch.enable", {"patterns": self._patterns()})
 
     def _on_paused(self, event: dict[str, Any]) -> None:
-        recorder = self.recorder
+        host = self.host
         at_request = "responseStatusCode" not in event and "responseErrorReason" not in event
         if at_request:
-            if self.frozen and event.get("resourceType") == "Document":
-                recorder.spawn(self._abort(event["requestId"]))
-            else:
-                recorder.spawn(self._continue(event["requestId"]))
+            host.spawn(self._at_request(event))
             return
         headers = [(h["name"], h["value"]) for h in event.get("responseHeaders") or []]
         status = int(event.get("responseStatusCode") or 0)
-        flow = recorder.flow(event.get("networkId") or "")
-        if event.get("responseErrorReason") or flow is None or not should_stream(status, headers):
-            recorder.spawn(self._continue(event["requestId"]))
+        flow = host.flow_of(self.channel, str(event.get("networkId") or ""))
+        unseen = flow is None and not event.get("responseErrorReason")
+        if unseen:  # no session reported it (a worker that ran before we were attached): keep it from here
+            flow = host.unseen(self.channel, event)
+        if event.get("responseErrorReason") or flow is None or flow.done:
+            host.spawn(self._continue(event["requestId"]))
+            return
+        if flow.hops and flow.hops[-1].response is None:
+            flow.paused = event  # the response head, should its session's responseReceived be missed
+        if not should_stream(status, headers):
+            if unseen or (flow.stream is None and worker_script(flow)):
+                flow.paused = event
+                flow.stream = asyncio.get_running_loop().create_future()
+                host.spawn(self._read_at_pause(event, flow, UNSEEN if unseen else WORKER_SCRIPT))
+            else:
+                host.spawn(self._continue(event["requestId"]))
             return
         flow.paused = event
         flow.stream = asyncio.get_running_loop().create_future()
-        recorder.spawn(self._take(event, flow.stream, status, headers))
+        host.spawn(self._take(event, flow.stream, status, headers))
+        if unseen:
+            host.finish(flow)
 
-    async def _abort(self, fetch_id: str) -> None:
+    async def _read_at_pause(self, event: dict[str, Any], flow: Flow, why: str) -> None:
+        """The body of a response no session of ours will hold (``why``), read while it is paused, then let go."""
+        assert flow.stream is not None
+        fetch_id = event["requestId"]
+        path = self.host.spool()
+        try:
+            got = await self.channel.send("Fetch.getResponseBody", {"requestId": fetch_id})
+            body = base64.b64decode(got.get("body") or "") if got.get("base64Encoded") else \
+                str(got.get("body") or "").encode("utf-8")
+            await asyncio.to_thread(path.write_bytes, body)
+            flow.stream.set_result(StreamedBody(path, len(body), None, why))
+        except PlaywrightError as exc:
+            path.unlink(missing_ok=True)
+            flow.stream.set_result(StreamedBody(None, 0, "unspecified", f"{why}; body not readable: {exc}"))
+        finally:
+            await self._continue(fetch_id)
+            self.host.finish(flow)
+
+    async def _at_request(self, event: dict[str, Any]) -> None:
+        fetch_id = event["requestId"]
+        if self.frozen and event.get("resourceType") == "Document":
+            await self._fail(fetch_id, "Aborted")
+            return
+        gate = self.host.gate
+        if gate is not None:
+            url = str((event.get("request") or {}).get("url") or "")
+            decision = await gate.check(url)
+            if not decision.allowed:
+                self.host.blocked(self.channel, Blocked(url, decision.address, decision.rule))
+                await self._fail(fetch_id, "BlockedByClient")
+                return
+        await self._continue(fetch_id)
+
+    async def _fail(self, fetch_id: str, reason: str) -> None:
         with contextlib.suppress(PlaywrightError):
-            await self.recorder.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
+            await self.channel.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": reason})
 
     async def _continue(self, fetch_id: str) -> None:
         with contextlib.suppress(PlaywrightError):  # the page may have gone away meanwhile
-            await self.recorder.send("Fetch.continueRequest", {"requestId": fetch_id})
+            await self.channel.send("Fetch.continueRequest", {"requestId": fetch_id})
 
     async def _take(
         self, event: dict[str, Any], future: asyncio.Future[StreamedBody], status: int, headers: list[tuple[str, str]]
     ) -> None:
-        from evicap.capture.flows import StreamedBody
-
         fetch_id = event["requestId"]
-        path = self.recorder.new_spool_path()
+        path = self.host.spool()
         try:
-            taken = await self.recorder.send("Fetch.takeResponseBodyAsStream", {"requestId": fetch_id})
-            limit = self.recorder.options.max_body_size
-            size, truncated = await copy_stream(self.recorder, taken["stream"], path, limit)
+            taken = await self.channel.send("Fetch.takeResponseBodyAsStream", {"requestId": fetch_id})
+            size, truncated = await copy_stream(self.channel.send, taken["stream"], path, self.host.max_body_size)
         except PlaywrightError as exc:
             path.unlink(missing_ok=True)
             future.set_result(StreamedBody(None, 0, "unspecified", f"body stream failed: {exc}"))
@@ -137,7 +221,7 @@ class FetchStreamer:
                 ]
                 kept.append({"name": "Content-Length", "value": str(size)})
                 body = await asyncio.to_thread(path.read_bytes)
-                await self.recorder.send(
+                await self.channel.send(
                     "Fetch.fulfillRequest",
                     {
                         "requestId": fetch_id,
@@ -147,20 +231,23 @@ class FetchStreamer:
                     },
                 )
                 return True
-            await self.recorder.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
+            await self.channel.send("Fetch.failRequest", {"requestId": fetch_id, "errorReason": "Aborted"})
         except PlaywrightError:
             pass
         return False
 
 
-async def copy_stream(recorder: NetworkRecorder, handle: str, path: Path, limit: int | None) -> tuple[int, str | None]:
+Send = Callable[[str, "dict[str, Any] | None"], Awaitable[dict[str, Any]]]
+
+
+async def copy_stream(send: Send, handle: str, path: Path, limit: int | None) -> tuple[int, str | None]:
     """Copy a CDP IO stream to ``path`` in big reads; stop at ``limit`` bytes. Returns (size, WARC-Truncated)."""
     size = 0
     truncated: str | None = None
     try:
         with open(path, "xb") as out:
             while True:
-                chunk = await recorder.send("IO.read", {"handle": handle, "size": READ_SIZE})
+                chunk = await send("IO.read", {"handle": handle, "size": READ_SIZE})
                 data = chunk.get("data", "")
                 block = base64.b64decode(data) if chunk.get("base64Encoded") else data.encode("utf-8")
                 if limit is not None and size + len(block) > limit:
@@ -173,5 +260,5 @@ async def copy_stream(recorder: NetworkRecorder, handle: str, path: Path, limit:
                     break
     finally:
         with contextlib.suppress(PlaywrightError):
-            await recorder.send("IO.close", {"handle": handle})
+            await send("IO.close", {"handle": handle})
     return size, truncated

@@ -76,6 +76,8 @@ class ExchangeSummary:
     detail: str | None = None  # net error text, truncation reason, ...
     request_record: str | None = None  # WARC-Record-ID
     response_record: str | None = None
+    target: str | None = None  # DevTools target id it came from (out-of-process frame, worker); None: the page
+    frame: str | None = None  # frame id, when a frame made the request
 
 
 @dataclass(frozen=True)

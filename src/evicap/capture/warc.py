@@ -102,8 +102,12 @@ class WarcWriter:
     many CDP event handlers: each record is whole before the next one starts.
     """
 
-    def __init__(self, path: Path, warcinfo: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, warcinfo: Mapping[str, Any], scrubber: Any = None) -> None:
         self.path = path
+        # safety (issue 12): every record passes the secret scrubber here, the one place all records go through
+        # (evicap.capture.secrets.Scrubber; same-length replacement, so lengths and digests stay consistent).
+        self._scrub = scrubber if scrubber is not None and scrubber.active else None
+        self._artifact = f"{path.parent.name}/{path.name}"  # as the manifest names it: artifacts/capture.warc.gz
         try:
             self._out = HashingWriter(path)
         except OSError as exc:
@@ -257,10 +261,23 @@ class WarcWriter:
         because WARC headers (length, digests) must precede the block they describe."""
         head = encode_http_head(http) if http is not None else b""
         payload_source = http.body if http is not None else body
+        scrub = self._scrub
+        if scrub is not None:
+            record = headers.get("WARC-Record-ID")
+            headers = {k: scrub.scrub_text(v, self._artifact, record) for k, v in headers.items()}
+            head = scrub.scrub_bytes(head, self._artifact, record)
+            if http is None and not _scrubbable(content_type):
+                scrub = None  # images, PDF: binary, never rewritten (a secret shown there is warned about)
+
+        def chunks(count: bool) -> Iterator[bytes]:
+            if scrub is None:
+                return _iter_body(payload_source)
+            return scrub.scrub_chunks(_iter_body(payload_source), self._artifact, headers.get("WARC-Record-ID"),
+                                      count=count)
         block_hash = hashlib.new(DIGEST_ALGORITHM, head)
         payload_hash = hashlib.new(DIGEST_ALGORITHM)
         length = len(head)
-        for chunk in _iter_body(payload_source):
+        for chunk in chunks(True):
             block_hash.update(chunk)
             payload_hash.update(chunk)
             length += len(chunk)
@@ -282,11 +299,17 @@ class WarcWriter:
         write(compressor.compress(warc_head))
         if head:
             write(compressor.compress(head))
-        for chunk in _iter_body(payload_source):
+        for chunk in chunks(False):
             write(compressor.compress(chunk))
         write(compressor.compress(b"\r\n\r\n"))
         write(compressor.flush())
         self.records += 1
+
+
+def _scrubbable(content_type: str) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind.startswith("text/") or kind in ("application/json", "application/warc-fields", "multipart/related",
+                                                 "application/javascript", "application/xml")
 
 
 def _warc_fields(fields: Mapping[str, Any]) -> bytes:

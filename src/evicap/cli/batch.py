@@ -10,20 +10,17 @@ import asyncio
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.markup import escape
 
-from evicap.batch.index import CaseIndex, Superseded
-from evicap.batch.index_seal import archive_seal, is_sealed, seal_index
-from evicap.batch.job import SharedBrowser, browser_capture
-from evicap.batch.resume import case_lock, clear_staging, ensure_case_dir, reconcile
-from evicap.batch.runner import RunReport, RunSettings, TargetOutcome, run_batch
-from evicap.batch.targets import FORMATS, Target, TargetList, load_targets
-from evicap.bundle import layout
-from evicap.bundle.model import CaptureResult
+from evicap.batch.case import close_case, open_case, record_outcome
+from evicap.batch.index import CaseIndex
+from evicap.batch.job import SharedBrowser, batch_target_timeout, browser_capture
+from evicap.batch.resume import case_lock, ensure_case_dir
+from evicap.batch.runner import RunReport, RunSettings, run_batch
+from evicap.batch.targets import FORMATS, Target, load_targets
 from evicap.cli.batch_progress import make_progress
 from evicap.cli.options import capture_options
 from evicap.cli.output import Output
@@ -62,7 +59,8 @@ INTERRUPTED = 130
 @click.option(
     "--target-timeout",
     type=click.FloatRange(1, 86400),
-    help="Hard limit in seconds for one attempt, sealing included (default: 2 x --timeout + 60).",
+    help="Hang guard in seconds for one attempt (default: --timeout + sealing margin + 120). A capture ends at "
+    "--timeout by itself and seals what it has; this only stops one that hangs (its staging is kept).",
 )
 @click.option("--resume", is_flag=True, help="Continue a batch in DIR: keep complete bundles, capture the rest.")
 @click.option(
@@ -107,10 +105,16 @@ def batch(
         host_delay=host_delay,
         retries=retries,
         backoff=retry_backoff,
-        target_timeout=target_timeout or plan.options.timeout * 2 + 60,
+        target_timeout=target_timeout or batch_target_timeout(plan.options.timeout),
     )
     with case_lock(directory):
-        index = _open_index(out, directory, case_id, targets, resume)
+        opened = open_case(directory, case_id, targets, resume)
+        if opened.nothing_to_do:
+            out.info(f"all {len(targets.targets)} target(s) are complete and the case index is sealed; nothing to do")
+            sys.exit(1 if targets.problems else 0)
+        for note in opened.notes:
+            out.info(escape(note))
+        index = opened.index
         todo = [t for t in targets.targets if index.entries[t.item].status != "complete"]
         done_before = len(targets.targets) - len(todo)
         if done_before:
@@ -123,79 +127,6 @@ def batch(
         sys.exit(INTERRUPTED)
     bad = summary["partial"] + summary["failed"] + summary["pending"]
     sys.exit(1 if bad or targets.problems else 0)
-
-
-def _open_index(out: Output, directory: Path, case_id: str, targets: TargetList, resume: bool) -> CaseIndex:
-    if (directory / layout.INDEX).exists():
-        if not resume:
-            raise UsageError(
-                f"{directory} already holds a case index",
-                hint="add --resume to continue that batch, or choose another --output",
-            )
-        index = CaseIndex.load(directory)
-        if index.case_id != case_id:
-            raise UsageError(f"{directory} holds case {index.case_id!r}, not {case_id!r}")
-        if is_sealed(directory) and _all_done(index, targets):
-            out.info(f"all {len(targets.targets)} target(s) are complete and the case index is sealed; nothing to do")
-            sys.exit(1 if targets.problems else 0)
-        if is_sealed(directory):
-            archive_seal(directory)  # the sealed index is kept whole before anything changes it
-        for name in clear_staging(directory):
-            out.info(f"removed half-written {name}")
-        for note in reconcile(index):
-            out.info(escape(note))
-    else:
-        if resume:
-            out.info(f"no case index in {directory} yet: starting the batch")
-        index = CaseIndex(directory, case_id)
-        for name in clear_staging(directory):
-            out.info(f"removed half-written {name}")
-    index.add_targets(targets)
-    index.state = "running"
-    index.runs.append({"started_at": _now(), "targets": len(targets.targets), "resume": resume})
-    index.save(force=True)
-    return index
-
-
-def _all_done(index: CaseIndex, targets: TargetList) -> bool:
-    entries = index.entries
-    return all(t.item in entries and entries[t.item].status == "complete" for t in targets.targets)
-
-
-def _now() -> str:
-    from evicap.batch.index import utc_now
-
-    return utc_now()
-
-
-def _record(index: CaseIndex, outcome: TargetOutcome) -> None:
-    result = outcome.result
-    entry = index.entries[outcome.target.item]
-    superseded = entry.superseded + tuple(_superseded(index, r) for r in outcome.superseded)
-    if entry.bundle and result.bundle:
-        superseded += (Superseded(entry.bundle, entry.status, entry.reason, entry.manifest_sha256),)
-    index.update(
-        outcome.target.item,
-        status=result.status,
-        reason=result.error if result.status != "complete" else None,
-        attempts=entry.attempts + outcome.attempts,
-        bundle=_relative(index, result.bundle) if result.bundle else entry.bundle,
-        manifest_sha256=result.manifest_sha256 if result.bundle else entry.manifest_sha256,
-        http_status=outcome.http_status,
-        started_at=outcome.started_at,
-        ended_at=outcome.ended_at,
-        superseded=superseded,
-    )
-    index.save()
-
-
-def _relative(index: CaseIndex, bundle: str) -> str:
-    return Path(bundle).resolve().relative_to(index.directory.resolve()).as_posix()
-
-
-def _superseded(index: CaseIndex, result: CaptureResult) -> Superseded:
-    assert result.bundle is not None
-    return Superseded(_relative(index, result.bundle), result.status, result.error, result.manifest_sha256)
 
 
 def _run(
@@ -223,7 +154,7 @@ def _run(
 
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGTERM, on_sigint)
-        shared = SharedBrowser(plan.browser)
+        shared = SharedBrowser(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user)
         progress = make_progress(out, as_json, total=total, done=done)
         try:
             with progress:
@@ -231,7 +162,7 @@ def _run(
                     todo,
                     browser_capture(shared, plan.options, index.directory, plan.sealing),
                     settings,
-                    on_outcome=lambda outcome: _record(index, outcome),
+                    on_outcome=lambda outcome: record_outcome(index, outcome),
                     progress=progress,
                     stop=stop,
                     abort=abort,
@@ -245,24 +176,12 @@ def _run(
 
 
 def _finish(out: Output, index: CaseIndex, report: RunReport, plan: Any, as_json: bool) -> None:
-    for left in report.unfinished:
-        entry = index.entries[left.target.item]
-        index.update(
-            left.target.item,
-            attempts=entry.attempts + left.attempts,
-            reason="interrupted before it was captured" if entry.status == "pending" else entry.reason,
-            superseded=entry.superseded + tuple(_superseded(index, r) for r in left.superseded),
-        )
-    index.state = "interrupted" if report.interrupted else "finished"
-    index.runs[-1]["ended_at"] = _now()
-    index.runs[-1]["interrupted"] = report.interrupted
-    index.save(force=True)
+    sealed = close_case(index, report, plan.sealing)
     summary = index.summary()
     line = ", ".join(f"{v} {k}" for k, v in summary.items() if k != "total" and v)
     out.info(f"case index {index.path}: {summary['total']} target(s): {line}")
-    if report.interrupted:
+    if sealed is None:  # interrupted: the index stays open for --resume
         return
-    sealed = seal_index(index.directory, plan.sealing, {"case_id": index.case_id, "summary": summary})
     for warning in sealed.warnings:
         out.warn(escape(warning))
     stamped = f", timestamped by {sealed.tsa_url}" if sealed.timestamped else ", not timestamped"

@@ -152,6 +152,26 @@ def _key_row(key: Path) -> tuple[str, bool | None, str, str]:
     return ("signing key", True, f"{key} (encrypted with a passphrase)", "")
 
 
+def _sandbox_row(row: Any, info: Any) -> None:
+    """Start the browser once and report its renderer sandbox, as every capture records it."""
+    import asyncio
+
+    from evicap.capture.browser import describe_sandbox, sandbox_probe
+    from evicap.capture.sandbox import SANDBOX_HINT
+    from evicap.config import load_config
+
+    try:
+        state = asyncio.run(sandbox_probe(info, browser_user=load_config().browser_user))
+    except EvicapError as exc:
+        row("sandbox", False, exc.message, exc.hint or SANDBOX_HINT)
+        return
+    ok, detail = describe_sandbox(state)
+    row("sandbox", ok, detail, "" if ok else SANDBOX_HINT)
+    if ok and state.get("user") == "nobody":
+        row("browser account", None, "the browser runs as 'nobody', shared with other services",
+            "make browser-user (creates the dedicated account evicap-browser)")
+
+
 @click.command()
 @click.option("--output", "-o", default=".", type=click.Path(file_okay=False), help="Output directory to check.")
 @click.option("--browser", "browser_path", type=click.Path(dir_okay=False), help="Browser executable to check.")
@@ -185,6 +205,7 @@ def doctor(output: str, browser_path: str | None) -> None:
         if not browser_path and not info.headless_only:
             row("headless shell", None, "not found: captures use the full browser, about 3x the CPU per page",
                 "apt-get install -y chromium-headless-shell (or python -m playwright install chromium)")
+        _sandbox_row(row, info)  # safety (issue 12)
     except EvicapError as exc:
         row("browser", False, exc.message, INSTALL_HINT)
     try:

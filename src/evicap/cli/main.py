@@ -29,6 +29,7 @@ COMMANDS = {
     "profiles": "evicap.cli.profiles:profiles_group",
     "login": "evicap.cli.profiles:login_command",
     "batch": "evicap.cli.batch:batch",
+    "session": "evicap.cli.session:session_group",
 }
 
 

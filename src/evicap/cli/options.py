@@ -56,13 +56,21 @@ def capture_options(func: F) -> F:
         click.option("--viewport", default="1280x900", show_default=True, callback=parse_viewport,
                      help="Browser window size WIDTHxHEIGHT."),
         click.option("--user-agent", help="User-Agent to send (default: the browser's own)."),
-        click.option("--proxy", help="Proxy URL, e.g. http://127.0.0.1:8080 or socks5://host:1080."),
+        click.option("--proxy", help="Proxy URL, e.g. http://user:pass@127.0.0.1:8080 or socks5://host:1080 (names "
+                     "resolved by the proxy; credentials never recorded)."),
         click.option("--ignore-tls-errors", is_flag=True, help="Capture despite certificate errors (recorded)."),
+        click.option("--allow-network", "allow_networks", multiple=True, metavar="CIDR",
+                     help="Let pages reach this internal network (repeatable; loopback, private, link-local and "
+                          "cloud-metadata addresses are refused otherwise, unless the target is there)."),
+        click.option("--no-sandbox", is_flag=True,
+                     help="Run the browser without Chromium's sandbox (unsafe with hostile pages; warned and "
+                          "recorded)."),
         click.option("--profile", default="auto", show_default=True,
                      help="Site profile name; auto picks by domain, falls back to generic."),
         click.option("--session", help="Saved login session to use (see `evicap login`); never bundled."),
         click.option("--keep-secrets", is_flag=True,
-                     help="Keep Cookie/Authorization headers in the WARC (redacted by default)."),
+                     help="Keep the session's cookies, tokens and credentials in the bundle (scrubbed by default; "
+                          "recorded)."),
         click.option("--max-media-size", default="512M", show_default=True, callback=parse_size,
                      help="Cap for re-fetching a whole video/audio file seen only as ranges."),
         click.option("--browser", "browser_path", type=click.Path(dir_okay=False),

@@ -12,8 +12,10 @@ import click
 
 from evicap.bundle.model import CaptureResult
 from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
+from evicap.capture.egress import parse_networks
 from evicap.capture.options import CaptureOptions
 from evicap.capture.session import Sealing, capture_url
+from evicap.capture.target import without_userinfo
 from evicap.errors import CaptureError
 
 
@@ -26,6 +28,7 @@ class Plan:
     browser: BrowserInfo
     sealing: Sealing
     key_created: Path | None
+    browser_user: str | None = None
 
 
 def _prompt_passphrase() -> str:
@@ -38,6 +41,8 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
     from evicap.seal.sealer import SealSettings, load_signer
 
     config = load_config()
+    proxy, proxy_auth = _proxy(params.get("proxy"))
+    parse_networks([*config.allow_networks, *(params.get("allow_networks") or ())])  # a bad CIDR fails here
     options = CaptureOptions(
         case=params.get("case"),
         item=item,
@@ -48,7 +53,12 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         timeout=params["timeout"],
         viewport=params["viewport"],
         user_agent=params.get("user_agent"),
-        proxy=params.get("proxy"),
+        proxy=proxy,
+        proxy_auth=proxy_auth,
+        no_sandbox=bool(params.get("no_sandbox")),
+        allow_networks=(*config.allow_networks, *(params.get("allow_networks") or ())),
+        egress_test_private=config.egress_test_private,
+        egress_check_url=config.egress_check_url,
         ignore_tls_errors=bool(params.get("ignore_tls_errors")),
         profile=params.get("profile") or "auto",
         session=params.get("session"),
@@ -66,12 +76,23 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
     signer = load_signer(settings, prompt=_prompt_passphrase, create=True)
     info = probe_version(find_browser(params.get("browser_path")))
     return Plan(
+        browser_user=config.browser_user,
         options=options,
         output=Path(params["output"]),
         browser=info,
         sealing=Sealing(signer=signer, settings=settings, actor_name=options.investigator),
         key_created=signer.path if signer.created else None,
     )
+
+
+def _proxy(value: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """--proxy split into what is recorded (scheme://host:port) and its credentials (never recorded)."""
+    from evicap.capture.target import split_proxy
+
+    if not value:
+        return None, None
+    server, credentials = split_proxy(value)
+    return server, (credentials.username, credentials.password) if credentials else None
 
 
 def item_for(base: str | None, index: int, count: int) -> str | None:
@@ -90,7 +111,7 @@ async def capture_many(
 ) -> list[CaptureResult]:
     """Capture URLs one after another with one browser; each in its own fresh context."""
     results: list[CaptureResult] = []
-    async with launch(plan.browser) as browser:
+    async with launch(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user) as browser:
         for url, item in zip(urls, items, strict=True):
             options = CaptureOptions(**{**plan.options.__dict__, "item": item})
             try:
@@ -99,7 +120,8 @@ async def capture_many(
                     progress=progress,
                 )
             except CaptureError as error:
-                result = CaptureResult(url=url, status="failed", bundle=None, error=error.one_line(), item=item)
+                result = CaptureResult(url=without_userinfo(url), status="failed", bundle=None,
+                                       error=error.one_line(), item=item)
             results.append(result)
             on_result(result)
     return results

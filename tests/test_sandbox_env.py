@@ -1,0 +1,44 @@
+"""What the driver and the browser inherit, and what the page is shown (issue 12): unit level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evicap.capture.browser import client_hints, desktop_user_agent, launch_args
+from evicap.capture.sandbox import browser_environment, scrub_environment
+
+OURS = {
+    "EVICAP_KEY_PASSPHRASE": "pw", "EVICAP_BROWSER_ARGS": "--x", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "t",
+    "HTTPS_PROXY": "http://u:p@h:1", "http_proxy": "http://h:1", "DB_PASSWORD": "p", "PATH": "/usr/bin",
+    "HOME": "/root", "LANG": "de_DE.UTF-8", "TZ": "Europe/Berlin", "LC_TIME": "C", "PLAYWRIGHT_BROWSERS_PATH": "/p",
+}
+
+
+def test_driver_environment_keeps_nothing_secret_or_ours() -> None:
+    kept = scrub_environment(OURS)
+    assert set(kept) == {"PATH", "HOME", "LANG", "TZ", "LC_TIME", "PLAYWRIGHT_BROWSERS_PATH"}
+
+
+def test_browser_environment_is_an_allow_list_with_a_private_home(tmp_path: Path) -> None:
+    env = browser_environment(OURS, tmp_path)
+    assert env["HOME"] == str(tmp_path) and env["XDG_CONFIG_HOME"].startswith(str(tmp_path))
+    assert {k for k in env if k not in ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")} == {"PATH", "LANG", "TZ",
+                                                                                          "LC_TIME"}
+
+
+def test_presented_browser_is_consistent_desktop_chrome() -> None:
+    ua = desktop_user_agent("Chromium 156.0.8078.114")
+    assert ua is not None and "Headless" not in ua and "Chrome/156.0.0.0" in ua
+    hints = client_hints(ua, "Chromium 156.0.8078.114")
+    assert {b["brand"] for b in hints["brands"]} == {"Chromium", "Not_A Brand"}
+    assert hints["fullVersion"] == "156.0.8078.114" and hints["mobile"] is False
+    windows = client_hints("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                           "Chrome/120.0.0.0 Safari/537.36", "Chromium 156.0.8078.114")
+    assert windows["platform"] == "Windows" and windows["brands"][0]["version"] == "120"
+
+
+def test_sandbox_flag_only_when_asked() -> None:
+    assert "--no-sandbox" not in launch_args()
+    assert "--no-sandbox" in launch_args(no_sandbox=True)
+    args = launch_args()
+    assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args and "--dns-prefetch-disable" in args
