@@ -269,6 +269,7 @@ async def capture_url(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
         )
+        _identifiers(run, staging, manifest, profile)
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
         manifest_digest = write_manifest(staging, manifest)
@@ -337,6 +338,16 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
 
 
 
+
+
+def _identifiers(run: _Run, staging: Path, manifest: dict[str, Any], profile: Any) -> None:
+    """Platform identifiers read back from the closed WARC (see evicap.profiles.identifiers)."""
+    from evicap.profiles.identifiers import write_identifiers
+
+    artifact, found = write_identifiers(staging, profile.name if profile is not None else None)
+    run.artifacts.append(artifact)
+    manifest["artifacts"].append(artifact.to_json())
+    manifest["identifiers"] = found
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:
