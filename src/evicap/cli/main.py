@@ -29,6 +29,8 @@ COMMANDS = {
     "profiles": "evicap.cli.profiles:profiles_group",
     "login": "evicap.cli.profiles:login_command",
     "batch": "evicap.cli.batch:batch",
+    "report": "evicap.cli.report:report",
+    "export": "evicap.cli.export:export",
 }
 
 

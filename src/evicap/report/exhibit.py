@@ -97,6 +97,7 @@ def exhibit_context(facts: BundleFacts, verification: BundleReport, out_dir: Pat
 def header_lines(facts: BundleFacts, doc: Document) -> Sequence[str]:
     case = facts.case
     return [
-        doc.gettext("Case %(case)s · Exhibit %(item)s", case=case.get("case_id") or "—", item=case.get("item_id") or "—"),
+        doc.gettext("Case %(case)s · Exhibit %(item)s",
+                    case=case.get("case_id") or "—", item=case.get("item_id") or "—"),
         doc.gettext("Manifest SHA-256: %(sha)s", sha=facts.manifest_sha256),
     ]

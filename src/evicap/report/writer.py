@@ -81,7 +81,7 @@ class _Job:
     bound_sha256: str
 
 
-def _kind(path: Path) -> str:
+def input_kind(path: Path) -> str:
     if not path.exists():
         raise UsageError(f"no such bundle or case directory: {path}")
     if path.is_dir() and (path / layout.MANIFEST).is_file():
@@ -180,7 +180,7 @@ def write_reports(request: ReportRequest) -> list[WrittenReport]:
         check_language(lang)
     if request.paper not in PAPERS:
         raise UsageError(f"unknown paper size {request.paper!r}", hint="A4 or Letter")
-    kinds = [(Path(p), _kind(Path(p))) for p in request.paths]
+    kinds = [(Path(p), input_kind(Path(p))) for p in request.paths]
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     jobs: list[_Job] = []
     for source, kind in kinds:

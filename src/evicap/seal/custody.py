@@ -45,6 +45,7 @@ ACTIONS = (
     "verified",
     "note",
     "requested",
+    "reported",
 )
 
 
