@@ -14,6 +14,8 @@ frozen ``Config``; each command applies its own options on top (see ``evicap.sea
     trusted_keys: [~/keyring/]               EVICAP_TRUSTED_KEYS (.pub.pem files or directories of them)
     profiles_dir: ~/evicap/profiles          EVICAP_PROFILES_DIR
     sessions_dir: ~/evicap/sessions          EVICAP_SESSIONS_DIR
+    requesting_authority: {organisation: ..., person: ..., email: ..., phone: ..., address: ...,
+                           time_zone: Europe/Paris, office_hours: ...}     (cross-border requests)
 
 Relative paths in the file are taken relative to the file's directory, so a config can travel with its keys.
 A misspelt key is an error, not a silent default: an investigator who typed ``investigtor`` must find out.
@@ -38,7 +40,8 @@ DEFAULT_TSA_TIMEOUT = 10.0
 _STRINGS = ("investigator", "organization")
 _PATHS = ("key", "profiles_dir", "sessions_dir")
 _PATH_LISTS = ("tsa_ca", "trusted_keys")
-KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, "tsa_timeout")
+AUTHORITY_KEYS = ("organisation", "person", "email", "phone", "address", "time_zone", "office_hours")
+KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, "tsa_timeout", "requesting_authority")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class Config:
     """Keyring: .pub.pem files (or directories of them) whose signatures verify treats as known."""
     profiles_dir: Path | None = None
     sessions_dir: Path | None = None
+    requesting_authority: tuple[tuple[str, str], ...] = ()
+    """Who signs cross-border requests (keys AUTHORITY_KEYS), as (key, value) pairs; see docs/requests.md."""
 
     @property
     def default_key_path(self) -> Path:
@@ -132,6 +137,10 @@ def _coerce(file: Path, key: str, value: Any, base: Path) -> Any:
         if not isinstance(value, str) or not value:
             raise bad("a path")
         return _path(value, base)
+    if key == "requesting_authority":
+        if not isinstance(value, dict) or not all(k in AUTHORITY_KEYS and isinstance(v, str) for k, v in value.items()):
+            raise bad(f"a mapping of {', '.join(AUTHORITY_KEYS)} to strings")
+        return tuple(value.items())
     if key == "tsa_timeout":
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise bad("a positive number of seconds")

@@ -30,6 +30,9 @@ COMMANDS = {
     "login": "evicap.cli.profiles:login_command",
     "batch": "evicap.cli.batch:batch",
     "report": "evicap.cli.report:report",
+    "request": "evicap.cli.request:request",
+    "requests": "evicap.cli.request:requests",
+    "package": "evicap.cli.package:package",
     "export": "evicap.cli.export:export",
 }
 
