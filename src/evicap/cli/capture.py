@@ -49,12 +49,20 @@ def exit_code(results: list[CaptureResult]) -> int:
 @click.command()
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--item", help="Exhibit / item id (with several URLs: ITEM-1, ITEM-2, ...).")
+@click.option("--no-report", is_flag=True, help="Do not write the court report (BUNDLE/reports/report.<lang>.*).")
+@click.option("--report-lang", "report_langs", multiple=True, default=("en",), show_default=True,
+              help="Language(s) of the report written after the capture: en, fr, ar.")
 @capture_options
-def capture(urls: tuple[str, ...], item: str | None, **params: Any) -> None:
-    """Capture each URL into its own sealed evidence bundle."""
+def capture(urls: tuple[str, ...], item: str | None, no_report: bool, report_langs: tuple[str, ...],
+            **params: Any) -> None:
+    """Capture each URL into its own sealed evidence bundle, and write its court report (unless --no-report)."""
+    from evicap.render import check_language
+
     out = Output()
     for url in urls:  # refuse bad input before anything starts: nothing half-done
         normalize_target(url)
+    for lang in report_langs:
+        check_language(lang)
     plan = build_plan(params)
     if plan.key_created:
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
@@ -67,6 +75,12 @@ def capture(urls: tuple[str, ...], item: str | None, **params: Any) -> None:
             on_result=lambda r: show_result(out, r, as_json),
         )
     )
+    bundles = [Path(r.bundle) for r in results if r.bundle]
+    if bundles and not no_report:
+        from evicap.cli.report import write_after_capture
+
+        write_after_capture(out, bundles, plan.sealing.signer, plan.sealing.actor_name, report_langs,
+                            browser_path=plan.browser.path)
     sys.exit(exit_code(results))
 
 

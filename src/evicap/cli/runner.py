@@ -45,6 +45,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         organization=params.get("organization") or config.organization,
         authority=params.get("authority"),
         persona=params.get("persona"),
+        description=params.get("description"),
         timeout=params["timeout"],
         viewport=params["viewport"],
         user_agent=params.get("user_agent"),
