@@ -42,6 +42,15 @@ def own_public_keys(config: Config) -> list[Path]:
     return [public] if public.is_file() else []
 
 
+def _verify_one(path: Path, keys: list[Path], cas: list[Path], strict: bool, deep: bool) -> list[BundleReport]:
+    """A transfer package (FILE.zip or its unpacked directory) goes to evicap.package; all else to verify_path."""
+    from evicap.package.verify import is_package, verify_package
+
+    if is_package(path):
+        return verify_package(path, keys, cas, deep)
+    return verify_path(path, keys, cas, strict, deep)
+
+
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path, exists=True),
@@ -56,13 +65,14 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
            strict: bool, deep: bool) -> None:
     """Check that each BUNDLE is intact, sealed by a trusted key, timestamped and in custody.
 
-    A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
+    A directory holding a batch case index is checked as a whole: the index, then every bundle in it. A transfer
+    package (FILE.zip from evicap package, or the directory it was unpacked into) is checked, then each bundle.
     """
     config = load_config()
     keys = [*trusted_keys, *config.trusted_keys, *own_public_keys(config)]
     cas = [*tsa_cas, *config.tsa_ca]
     # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
-    reports = [report for bundle in bundles for report in verify_path(bundle, keys, cas, strict, deep)]
+    reports = [report for bundle in bundles for report in _verify_one(bundle, keys, cas, strict, deep)]
     out = Output()
     for report in reports:
         if as_json:
