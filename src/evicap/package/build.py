@@ -143,7 +143,7 @@ def build_package(bundles: tuple[Path, ...], request_dir: Path | None, recipient
         timestamped = False
         if tsa_urls:
             outcome = request_timestamp(manifest, tsa_urls, load_trust_anchors(settings.tsa_ca), settings.tsa_timeout)
-            failures = tuple(f"{f.url}: {f.reason}" for f in outcome.failures)
+            failures = tuple(f"{f.tsa_url}: {f.reason}" for f in outcome.failures)
             if outcome.stamp is not None:
                 (top / PACKAGE_TSR).write_bytes(outcome.stamp.token)
                 timestamped = True

@@ -86,7 +86,7 @@ def extract(archive: zipfile.ZipFile, target: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         written = 0
         with archive.open(info) as src, open(dest, "xb") as out:
-            for piece in iter(lambda src=src: src.read(1 << 20), b""):
+            while piece := src.read(1 << 20):
                 written += len(piece)
                 if written > info.file_size:
                     raise UnsafeZip(f"entry {info.filename!r} inflates past its declared size: refused")

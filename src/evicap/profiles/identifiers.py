@@ -124,7 +124,7 @@ def _facebook(r: Response) -> Iterator[Found]:
 def _x(r: Response) -> Iterator[Found]:
     for doc in _json_docs(r):
         for obj in _json_objects(doc):
-            legacy = obj.get("legacy") if isinstance(obj.get("legacy"), dict) else {}
+            legacy: dict[str, Any] = obj["legacy"] if isinstance(obj.get("legacy"), dict) else {}
             rest_id = obj.get("rest_id") or obj.get("id_str")
             name = legacy.get("screen_name") or obj.get("screen_name")
             if isinstance(rest_id, str) and rest_id.isdigit() and isinstance(name, str):

@@ -98,7 +98,7 @@ def text_responses(path: Path) -> Iterator[Response]:
                 block = stream.read(length)
                 status, http, body = _http_head(block)
                 content_type = http.get("content-type", "")
-                if not content_type.split(";")[0].strip().lower() in _TEXT_TYPES:
+                if content_type.split(";")[0].strip().lower() not in _TEXT_TYPES:
                     continue
                 try:
                     text = body.decode(_charset(content_type), "replace")

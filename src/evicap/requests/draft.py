@@ -158,8 +158,9 @@ def build_request(spec: RequestSpec) -> dict[str, Any]:
     if spec.kind == "removal":
         urls = [i["form"] for i in identifiers if i["kind"] in _POST_KINDS and i.get("form")]
         urls += [i["value"] for i in identifiers if i["kind"] == "canonical_url"]
+        how = "post URLs and canonical URLs read from the WARC"
         fields["content_location"] = {"value": list(dict.fromkeys(urls)) or [c["url"] for c in captures],
-                                      "source": {"from": "bundle", "how": "post URLs and canonical URLs read from the WARC"}}
+                                      "source": {"from": "bundle", "how": how}}
     request = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -84,7 +84,8 @@ def mark_sent(case_dir: Path, request_id: str, sent_on: dt.date, now: dt.datetim
         raise UsageError(f"no request {request_id} under {case_dir}", hint="evicap requests list shows the ids")
     request = matches[0]
     if sent_on < dt.date.fromisoformat(request.drafted_at[:10]):
-        raise UsageError(f"{request_id} was drafted on {request.drafted_at[:10]}: it cannot have been sent on {sent_on}")
+        drafted = request.drafted_at[:10]
+        raise UsageError(f"{request_id} was drafted on {drafted}: it cannot have been sent on {sent_on}")
     moment = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
     tmp = request.directory / (SENT + ".tmp")
     tmp.write_text(json.dumps({"sent_on": sent_on.isoformat(), "marked_at": moment}) + "\n", "utf-8")
