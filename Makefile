@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.installed
 # cryptography/pyOpenSSL and monkey-patches sockets with gevent, neither of which belongs in evicap's.
 PYWB_VENV  ?= .venv-pywb
 PYWB_STAMP := $(PYWB_VENV)/.installed
+# py-wacz (`wacz validate`, which the WACZ export tests run) pulls frictionless and its pins: its own environment too.
+WACZ_VENV  ?= .venv-wacz
+WACZ_STAMP := $(WACZ_VENV)/.installed
 
 .PHONY: demo test setup browser lint typecheck clean bench
 
@@ -16,8 +19,9 @@ demo: setup
 	$(BIN)/evicap doctor
 	$(BIN)/evicap demo
 
-test: setup lint $(PYWB_STAMP)
-	EVICAP_PYWB_PYTHON=$(CURDIR)/$(PYWB_VENV)/bin/python $(BIN)/python -m pytest -q
+test: setup lint $(PYWB_STAMP) $(WACZ_STAMP)
+	EVICAP_PYWB_PYTHON=$(CURDIR)/$(PYWB_VENV)/bin/python EVICAP_WACZ=$(CURDIR)/$(WACZ_VENV)/bin/wacz \
+	  $(BIN)/python -m pytest -q
 
 setup: $(STAMP) browser
 
@@ -36,6 +40,12 @@ $(PYWB_STAMP):
 	$(PYWB_VENV)/bin/python -m pip install -q 'pywb>=2.10'
 	@touch $(PYWB_STAMP)
 
+$(WACZ_STAMP):
+	$(PYTHON) -m venv $(WACZ_VENV)
+	$(WACZ_VENV)/bin/python -m pip install -q --upgrade pip
+	$(WACZ_VENV)/bin/python -m pip install -q 'wacz>=0.5'
+	@touch $(WACZ_STAMP)
+
 # Stock tools the verification recipe (docs/verify-without-evicap.md) and its test use: openssl, jq, sha256sum.
 # A browser: one already found (EVICAP_BROWSER, Playwright's, or a system Chromium/Chrome) is kept; otherwise
 # Playwright's own download where it is reachable, else the distribution's chromium package.
@@ -51,4 +61,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_capture.py
 
 clean:
-	rm -rf $(VENV) $(PYWB_VENV) evidence-demo build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PYWB_VENV) $(WACZ_VENV) evidence-demo build dist .pytest_cache .mypy_cache .ruff_cache

@@ -121,8 +121,7 @@ def batch(
         if not report.interrupted and not params.get("no_report"):
             from evicap.cli.report import write_after_capture
 
-            write_after_capture(out, [directory], plan.sealing.signer, plan.sealing.actor_name,
-                                browser_path=plan.browser.path)
+            write_after_capture(out, [directory], plan.sealing, browser_path=plan.browser.path)
     summary = index.summary()
     if report.interrupted:
         out.warn(f"interrupted: {summary['pending']} target(s) not captured; run again with --resume to finish")

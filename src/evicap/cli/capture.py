@@ -79,8 +79,7 @@ def capture(urls: tuple[str, ...], item: str | None, no_report: bool, report_lan
     if bundles and not no_report:
         from evicap.cli.report import write_after_capture
 
-        write_after_capture(out, bundles, plan.sealing.signer, plan.sealing.actor_name, report_langs,
-                            browser_path=plan.browser.path)
+        write_after_capture(out, bundles, plan.sealing, report_langs, browser_path=plan.browser.path)
     sys.exit(exit_code(results))
 
 

@@ -10,7 +10,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -62,13 +62,16 @@ def show(out: Output, written: Sequence[WrittenReport], as_json: bool) -> None:
             out.err.print(f"  [bold red]{escape(str(report.source))} does not verify: {escape(report.verdict)}[/]")
 
 
-def write_after_capture(out: Output, paths: Sequence[Path], signer: Signer, actor: str | None,
-                        langs: Sequence[str] = ("en",), browser_path: str | None = None) -> None:
-    """The default report after a capture or batch. A failure to write it is a warning: the evidence is sealed."""
+def write_after_capture(out: Output, paths: Sequence[Path], sealing: Any, langs: Sequence[str] = ("en",),
+                        browser_path: str | None = None) -> None:
+    """The default report after a capture or batch (``sealing``: the capture's loaded signer and settings, whose
+    time-stamp trust anchors verification uses too). A failure to write it is a warning: the evidence is sealed."""
     from evicap.errors import EvicapError
 
     try:
-        show(out, make_reports(paths, langs, signer=signer, actor=actor, browser_path=browser_path), False)
+        written = make_reports(paths, langs, signer=sealing.signer, actor=sealing.actor_name,
+                               tsa_cas=list(sealing.settings.tsa_ca), browser_path=browser_path)
+        show(out, written, False)
     except EvicapError as error:
         out.warn(f"report not written: {error.one_line()} (run `evicap report` later)")
 

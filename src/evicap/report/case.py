@@ -90,7 +90,7 @@ def _entry_row(case: CaseFacts, entry: dict[str, Any], reports: dict[str, Bundle
 def case_context(case: CaseFacts, index_report: BundleReport, bundle_reports: list[BundleReport], out_dir: Path,
                  doc: Document, now: dt.datetime) -> dict[str, Any]:
     reports = {str(Path(r.path)): r for r in bundle_reports}
-    entries = [e for e in case.index.get("entries") or [] if isinstance(e, dict)]
+    entries = [e for e in case.index.get("targets") or [] if isinstance(e, dict)]
     rows = [_entry_row(case, e, reports, out_dir) for e in entries]
     totals = Counter(str(e.get("status")) for e in entries)
     failing_bundles = [r for r in bundle_reports if not r.ok]
