@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,7 +61,8 @@ def check_zip(archive: zipfile.ZipFile, source: str) -> str:
         if (name.startswith("/") or "\\" in name or ".." in pure.parts or (len(name) > 1 and name[1] == ":")
                 or "\x00" in name):
             raise UnsafeZip(f"{source}: entry {name!r} would be written outside the package: refused")
-        if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        kind = stat.S_IFMT(mode)  # 0 when the archiver recorded no Unix file type
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeZip(f"{source}: entry {name!r} is a symlink or special file: refused")
         if name in seen:
             raise UnsafeZip(f"{source}: entry {name!r} appears twice: refused")
@@ -173,7 +175,11 @@ def verify_package(path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Itera
                     work = Path(tempfile.mkdtemp(prefix="evicap-package-"))
                     extract(archive, work)
             except zipfile.BadZipFile as error:
-                raise VerificationError(f"{path}: not a zip file ({error})") from None
+                if work is None:
+                    raise VerificationError(f"{path}: not a zip file ({error})") from None
+                raise UnsafeZip(f"{path}: corrupt entry ({error}): refused") from None
+            except (zlib.error, EOFError) as error:
+                raise UnsafeZip(f"{path}: corrupt entry ({error}): refused") from None
             root = work / top
         else:
             root = path
