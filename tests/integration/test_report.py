@@ -126,6 +126,9 @@ def test_report_in_french_and_arabic(captured: Path, browser_info: Any) -> None:
     assert '<html lang="ar" dir="rtl">' in ar_html
     ar_text = _pdftotext(captured / "reports/report.ar.pdf")
     assert "تقرير الدليل" in ar_text and "شهادة الأصالة" in ar_text  # shaped Arabic comes back as text
+    fonts = subprocess.run(["pdffonts", str(captured / "reports/report.ar.pdf")], capture_output=True, text=True,
+                           check=True).stdout
+    assert "Arabic" in fonts  # set in a real Arabic face (Noto), not a fallback box font
     fr_text = _pdftotext(captured / "reports/report.fr.pdf")
     assert "Rapport de pièce" in fr_text and "Certificat d'authenticité" in fr_text
     sha = hashlib.sha256((captured / "manifest.json").read_bytes()).hexdigest()
