@@ -53,6 +53,10 @@ def _row(key: str, value: Any, lang: str) -> dict[str, Any]:
     row: dict[str, Any] = {"key": key, "label": _label(key, lang)}
     if value is None or value == "" or value == []:
         return {**row, "type": "text", "text": _phrase("not_set", lang)}
+    if key == "identifiers":
+        kinds = labels()["kinds"]
+        entries = [{**i, "kind_label": kinds.get(i["kind"], {}).get(lang, i["kind"])} for i in value]
+        return {**row, "type": key, "entries": entries}
     if key in _TABLES:
         return {**row, "type": key, "entries": value}
     if key in _NESTED and isinstance(value, dict):
