@@ -24,6 +24,7 @@ from evicap.cli.main import cli
 from evicap.requests.catalog import instrument, names, schema
 from tests.platform_site import PLATFORMS, serve_platforms
 from tests.servers import LocalServer
+from tests.tsa import LocalTSA, tsa  # noqa: F401
 
 EVICAP = str(Path(sys.executable).with_name("evicap"))
 AUTHORITY = {
@@ -293,3 +294,83 @@ def test_requests_list_and_sent_give_expiry_and_renewal(case: Case, tmp_path: Pa
     assert request_id in table.output and "us-2703f" in table.output
     bad = case.run("requests", "sent", request_id, "--on", "2020-01-01", "--case-dir", str(folder))
     assert bad.exit_code == 2 and "cannot have been sent" in bad.output
+
+
+# -- transfer packages ---------------------------------------------------------------------------------------
+
+
+def _readme_commands(readme: str) -> list[str]:
+    return [line for line in readme.splitlines() if line.startswith(("cd ", "openssl ", "sha256sum ", "grep "))]
+
+
+def test_package_checked_with_the_readme_stock_commands(
+    case: Case, tmp_path: Path, tsa: LocalTSA,  # noqa: F811
+) -> None:
+    bundle = case.bundles["x"]
+    assert list((bundle / "reports").glob("report.en.*")), "the capture wrote its court report"
+    request_dir = tmp_path / "case" / "requests" / "x-29"
+    assert case.run("request", "preservation", str(bundle), "--instrument", "budapest-29", "--provider", "x",
+                    "--from", str(case.inputs(tmp_path)), "-o", str(request_dir), "--no-pdf").exit_code == 0
+    zip_path = tmp_path / "to-ccips.zip"
+    result = case.run("package", str(bundle), "--request", str(request_dir), "--to", "US DOJ CCIPS", "-o",
+                      str(zip_path), "--tsa", tsa.url(), "--tsa-ca", str(tsa.ca_pem), "--lang", "fr", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.splitlines()[-1])
+    assert summary["timestamped"] is True
+    events = [json.loads(line) for line in (bundle / "custody.jsonl").read_text().splitlines()]
+    assert events[-1]["action"] == "transferred" and events[-1]["details"]["recipient"] == "US DOJ CCIPS"
+
+    unpacked = tmp_path / "received"
+    unpacked.mkdir()
+    subprocess.run(["unzip", "-q", str(zip_path)], cwd=unpacked, check=True)
+    root = unpacked / "to-ccips"
+    (unpacked / "TSA-CA.pem").write_bytes(tsa.ca_pem.read_bytes())
+    readme = (root / "README.txt").read_text("utf-8")
+    assert "Destinataire : US DOJ CCIPS" in readme
+    commands = _readme_commands(readme)
+    assert any(c.startswith("openssl ts -verify") for c in commands)
+    script = "set -e\n" + "\n".join(commands) + "\n"
+    done = subprocess.run(["bash", "-c", script], cwd=unpacked, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert out.count("Signature Verified Successfully") == 2  # package.json, then the bundle's manifest.json
+    assert "Verification: OK" in out and "FAILED" not in out
+    package = json.loads((root / "package.json").read_text("utf-8"))
+    sums_line = next(line for line in out.splitlines() if line.endswith("  SHA256SUMS"))
+    assert sums_line.split()[0] == package["sha256sums"]
+    assert f"{package['signer_fingerprint']}  -" in out
+    copy_events = [json.loads(line) for line in
+                   (root / "bundles" / bundle.name / "custody.jsonl").read_text().splitlines()]
+    assert copy_events[-1]["action"] == "transferred"  # the copy carries the event
+    assert (root / "request" / "request.json").is_file()
+    assert any(f["path"].startswith(f"bundles/{bundle.name}/reports/") for f in package["files"])
+
+    key = str(case.config / "evicap" / "signing-key.pem.pub")
+    for target in (zip_path, root):
+        verified = subprocess.run([EVICAP, "verify", str(target), "--trusted-key", key, "--tsa-ca", str(tsa.ca_pem),
+                                   "--json"], env={**os.environ, **case.env}, capture_output=True, text=True)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        reports = [json.loads(line) for line in verified.stdout.splitlines()]
+        assert len(reports) == 2 and all(r["ok"] for r in reports)
+        assert {c["name"] for c in reports[0]["checks"] if c["status"] == "pass"} >= {
+            "package-signature", "package-signer", "package-timestamp", "package-checksums", "package-files"}
+
+    target = root / "bundles" / bundle.name / "artifacts" / "items.json"
+    target.write_bytes(target.read_bytes().replace(b"janereporter", b"someoneelse"))
+    tampered = subprocess.run([EVICAP, "verify", str(root), "--trusted-key", key, "--json"],
+                              env={**os.environ, **case.env}, capture_output=True, text=True)
+    assert tampered.returncode == 1
+    failed = [c for line in tampered.stdout.splitlines() for c in json.loads(line)["checks"] if c["status"] == "fail"]
+    assert any(c["subject"] == f"bundles/{bundle.name}/artifacts/items.json" for c in failed)
+    check = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 1 and "items.json: FAILED" in check.stdout
+
+
+def test_package_by_an_unknown_key_fails_signer_trust(case: Case, tmp_path: Path) -> None:
+    zip_path = tmp_path / "p.zip"
+    assert case.run("package", str(case.bundles["vk"]), "--to", "Recipient", "-o", str(zip_path),
+                    "--no-timestamp").exit_code == 0
+    result = CliRunner().invoke(cli, ["verify", str(zip_path)])  # this test's own config: no trusted key
+    assert result.exit_code == 1 and "package-signer" in result.output
+    again = case.run("package", str(case.bundles["vk"]), "--to", "Recipient", "-o", str(zip_path), "--no-timestamp")
+    assert again.exit_code == 2 and "already exists" in again.output

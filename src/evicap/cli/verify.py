@@ -47,7 +47,7 @@ def _verify_one(path: Path, keys: list[Path], cas: list[Path], strict: bool, dee
     from evicap.package.verify import is_package, verify_package
 
     if is_package(path):
-        return verify_package(path, keys, cas, deep)
+        return verify_package(path, keys, cas, strict, deep)
     return verify_path(path, keys, cas, strict, deep)
 
 

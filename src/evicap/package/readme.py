@@ -15,7 +15,7 @@ grep '"sha256sums"' package.json
 sha256sum -c --strict SHA256SUMS
 openssl pkey -pubin -in signer.pub.pem -outform DER | sha256sum
 """
-TIMESTAMP = "openssl ts -verify -data package.json -in package.tsr -CAfile TSA-CA.pem\n"
+TIMESTAMP = "openssl ts -verify -data package.json -in package.tsr -CAfile ../TSA-CA.pem\n"
 BUNDLE = ("cd bundles/{bundle}\n"
           "openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in manifest.json -sigfile manifest.sig\n"
           "sha256sum -c --strict SHA256SUMS\n")
@@ -33,7 +33,7 @@ TEXT = {
                     "signer's key fingerprint: it must equal {fingerprint}, which the sender gives you through "
                     "another channel."),
         "ts": "Trusted timestamp (package.tsr): the command must print \"Verification: OK\" (TSA-CA.pem: the "
-              "authority's certificate, obtained from it).",
+              "authority's certificate, obtained from it, put next to the package folder, not inside it).",
         "no_ts": "This package has no trusted timestamp.",
         "bundles": "Each bundle is checked the same way, from its own directory (see its docs):",
         "evicap": "With evicap: evicap verify PACKAGE.zip --trusted-key signer.pub.pem",
@@ -51,7 +51,7 @@ TEXT = {
                     "4. La dernière ligne est l'empreinte de la clé du signataire : elle doit être égale à "
                     "{fingerprint}, communiquée par l'expéditeur par un autre canal."),
         "ts": "Horodatage qualifié (package.tsr) : la commande doit afficher « Verification: OK » (TSA-CA.pem : "
-              "certificat de l'autorité d'horodatage, obtenu auprès d'elle).",
+              "certificat de l'autorité d'horodatage, obtenu auprès d'elle, placé à côté du dossier du paquet).",
         "no_ts": "Ce paquet n'est pas horodaté par une autorité.",
         "bundles": "Chaque paquet de preuves se vérifie de la même manière, depuis son propre répertoire :",
         "evicap": "Avec evicap : evicap verify PAQUET.zip --trusted-key signer.pub.pem",
@@ -69,7 +69,7 @@ TEXT = {
                     "4. السطر الأخير هو بصمة مفتاح الموقع: يجب أن تساوي {fingerprint} التي يبلغكم بها المرسل عبر "
                     "قناة أخرى."),
         "ts": "الختم الزمني الموثوق (package.tsr): يجب أن يطبع الأمر \"Verification: OK\" (TSA-CA.pem: شهادة "
-              "سلطة الختم الزمني، تحصل عليها منها).",
+              "سلطة الختم الزمني، تحصل عليها منها، وتوضع بجانب مجلد الحزمة لا داخله).",
         "no_ts": "هذه الحزمة لا تحمل ختماً زمنياً موثوقاً.",
         "bundles": "يتم التحقق من كل حزمة أدلة بالطريقة نفسها من داخل مجلدها:",
         "evicap": "باستخدام evicap: evicap verify PACKAGE.zip --trusted-key signer.pub.pem",

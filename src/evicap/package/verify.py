@@ -160,8 +160,12 @@ def package_checks(root: Path, trusted: dict[str, str], tsa_cas: list[Path]) -> 
 
 
 def verify_package(path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Iterable[Path] = (),
-                   deep: bool = False) -> list[BundleReport]:
-    """The package's report first, then one report per bundle in it (verified strictly)."""
+                   strict: bool = False, deep: bool = False) -> list[BundleReport]:
+    """The package's report first, then one report per bundle in it.
+
+    Every file of the package, reports included, is bound to the signed package.json whatever ``strict`` says;
+    ``strict`` is passed on to each bundle's own check of files its manifest does not list.
+    """
     from evicap.verify import verify_bundle
 
     trusted_keys, tsa_cas = list(trusted_keys), list(tsa_cas)
@@ -191,7 +195,7 @@ def verify_package(path: Path, trusted_keys: Iterable[Path] = (), tsa_cas: Itera
                 reports.append(BundleReport(f"{path}:bundles/{bundle['name']}",
                                             (failed("bundle", "missing from the package"),)))
                 continue
-            report = verify_bundle(folder, trusted_keys, tsa_cas, strict=True, deep=deep)
+            report = verify_bundle(folder, trusted_keys, tsa_cas, strict=strict, deep=deep)
             if report.manifest_sha256 != bundle["manifest_sha256"]:
                 extra = failed("package-bundle", f"manifest.json SHA-256 {report.manifest_sha256} is not the "
                                                  f"{bundle['manifest_sha256']} package.json names")
