@@ -344,7 +344,13 @@ def _identifiers(run: _Run, staging: Path, manifest: dict[str, Any], profile: An
     """Platform identifiers read back from the closed WARC (see evicap.profiles.identifiers)."""
     from evicap.profiles.identifiers import write_identifiers
 
-    artifact, found = write_identifiers(staging, profile.name if profile is not None else None)
+    try:
+        artifact, found = write_identifiers(staging, profile.name if profile is not None else None)
+    except EvicapError as error:  # an unreadable WARC fails its own checks; the capture keeps what it has
+        warning = CaptureWarning("identifiers-unread", error.one_line())
+        run.warnings.append(warning)
+        manifest["capture"]["warnings"].append(warning.to_json())
+        return
     run.artifacts.append(artifact)
     manifest["artifacts"].append(artifact.to_json())
     manifest["identifiers"] = found
