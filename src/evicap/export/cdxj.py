@@ -7,8 +7,8 @@ a replay tool looks up. Our attachments (``urn:evicap:`` resources) are reached 
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,13 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 def surt(url: str) -> str:
     """SURT: 'https://www.Example.com:8443/A?b=2&a=1' -> 'com,example:8443)/a?a=1&b=2'.
 
-    The common canonical form (lower case, www. dropped, host reversed, query keys sorted); a replay tool matches on
-    the JSON ``url`` and uses the key only to order and narrow its search.
+    The form py-wacz's indexer (the ``surt`` package) and ReplayWeb.page (wabac.js) both compute: lower case,
+    www. dropped, host labels reversed (IP addresses included), query parameters sorted. ReplayWeb.page looks
+    records up by this key, so it must match theirs exactly.
     """
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    try:
-        ipaddress.ip_address(host)
-        key = host
-    except ValueError:
-        host = host.removeprefix("www.")
-        key = ",".join(reversed(host.split(".")))
+    host = re.sub(r"^www\d*\.", "", (parts.hostname or "").lower())
+    key = ",".join(reversed(host.split(".")))  # IPv4 addresses too: replay tools look them up reversed
     try:
         port = parts.port
     except ValueError:

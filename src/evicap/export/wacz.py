@@ -75,7 +75,10 @@ class _Package:
         info = zipfile.ZipInfo(arcname, date_time=dt.datetime.now(dt.UTC).timetuple()[:6])
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         digest, size = hashlib.sha256(), 0
-        with open(source, "rb") as reader, self.zip.open(info, "w", force_zip64=True) as writer:
+        # ZIP64 headers only when needed: ReplayWeb.page reads sizes from the local headers, and a ZIP64 local
+        # header (sizes 0xFFFFFFFF, real ones in the extra field) makes it find nothing (replaywebpage 2.4.6).
+        large = source.stat().st_size >= zipfile.ZIP64_LIMIT - CHUNK
+        with open(source, "rb") as reader, self.zip.open(info, "w", force_zip64=large) as writer:
             while block := reader.read(CHUNK):
                 digest.update(block)
                 size += len(block)
@@ -83,8 +86,10 @@ class _Package:
         self._listed(arcname, digest.hexdigest(), size)
 
     def add_bytes(self, arcname: str, data: bytes, *, listed: bool = True) -> None:
+        # Stored, not deflated: ReplayWeb.page reads indexes/index.cdxj by byte range and finds nothing in a
+        # deflated entry (checked with replaywebpage 2.4.6), and these files are small.
         info = zipfile.ZipInfo(arcname, date_time=dt.datetime.now(dt.UTC).timetuple()[:6])
-        info.compress_type = zipfile.ZIP_DEFLATED
+        info.compress_type = zipfile.ZIP_STORED
         self.zip.writestr(info, data)
         if listed:
             self._listed(arcname, hashlib.sha256(data).hexdigest(), len(data))
