@@ -150,7 +150,11 @@ def test_identifiers_are_read_from_the_warc_with_their_record(case: Case, platfo
     for (plat, value), form in FORMS.items():
         if plat == platform:
             assert any(i["value"] == value and i.get("form") == form for i in manifest["identifiers"])
-    assert any(a["path"] == "artifacts/identifiers.json" for a in manifest["artifacts"])
+    listed = next(a for a in manifest["artifacts"] if a["path"] == "artifacts/identifiers.json")
+    assert listed["warc_record"].endswith(":identifiers.json")  # the WARC alone stays complete
+    items = json.loads((bundle / "artifacts" / "items.json").read_text("utf-8"))
+    carried = [i for item in items for i in item.get("identifiers", [])]
+    assert carried and all(i["record_id"] and (i["kind"], i["value"]) in found for i in carried)
 
 
 def _matrix() -> list[tuple[str, str, str]]:

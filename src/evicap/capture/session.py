@@ -252,8 +252,9 @@ async def capture_url(
             run.warnings.extend(attachments.warnings)
             if nav_error is None and attachments.essential_missing:
                 run.degrade("partial", "essential attachment missing: " + ", ".join(attachments.essential_missing))
+            found_ids = await _identifiers(run, staging, warc, profile, navigation.final_url or target)
             if profile_run is not None:
-                await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
+                await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target, found_ids)
             await recorder.drain(timeout=5.0)
             run.warnings.extend(recorder.warnings)
             warc_digest = await warc.close()
@@ -269,7 +270,7 @@ async def capture_url(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
         )
-        _identifiers(run, staging, manifest, profile)
+        manifest["identifiers"] = found_ids
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
         manifest_digest = write_manifest(staging, manifest)
@@ -323,7 +324,15 @@ async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, stag
     return result
 
 
-async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: Any, target: str) -> None:
+def _attach(items: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from evicap.profiles.identifiers import attach_to_items
+
+    return attach_to_items(items, found)
+
+
+async def _profile_artifacts(
+    run: _Run, staging: Path, warc: Any, profile_run: Any, target: str, found_ids: list[dict[str, Any]]
+) -> None:
     for artifact in profile_run.artifacts:
         uri = f"urn:evicap:{run.capture_id}:{Path(artifact.path).name}"
         await warc.write_resource(uri, artifact.media_type, staging / artifact.path, refers_to_target=target)
@@ -332,7 +341,8 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
         )
     if profile_run.items is not None:
         run.artifacts.append(
-            await _write_json_artifact(run, staging, warc, layout.ITEMS, "items", profile_run.items, target)
+            await _write_json_artifact(run, staging, warc, layout.ITEMS, "items",
+                                       _attach(profile_run.items, found_ids), target)
         )
 
 
@@ -340,20 +350,22 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
 
 
 
-def _identifiers(run: _Run, staging: Path, manifest: dict[str, Any], profile: Any) -> None:
-    """Platform identifiers read back from the closed WARC (see evicap.profiles.identifiers)."""
-    from evicap.profiles.identifiers import write_identifiers
+async def _identifiers(run: _Run, staging: Path, warc: Any, profile: Any, target: str) -> list[dict[str, Any]]:
+    """Platform identifiers read back from the WARC written so far (see evicap.profiles.identifiers)."""
+    from evicap.profiles.identifiers import from_warc
 
     try:
-        artifact, found = write_identifiers(staging, profile.name if profile is not None else None)
+        await warc.flush()
+        found = await asyncio.to_thread(from_warc, staging / layout.WARC, profile.name if profile else None,
+                                        growing=True)
     except EvicapError as error:  # an unreadable WARC fails its own checks; the capture keeps what it has
-        warning = CaptureWarning("identifiers-unread", error.one_line())
-        run.warnings.append(warning)
-        manifest["capture"]["warnings"].append(warning.to_json())
-        return
-    run.artifacts.append(artifact)
-    manifest["artifacts"].append(artifact.to_json())
-    manifest["identifiers"] = found
+        run.warnings.append(CaptureWarning("identifiers-unread", error.one_line()))
+        return []
+    listed = [i.to_json() for i in found]
+    data = {"identifiers": listed, "read_from": layout.WARC}
+    run.artifacts.append(await _write_json_artifact(run, staging, warc, layout.IDENTIFIERS, "identifiers", data,
+                                                    target))
+    return listed
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:

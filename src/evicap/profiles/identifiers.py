@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evicap.bundle import layout
-from evicap.bundle.hashing import write_bytes
-from evicap.bundle.model import Artifact
 from evicap.profiles.warcread import Response, text_responses
 
 KINDS = ("account_id", "username", "post_id", "video_id", "channel_id", "message_id", "community_id",
@@ -256,14 +253,15 @@ def platform_of(url: str) -> str | None:
     return None
 
 
-def from_warc(path: Path, platform: str | None = None) -> list[Identifier]:
+def from_warc(path: Path, platform: str | None = None, *, growing: bool = False) -> list[Identifier]:
     """Every distinct identifier in the WARC's text responses; the first record that showed it is named.
 
     ``platform`` (the capture's profile) applies that extractor to every response; without it (or for a
-    profile with no extractor here) each record is read by the extractor of its host, if any.
+    profile with no extractor here) each record is read by the extractor of its host, if any. ``growing``: the
+    WARC is still open (see warcread.text_responses).
     """
     seen: dict[tuple[str, str, str], Identifier] = {}
-    for response in text_responses(path):
+    for response in text_responses(path, growing):
         if not 200 <= response.status < 300:
             continue
         name = platform if platform in EXTRACTORS else platform_of(response.uri)
@@ -283,10 +281,20 @@ def from_warc(path: Path, platform: str | None = None) -> list[Identifier]:
     return sorted(seen.values(), key=lambda i: (KINDS.index(i.kind), i.value))
 
 
-def write_identifiers(bundle_dir: Path, platform: str | None) -> tuple[Artifact, list[dict[str, Any]]]:
-    """Read the bundle's closed WARC and write artifacts/identifiers.json; returns it and the manifest list."""
-    found = [i.to_json() for i in from_warc(bundle_dir / layout.WARC, platform)]
-    data = json.dumps({"identifiers": found, "read_from": layout.WARC}, indent=2, ensure_ascii=False) + "\n"
-    digest = write_bytes(bundle_dir / layout.IDENTIFIERS, data.encode("utf-8"))
-    description = "platform identifiers read from the WARC, each with its WARC-Record-ID"
-    return Artifact(layout.IDENTIFIERS, "identifiers", "application/json", digest, description=description), found
+
+def attach_to_items(items: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item with the WARC identifiers that name the same post, account or URL (``identifiers`` key).
+
+    Items come from the rendered page (DOM), identifiers from the recorded responses; the match is by value
+    (post id, author id, handle with or without its @ / u/ prefix, URL), so a reader can go from an item to the
+    record the platform sent.
+    """
+    def bare(value: Any) -> str:
+        return str(value).removeprefix("@").removeprefix("u/") if value is not None else ""
+
+    out = []
+    for item in items:
+        wanted = {bare(item.get(k)) for k in ("post_id", "author_id", "handle", "url")} - {""}
+        matches = [i for i in found if bare(i["value"]) in wanted or (i.get("form") and i["form"] in wanted)]
+        out.append({**item, "identifiers": matches} if matches else item)
+    return out

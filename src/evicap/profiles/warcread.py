@@ -79,8 +79,12 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-def text_responses(path: Path) -> Iterator[Response]:
-    """Each response record of ``path`` whose body is text, in the order they were written."""
+def text_responses(path: Path, growing: bool = False) -> Iterator[Response]:
+    """Each response record of ``path`` whose body is text, in the order they were written.
+
+    ``growing``: the WARC is still being written (the capture reads it before closing it); a record cut short at
+    the end is then where the reading stops, not an error.
+    """
     try:
         with gzip.open(path, "rb") as stream:
             assert isinstance(stream, gzip.GzipFile)
@@ -106,5 +110,9 @@ def text_responses(path: Path) -> Iterator[Response]:
                     text = body.decode("utf-8", "replace")
                 yield Response(headers.get("warc-record-id", ""), headers.get("warc-target-uri", ""), status,
                                content_type, text)
-    except (OSError, EOFError, ValueError) as error:
+    except EOFError as error:
+        if growing:
+            return
+        raise BundleError(f"cannot read the WARC {path}: {error}", path=str(path)) from None
+    except (OSError, ValueError) as error:
         raise BundleError(f"cannot read the WARC {path}: {error}", path=str(path)) from None
