@@ -68,18 +68,22 @@ def capture(urls: tuple[str, ...], item: str | None, no_report: bool, report_lan
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
     items = [item_for(item, i, len(urls)) for i in range(len(urls))]
     as_json = bool(params.get("as_json"))
+
+    async def report(browser: Any, results: list[CaptureResult]) -> None:
+        from evicap.cli.report import write_after_capture_async
+
+        bundles = [Path(r.bundle) for r in results if r.bundle]
+        if bundles:
+            await write_after_capture_async(out, browser, bundles, plan.sealing, report_langs)
+
     results = run(
         capture_many(
             plan, list(urls), items,
             progress=lambda msg: None if as_json else out.err.print(f"[dim]… {escape(msg)}[/]"),
             on_result=lambda r: show_result(out, r, as_json),
+            after=None if no_report else report,
         )
     )
-    bundles = [Path(r.bundle) for r in results if r.bundle]
-    if bundles and not no_report:
-        from evicap.cli.report import write_after_capture
-
-        write_after_capture(out, bundles, plan.sealing, report_langs, browser_path=plan.browser.path)
     sys.exit(exit_code(results))
 
 

@@ -21,7 +21,9 @@ from evicap.render import LANGUAGES
 from evicap.seal.keys import Signer
 
 if TYPE_CHECKING:
-    from evicap.report import WrittenReport
+    from playwright.async_api import Browser
+
+    from evicap.report import ReportRequest, WrittenReport
 
 
 def _keys() -> tuple[list[Path], list[Path]]:
@@ -31,19 +33,24 @@ def _keys() -> tuple[list[Path], list[Path]]:
     return [*config.trusted_keys, *own_public_keys(config)], list(config.tsa_ca)
 
 
-def make_reports(paths: Sequence[Path], langs: Sequence[str], *, signer: Signer | None, actor: str | None,
-                 output: Path | None = None, paper: str = "A4", pdf: bool = True,
-                 trusted_keys: Sequence[Path] = (), tsa_cas: Sequence[Path] = (),
-                 browser_path: str | None = None, bundles_of_case: bool = False) -> list[WrittenReport]:
-    from evicap.report import ReportRequest, write_reports
+def _request(paths: Sequence[Path], langs: Sequence[str], *, signer: Signer | None, actor: str | None,
+             output: Path | None = None, paper: str = "A4", pdf: bool = True,
+             trusted_keys: Sequence[Path] = (), tsa_cas: Sequence[Path] = (),
+             browser_path: str | None = None, bundles_of_case: bool = False) -> ReportRequest:
+    from evicap.report import ReportRequest
 
     keys, cas = _keys()
-    request = ReportRequest(
+    return ReportRequest(
         paths=list(paths), langs=list(langs), output=output, paper=paper, pdf=pdf,
         trusted_keys=[*trusted_keys, *keys], tsa_cas=[*tsa_cas, *cas], signer=signer, actor_name=actor,
         browser_path=browser_path, bundles_of_case=bundles_of_case,
     )
-    return write_reports(request)
+
+
+def make_reports(paths: Sequence[Path], langs: Sequence[str], **options: Any) -> list[WrittenReport]:
+    from evicap.report import write_reports
+
+    return write_reports(_request(paths, langs, **options))
 
 
 def show(out: Output, written: Sequence[WrittenReport], as_json: bool) -> None:
@@ -72,6 +79,20 @@ def write_after_capture(out: Output, paths: Sequence[Path], sealing: Any, langs:
         written = make_reports(paths, langs, signer=sealing.signer, actor=sealing.actor_name,
                                tsa_cas=list(sealing.settings.tsa_ca), browser_path=browser_path)
         show(out, written, False)
+    except EvicapError as error:
+        out.warn(f"report not written: {error.one_line()} (run `evicap report` later)")
+
+
+async def write_after_capture_async(out: Output, browser: Browser, paths: Sequence[Path], sealing: Any,
+                                    langs: Sequence[str] = ("en",)) -> None:
+    """The default report after `evicap capture`, printed by the capture's own browser before it closes."""
+    from evicap.errors import EvicapError
+    from evicap.report import write_reports_async
+
+    try:
+        request = _request(paths, langs, signer=sealing.signer, actor=sealing.actor_name,
+                           tsa_cas=list(sealing.settings.tsa_ca))
+        show(out, await write_reports_async(request, browser), False)
     except EvicapError as error:
         out.warn(f"report not written: {error.one_line()} (run `evicap report` later)")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,9 @@ from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_vers
 from evicap.capture.options import CaptureOptions
 from evicap.capture.session import Sealing, capture_url
 from evicap.errors import CaptureError
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,10 @@ async def capture_many(
     items: Sequence[str | None],
     progress: Callable[[str], None],
     on_result: Callable[[CaptureResult], None],
+    after: Callable[[Browser, list[CaptureResult]], Awaitable[None]] | None = None,
 ) -> list[CaptureResult]:
-    """Capture URLs one after another with one browser; each in its own fresh context."""
+    """Capture URLs one after another with one browser; each in its own fresh context. ``after`` runs on the same
+    browser before it closes (the default report's PDFs)."""
     results: list[CaptureResult] = []
     async with launch(plan.browser) as browser:
         for url, item in zip(urls, items, strict=True):
@@ -102,6 +107,8 @@ async def capture_many(
                 result = CaptureResult(url=url, status="failed", bundle=None, error=error.one_line(), item=item)
             results.append(result)
             on_result(result)
+        if after is not None:
+            await after(browser, results)
     return results
 
 

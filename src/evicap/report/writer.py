@@ -8,23 +8,27 @@ gets its report, marked as failing on its first page: the caller learns it from 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evicap.bundle import layout
 from evicap.bundle.hashing import digest_file
 from evicap.errors import EnvironmentProblem, UsageError
-from evicap.render import Document, PdfHeader, check_language, pdf_files
+from evicap.render import Document, PdfHeader, check_language, html_to_pdf, pdf_files
 from evicap.render.pdf import PAPERS
 from evicap.report.exhibit import TEMPLATES, exhibit_context
 from evicap.report.facts import load_bundle
 from evicap.seal.custody import Actor, append_event
 from evicap.seal.keys import Signer
 from evicap.verify import BundleReport, verify_path
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 REPORTS_DIR = "reports"
 
@@ -173,9 +177,8 @@ def _record(job: _Job, request: ReportRequest) -> int | None:
     return event.seq
 
 
-def write_reports(request: ReportRequest) -> list[WrittenReport]:
-    """Every report the request asks for. Raises UsageError / EnvironmentProblem / RenderError before or while
-    writing; a bundle that fails verification is not an error here (see ``WrittenReport.verified``)."""
+def _prepare(request: ReportRequest) -> list[_Job]:
+    """Check the request, verify every input and write every HTML file; the PDFs come after."""
     for lang in request.langs:
         check_language(lang)
     if request.paper not in PAPERS:
@@ -189,11 +192,32 @@ def write_reports(request: ReportRequest) -> list[WrittenReport]:
             jobs += _exhibit_jobs(request, source, reports[0], now)
         else:
             jobs += _case_jobs(request, source, reports, now)
-    pdf_jobs = [(job.html, job.pdf, job.header) for job in jobs if job.pdf is not None]
-    if pdf_jobs:
-        pdf_files(pdf_jobs, paper=request.paper, browser_path=request.browser_path)
+    return jobs
+
+
+def _finish(request: ReportRequest, jobs: list[_Job]) -> list[WrittenReport]:
     return [
         WrittenReport(job.source, job.kind, job.lang, job.html, job.pdf, job.verified, job.verdict,
                       _record(job, request))
         for job in jobs
     ]
+
+
+def write_reports(request: ReportRequest) -> list[WrittenReport]:
+    """Every report the request asks for (launches one browser for the PDFs). Raises UsageError /
+    EnvironmentProblem / RenderError before or while writing; a bundle that fails verification is not an error
+    here (see ``WrittenReport.verified``)."""
+    jobs = _prepare(request)
+    pdf_jobs = [(job.html, job.pdf, job.header) for job in jobs if job.pdf is not None]
+    if pdf_jobs:
+        pdf_files(pdf_jobs, paper=request.paper, browser_path=request.browser_path)
+    return _finish(request, jobs)
+
+
+async def write_reports_async(request: ReportRequest, browser: Browser) -> list[WrittenReport]:
+    """The same on a browser that is already running (the capture's own: no second launch)."""
+    jobs = await asyncio.to_thread(_prepare, request)
+    for job in jobs:
+        if job.pdf is not None:
+            await html_to_pdf(browser, job.html, job.pdf, job.header, paper=request.paper)
+    return await asyncio.to_thread(_finish, request, jobs)
