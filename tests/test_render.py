@@ -79,3 +79,20 @@ def test_tall_screenshot_is_cut_into_page_sized_bands_that_cover_it_exactly() ->
     assert ".s4 { aspect-ratio: 1000 / 200; }" in css and ".s1 img { margin-top: -120.000000%; }" in css
     (single,), _ = slices(Screenshot("x.png", 1280, 900))
     assert (single.top, single.bottom) == (0, 900)
+
+
+def test_identifiers_from_the_manifest_are_listed_escaped(tmp_path: Path) -> None:
+    from evicap.report.exhibit import TEMPLATES, exhibit_context
+    from evicap.report.facts import BundleFacts
+    from evicap.verify.report import BundleReport, failed
+
+    manifest = {"format": "evicap-bundle", "case": {"case_id": "C", "item_id": "E"}, "artifacts": [],
+                "identifiers": [{"platform": "x", "kind": "handle", "value": "<script>@larkfield</script>",
+                                 "form": "https://x.example/larkfield", "record_id": "<urn:uuid:1234>"}]}
+    facts = BundleFacts(tmp_path, manifest, "ab" * 32)
+    doc = Document("en", [TEMPLATES])
+    report = BundleReport(str(tmp_path), (failed("signature", "bad signature"),))
+    context, css = exhibit_context(facts, report, tmp_path, doc, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    html = doc.render("exhibit.html", context, extra_css=css)
+    assert "&lt;script&gt;@larkfield&lt;/script&gt;" in html and "&lt;urn:uuid:1234&gt;" in html
+    assert "VERIFICATION FAILED" in html and "bad signature" in html

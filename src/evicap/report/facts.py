@@ -100,6 +100,12 @@ class BundleFacts:
         return None
 
     @property
+    def identifiers(self) -> list[dict[str, Any]]:
+        """Account, post and media identifiers the capture found (manifest ``identifiers``, newer bundles)."""
+        found = self.manifest.get("identifiers")
+        return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+
+    @property
     def page_changes(self) -> list[dict[str, Any]]:
         """Profile steps that acted on the page and did something, plus dialogs and pop-ups handled."""
         steps = (self.manifest.get("profile") or {}).get("steps") or []
