@@ -147,11 +147,14 @@ def test_report_of_an_altered_bundle_says_it_fails(captured: Path, browser_info:
 
 
 def test_report_bad_input_is_one_line(tmp_path: Path, captured: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
     for args, code, words in (
         (["report", str(tmp_path)], 2, "not an evicap bundle or case directory"),
         (["report", str(tmp_path / "missing")], 2, "no such bundle"),
         (["report", str(captured), "--lang", "de"], 2, "unknown report language 'de'"),
         (["export", str(captured), "-o", str(tmp_path / "nowhere" / "x.wacz")], 2, "cannot write"),
+        (["report", str(captured), "--no-pdf", "--output", str(blocker / "sub")], 2, "cannot create report directory"),
     ):
         result = _evicap(*args)
         assert result.exit_code == code, result.output
