@@ -378,3 +378,38 @@ def test_package_by_an_unknown_key_fails_signer_trust(case: Case, tmp_path: Path
     assert result.exit_code == 1 and "package-signer" in result.output
     again = case.run("package", str(case.bundles["vk"]), "--to", "Recipient", "-o", str(zip_path), "--no-timestamp")
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_missing_text_fields_are_asked_for_at_a_terminal(case: Case, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import evicap.cli.request as request_cli
+
+    monkeypatch.setattr(request_cli, "_interactive", lambda: True)
+    out = tmp_path / "req"
+    src = case.inputs(tmp_path, offence=None, necessity=None)
+    result = CliRunner().invoke(cli, ["request", "preservation", str(case.bundles["reddit"]), "--instrument",
+                                      "budapest-29", "--provider", "reddit", "--from", str(src), "-o", str(out),
+                                      "--no-pdf"], env=case.env,
+                                input="Incitement to violence\nThe post may be deleted at any time.\n")
+    assert result.exit_code == 0, result.output
+    assert "offence:" in result.output and "necessity:" in result.output
+    request = json.loads((out / "request.json").read_text("utf-8"))
+    prompt = {"from": "input", "file": "prompt"}
+    assert request["fields"]["offence"] == {"value": "Incitement to violence", "source": prompt}
+    assert request["fields"]["necessity"]["value"] == "The post may be deleted at any time."
+    assert request["fields"]["case_reference"]["source"] == {"from": "input", "file": str(src)}
+
+
+def test_a_request_changed_after_drafting_is_not_packaged(case: Case, tmp_path: Path) -> None:
+    out = tmp_path / "req"
+    assert case.run("request", "preservation", str(case.bundles["youtube"]), "--instrument", "us-2703f",
+                    "--provider", "google", "--from", str(case.inputs(tmp_path)), "-o", str(out),
+                    "--no-pdf").exit_code == 0
+    html = out / "request.html"
+    html.write_text(html.read_text("utf-8").replace("OP-2026-0042", "OP-9999"), "utf-8")
+    before = (case.bundles["youtube"] / "custody.jsonl").read_bytes()
+    result = case.run("package", str(case.bundles["youtube"]), "--request", str(out), "--to", "Google LERS",
+                      "-o", str(tmp_path / "p.zip"), "--no-timestamp")
+    assert result.exit_code == 1 and "changed since the request was drafted" in result.output
+    assert not (tmp_path / "p.zip").exists()
+    assert (case.bundles["youtube"] / "custody.jsonl").read_bytes() == before

@@ -45,14 +45,18 @@ def _read_from(path: Path | None) -> dict[str, Any]:
     return dict(data)
 
 
-def _prompt_missing(spec_inputs: dict[str, Any], error: RequestInvalid) -> bool:
-    """Ask at a terminal for the text fields the error says are missing; True when anything was asked."""
-    asked = False
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _prompt_missing(spec_inputs: dict[str, Any], error: RequestInvalid) -> list[str]:
+    """Ask at a terminal for the text fields the error says are missing; returns the keys asked."""
+    asked = []
     for problem in error.problems:
         key = problem.removeprefix("missing ").split(" ")[0]
         if problem.startswith("missing ") and key in _PROMPTABLE:
             spec_inputs[key] = click.prompt(key.replace("_", " "))
-            asked = True
+            asked.append(key)
     return asked
 
 
@@ -85,16 +89,20 @@ def request(kind: str, bundles: tuple[Path, ...], instrument_name: str, provider
     config = load_config()
     inputs = _read_from(from_file)
     spec_inputs = dict(inputs)
+    prompted: list[str] = []
     while True:
         spec = RequestSpec(kind=kind, instrument=instrument_name, provider=provider_name, bundles=bundles,
                            inputs=spec_inputs, input_file=str(from_file) if from_file else None,
-                           authority=dict(config.requesting_authority), language=lang)
+                           authority=dict(config.requesting_authority), language=lang,
+                           prompted=tuple(prompted))
         try:
             drafted = build_request(spec)
             break
         except RequestInvalid as error:
-            if as_json or not sys.stdin.isatty() or not _prompt_missing(spec_inputs, error):
+            asked = [] if as_json or not _interactive() else _prompt_missing(spec_inputs, error)
+            if not asked:
                 raise
+            prompted += asked
     settings, signer = _signer(key)
     from evicap.seal.custody import Actor
 

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from evicap.bundle import layout
-from evicap.errors import UsageError
+from evicap.errors import BundleError, UsageError
 from evicap.package.readme import readme
 from evicap.seal.custody import Actor, append_event, utc_now
 from evicap.seal.keys import Signer
 from evicap.seal.sealer import SealSettings
+from evicap.seal.signing import SignatureMismatch, verify_signature
 from evicap.seal.timestamp import load_trust_anchors, request_timestamp
 
 FORMAT = "evicap-package"
@@ -71,9 +72,24 @@ def _check_inputs(bundles: tuple[Path, ...], request_dir: Path | None, output: P
     for bundle in bundles:
         if not (bundle / layout.MANIFEST).is_file() or not (bundle / layout.CUSTODY).is_file():
             raise UsageError(f"{bundle} is not a sealed evicap bundle (manifest.json and custody.jsonl needed)")
-    if request_dir is not None and not (request_dir / "request.json").is_file():
-        raise UsageError(f"{request_dir} is not a request directory (no request.json)",
-                         hint="give the --output directory of evicap request")
+    for bundle in bundles:
+        try:
+            verify_signature((bundle / layout.MANIFEST).read_bytes(), (bundle / layout.SIGNATURE).read_bytes(),
+                             (bundle / layout.SIGNER_KEY).read_bytes())
+        except (OSError, SignatureMismatch):
+            raise BundleError(f"{bundle}: manifest.json does not verify with its signature; not packaging it",
+                              hint="run evicap verify on it", path=str(bundle)) from None
+    if request_dir is not None:
+        if not (request_dir / "request.json").is_file():
+            raise UsageError(f"{request_dir} is not a request directory (no request.json)",
+                             hint="give the --output directory of evicap request")
+        if not (request_dir / SUMS).is_file():
+            raise UsageError(f"{request_dir} has no {SUMS}: not a request directory evicap request wrote")
+        for line in (request_dir / SUMS).read_text("utf-8").splitlines():
+            digest, _, name = line.partition("  ")
+            if not (request_dir / name).is_file() or _sha256(request_dir / name) != digest:
+                raise BundleError(f"{request_dir / name} changed since the request was drafted (SHA256SUMS)",
+                                  path=str(request_dir))
     if output.suffix.lower() != ".zip":
         raise UsageError(f"--output {output}: the package is a .zip file")
     if output.exists():

@@ -50,6 +50,8 @@ class RequestSpec:
     authority: Mapping[str, str] = field(default_factory=dict)
     """requesting_authority from the config file."""
     language: str = "en"
+    prompted: tuple[str, ...] = ()
+    """Keys answered at a terminal prompt rather than in the --from file."""
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
 
 
@@ -88,7 +90,8 @@ def _fields(spec: RequestSpec, inst: Instrument, prov: Provider, bundles: list[p
     fields["requesting_authority"] = {"value": authority, "source": {"from": "config+input", "keys": sources}}
     for key, value in spec.inputs.items():
         if key != "requesting_authority":
-            fields[key] = {"value": value, "source": given}
+            source = {"from": "input", "file": "prompt"} if key in spec.prompted else given
+            fields[key] = {"value": value, "source": source}
     catalog = {"from": "catalog", "file": f"providers/{prov.id}.yaml"}
     fields["date"] = {"value": spec.today.isoformat(), "source": {"from": "derived", "how": "today (UTC)"}}
     fields["reference"] = {"value": request_id, "source": {"from": "derived", "how": "request id"}}
