@@ -41,7 +41,7 @@ def test_batch_writes_a_case_report_with_failures_and_the_index_seal(
 
     assert "the suspect&#39;s first post" in html  # the description column reached the manifest
     assert entries["EX-A"]["manifest_sha256"] in html and index_sha256 in html
-    assert 'class="thumb"' in html and "VERIFICATION FAILED" not in html
+    assert 'class="thumb" src="data:image/png;base64,' in html and "VERIFICATION FAILED" not in html
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     words = set(text.split())
     assert index_sha256 in words and entries["EX-A"]["manifest_sha256"] in words

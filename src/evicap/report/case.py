@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from evicap.verify.paths import PathProblem, read_small
 from evicap.verify.report import BundleReport
 
 MAX_INDEX = 256 * 1024 * 1024
+THUMB_WIDTH = 320  # pixels: sharp at the 34 mm the table prints it
 
 
 @dataclass
@@ -63,6 +66,24 @@ def load_case(root: Path) -> CaseFacts:
     return CaseFacts(root, index, hashlib.sha256(data).hexdigest(), custody, fingerprint)
 
 
+def thumbnail(root: Path, rel: str) -> str | None:
+    """A small PNG of a viewport screenshot as a data: URI: a hundred full-size screenshots would make the case
+    report's PDF tens of megabytes and Chromium hold every one decoded. None when the file cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    size = png_size(root, rel)
+    if size is None or size[0] * size[1] > 64_000_000:  # a viewport is small; refuse to decode a bomb
+        return None
+    try:
+        with Image.open(root / rel) as image:
+            image.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "PNG", optimize=True)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
 def _entry_row(case: CaseFacts, entry: dict[str, Any], reports: dict[str, BundleReport], out_dir: Path
                ) -> dict[str, Any]:
     row = dict(entry)
@@ -81,7 +102,8 @@ def _entry_row(case: CaseFacts, entry: dict[str, Any], reports: dict[str, Bundle
             row["description"] = (manifest.get("case") or {}).get("description")
             for artifact in manifest.get("artifacts") or []:
                 if artifact.get("role") == "screenshot-viewport" and png_size(root, str(artifact.get("path"))):
-                    row["thumb"] = image_src(root, str(artifact["path"]), out_dir)
+                    row["thumb"] = thumbnail(root, str(artifact["path"])) or image_src(root, str(artifact["path"]),
+                                                                                     out_dir)
         except (PathProblem, OSError, ValueError):
             row["final_url"] = None
     return row
