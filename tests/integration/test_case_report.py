@@ -52,6 +52,14 @@ def test_batch_writes_a_case_report_with_failures_and_the_index_seal(
     reported = [e for e in read_events(out / "case-index.custody.jsonl") if e.action == "reported"]
     assert {f["path"] for f in reported[0].details["files"]} == {"reports/case-report.en.html",
                                                                  "reports/case-report.en.pdf"}
+    wacz = tmp_path / "case.wacz"  # the whole case directory into one WACZ: every bundle, one page each
+    exported = CliRunner().invoke(cli, ["export", str(out), "-o", str(wacz), "--tsa-ca", str(tsa.ca_pem), "--json"])
+    assert exported.exit_code == 0, exported.output
+    summary = json.loads(exported.stdout)
+    assert summary["pages"] == 2 and len(summary["bundles"]) == 2
+    for bundle in summary["bundles"]:
+        events = read_events(Path(bundle["bundle"]) / "custody.jsonl")
+        assert events[-1].action == "exported" and events[-1].details["sha256"] == summary["sha256"]
     verify = CliRunner().invoke(cli, ["verify", str(out), "--tsa-ca", str(tsa.ca_pem)])
     assert "index-custody" in verify.output
     assert "fail" not in [line.split()[1] for line in verify.output.splitlines()

@@ -120,8 +120,12 @@ def test_capture_writes_a_report_that_runs_nothing_and_names_every_hash(captured
 
 @needs_poppler
 def test_report_in_french_and_arabic(captured: Path, browser_info: Any) -> None:
-    result = _evicap("report", str(captured), "--lang", "fr", "--lang", "ar", "--browser", browser_info.path)
+    result = _evicap("report", str(captured), "--lang", "fr", "--lang", "ar", "--paper", "Letter",
+                     "--browser", browser_info.path)
     assert result.exit_code == 0, result.output
+    info = subprocess.run(["pdfinfo", str(captured / "reports/report.fr.pdf")], capture_output=True, text=True,
+                          check=True).stdout
+    assert "612 x 792 pts (letter)" in info
     ar_html = (captured / "reports/report.ar.html").read_text("utf-8")
     assert '<html lang="ar" dir="rtl">' in ar_html
     ar_text = _pdftotext(captured / "reports/report.ar.pdf")

@@ -24,11 +24,13 @@ from evicap.cli.output import Output
 @click.option("--include-failing", is_flag=True, help="Export bundles that do not verify too (each named on stderr).")
 @click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path, exists=True),
               help="Public key (PEM) whose signatures verification trusts; adds to the config keyring.")
+@click.option("--tsa-ca", "tsa_cas", multiple=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="PEM trust anchor for time-stamp authorities; adds to tsa_ca in the config.")
 @click.option("--key", type=click.Path(dir_okay=False), help="Signing key for the custody events (default: config).")
 @click.option("--actor", help="Who exports (default: investigator from config, else the login name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON line on stdout.")
 def export(paths: tuple[Path, ...], fmt: str, output: Path, include_failing: bool, trusted_keys: tuple[Path, ...],
-           key: str | None, actor: str | None, as_json: bool) -> None:
+           tsa_cas: tuple[Path, ...], key: str | None, actor: str | None, as_json: bool) -> None:
     """Package each BUNDLE (a case directory: every bundle in it) into one WACZ, and log it in their custody."""
     from evicap.cli.report import _keys
     from evicap.cli.seal import _signer
@@ -47,7 +49,7 @@ def export(paths: tuple[Path, ...], fmt: str, output: Path, include_failing: boo
     failing: list[str] = []
     for path in paths:
         input_kind(path)
-        for verdict in verify_path(path, [*trusted_keys, *keys], cas):
+        for verdict in verify_path(path, [*trusted_keys, *keys], [*tsa_cas, *cas]):
             root = Path(verdict.path)
             if root.name == "case-index.json":
                 if not verdict.ok:
