@@ -64,3 +64,28 @@ def test_batch_writes_a_case_report_with_failures_and_the_index_seal(
     assert "index-custody" in verify.output
     assert "fail" not in [line.split()[1] for line in verify.output.splitlines()
                           if line.startswith("│ index-custody")]
+
+
+def test_exhibit_report_names_redirects_certificates_and_the_timestamp(
+    http_server: Any, https_server: Any, tsa: LocalTSA, isolated_config: Path, tmp_path: Path,  # noqa: F811
+    browser_info: Any,
+) -> None:
+    final = https_server.route("/post/42", "<title>Post 42</title><p>the post</p>")
+    start = http_server.redirect("/p/42", final, status=301)
+    out = tmp_path / "evidence"
+    result = CliRunner().invoke(cli, ["capture", start, "-o", str(out), "--tsa", tsa.url(), "--tsa-ca",
+                                      str(tsa.ca_pem), "--case", "OP-3",
+                                      "--browser", browser_info.path], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (bundle,) = [p for p in out.iterdir() if p.is_dir()]
+    html = (bundle / "reports/report.en.html").read_text("utf-8")
+    text = subprocess.run(["pdftotext", str(bundle / "reports/report.en.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    certificates = json.loads((bundle / "artifacts/certificates.json").read_text("utf-8"))
+    leaf = certificates["origins"][0]["chain"][0]
+    assert leaf["sha256"] in set(text.split())  # the SHA-256 fingerprint of the certificate the session saw
+    assert leaf["subject"] in html or leaf["subject"].replace("'", "&#39;") in html
+    assert start in text and "301" in text  # the redirect chain with its status
+    stamp = next(e for e in read_events(bundle / "custody.jsonl") if e.action == "timestamped")
+    assert stamp.details["serial_number"] in text and "evicap test TSA" in text
+    assert "VERIFICATION FAILED" not in html and "VERIFIED" in text
