@@ -8,6 +8,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,22 @@ def show_result(out: Output, result: CaptureResult, as_json: bool) -> None:
         out.err.print(f"  … and {len(result.warnings) - 10} more warnings in the manifest")
 
 
+AfterCapture = Callable[[Any, list[CaptureResult]], Awaitable[None]]
+
+
+def reporter(out: Output, sealing: Any, langs: tuple[str, ...]) -> AfterCapture:
+    """What runs on the capture's browser before it closes: the court report of every bundle made."""
+
+    async def report(browser: Any, results: list[CaptureResult]) -> None:
+        from evicap.cli.report import write_after_capture_async
+
+        bundles = [Path(r.bundle) for r in results if r.bundle]
+        if bundles:
+            await write_after_capture_async(out, browser, bundles, sealing, langs)
+
+    return report
+
+
 def exit_code(results: list[CaptureResult]) -> int:
     return 0 if results and all(r.status == "complete" for r in results) else 1
 
@@ -68,20 +85,12 @@ def capture(urls: tuple[str, ...], item: str | None, no_report: bool, report_lan
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
     items = [item_for(item, i, len(urls)) for i in range(len(urls))]
     as_json = bool(params.get("as_json"))
-
-    async def report(browser: Any, results: list[CaptureResult]) -> None:
-        from evicap.cli.report import write_after_capture_async
-
-        bundles = [Path(r.bundle) for r in results if r.bundle]
-        if bundles:
-            await write_after_capture_async(out, browser, bundles, plan.sealing, report_langs)
-
     results = run(
         capture_many(
             plan, list(urls), items,
             progress=lambda msg: None if as_json else out.err.print(f"[dim]… {escape(msg)}[/]"),
             on_result=lambda r: show_result(out, r, as_json),
-            after=None if no_report else report,
+            after=None if no_report else reporter(out, plan.sealing, report_langs),
         )
     )
     sys.exit(exit_code(results))
@@ -130,6 +139,7 @@ def demo(output: str, as_json: bool, browser_path: str | None) -> None:
                 plan, [url], ["DEMO-ITEM-1"],
                 progress=lambda msg: out.err.print(f"[dim]… {escape(msg)}[/]"),
                 on_result=lambda r: show_result(out, r, as_json),
+                after=reporter(out, plan.sealing, ("en",)),
             )
         )
     for result in results:
