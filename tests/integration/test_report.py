@@ -141,13 +141,16 @@ def test_report_in_french_and_arabic(captured: Path, browser_info: Any) -> None:
     assert sum(e.action == "reported" for e in read_events(captured / "custody.jsonl")) == 3
 
 
-def test_report_of_an_altered_bundle_says_it_fails(captured: Path, browser_info: Any) -> None:
+def test_altered_bundle_is_reported_failing_and_not_exported(captured: Path, browser_info: Any) -> None:
     dom = captured / "artifacts/dom.html"
     dom.write_bytes(dom.read_bytes() + b"<!-- edited later -->")
     result = _evicap("report", str(captured), "--no-pdf", "--browser", browser_info.path)
     assert result.exit_code == 1
     html = (captured / "reports/report.en.html").read_text("utf-8")
     assert "VERIFICATION FAILED" in html and "artifacts/dom.html" in html
+    wacz = captured.parent / "altered.wacz"
+    refused = _evicap("export", str(captured), "--output", str(wacz))
+    assert refused.exit_code == 1 and "does not verify" in refused.output and not wacz.exists()
 
 
 def test_report_bad_input_is_one_line(tmp_path: Path, captured: Path) -> None:
