@@ -32,7 +32,7 @@ from evicap.cli.output import Output
 def export(paths: tuple[Path, ...], fmt: str, output: Path, include_failing: bool, trusted_keys: tuple[Path, ...],
            tsa_cas: tuple[Path, ...], key: str | None, actor: str | None, as_json: bool) -> None:
     """Package each BUNDLE (a case directory: every bundle in it) into one WACZ, and log it in their custody."""
-    from evicap.cli.report import _keys
+    from evicap.cli.report import trust_anchors
     from evicap.cli.seal import _signer
     from evicap.errors import EnvironmentProblem, UsageError
     from evicap.export import export_wacz
@@ -44,7 +44,7 @@ def export(paths: tuple[Path, ...], fmt: str, output: Path, include_failing: boo
     if not output.parent.is_dir():
         raise EnvironmentProblem(f"cannot write {output}: {output.parent} is not a directory")
     out = Output()
-    keys, cas = _keys()
+    keys, cas = trust_anchors()
     bundles: list[Path] = []
     failing: list[str] = []
     for path in paths:

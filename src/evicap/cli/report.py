@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from evicap.report import ReportRequest, WrittenReport
 
 
-def _keys() -> tuple[list[Path], list[Path]]:
+def trust_anchors() -> tuple[list[Path], list[Path]]:
+    """Keys and time-stamp CAs verification trusts here, as `evicap verify` has them: config + this machine's key."""
     from evicap.cli.verify import own_public_keys
 
     config = load_config()
@@ -39,7 +40,7 @@ def _request(paths: Sequence[Path], langs: Sequence[str], *, signer: Signer | No
              browser_path: str | None = None, bundles_of_case: bool = False) -> ReportRequest:
     from evicap.report import ReportRequest
 
-    keys, cas = _keys()
+    keys, cas = trust_anchors()
     return ReportRequest(
         paths=list(paths), langs=list(langs), output=output, paper=paper, pdf=pdf,
         trusted_keys=[*trusted_keys, *keys], tsa_cas=[*tsa_cas, *cas], signer=signer, actor_name=actor,

@@ -50,8 +50,6 @@ async def html_to_pdf(browser: Browser, html: Path, pdf: Path, header: PdfHeader
             margin=MARGINS,
             prefer_css_page_size=False,
         )
-    except RenderError:
-        raise
     except Exception as error:  # Playwright's errors: browser gone, timeout, page crash
         part.unlink(missing_ok=True)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
