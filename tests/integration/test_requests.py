@@ -296,6 +296,13 @@ def test_requests_list_and_sent_give_expiry_and_renewal(case: Case, tmp_path: Pa
     assert row["renew_by"] == (today + dt.timedelta(days=83)).isoformat()
     table = case.run("requests", "list", str(folder))
     assert request_id in table.output and "us-2703f" in table.output
+    assert row["state"] == "sent"
+    long_ago = (today - dt.timedelta(days=85)).isoformat()
+    (out / "request.json").write_text((out / "request.json").read_text().replace(
+        '"drafted_at": "' + today.isoformat(), '"drafted_at": "' + long_ago))
+    assert case.run("requests", "sent", request_id, "--on", long_ago, "--case-dir", str(folder)).exit_code == 0
+    row = json.loads(case.run("requests", "list", str(folder), "--json").output.splitlines()[0])
+    assert row["state"] == "renew now" and row["renew_by"] == (today - dt.timedelta(days=2)).isoformat()
     bad = case.run("requests", "sent", request_id, "--on", "2020-01-01", "--case-dir", str(folder))
     assert bad.exit_code == 2 and "cannot have been sent" in bad.output
 

@@ -144,12 +144,15 @@ def list_command(case_dir: Path, as_json: bool) -> None:
             out.json_line(item.to_json())
         return
     table = Table(title=f"requests under {case_dir}", title_justify="left")
-    for column in ("id", "kind", "instrument", "provider", "drafted", "sent", "expires", "renew by"):
+    for column in ("id", "kind", "instrument", "provider", "drafted", "sent", "expires", "renew by", "state"):
         table.add_column(column, no_wrap=True)
+    today = dt.datetime.now(dt.UTC).date()
+    style = {"renew now": "bold yellow", "expired": "bold red"}
     for item in found:
+        state = item.state(today)
         table.add_row(item.id, item.kind, item.instrument, item.provider, item.drafted_at[:10],
                       item.sent_on or "not sent", item.expires_on or ("-" if not item.retention_days else "when sent"),
-                      item.renew_by or "-")
+                      item.renew_by or "-", f"[{style[state]}]{state}[/]" if state in style else state)
     out.err.print(table)
     if not found:
         out.info("no requests found")

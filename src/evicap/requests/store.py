@@ -34,8 +34,22 @@ class StoredRequest:
     renew_by: str | None
     retention_days: int | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "directory": str(self.directory), "kind": self.kind, "instrument": self.instrument,
+    def state(self, today: dt.date) -> str:
+        """``draft`` (not sent), ``sent``, ``renew now`` (on or after the renewal date), ``expired``, ``no expiry``."""
+        if self.sent_on is None:
+            return "draft"
+        if self.expires_on is None:
+            return "no expiry"
+        if today >= dt.date.fromisoformat(self.expires_on):
+            return "expired"
+        if self.renew_by and today >= dt.date.fromisoformat(self.renew_by):
+            return "renew now"
+        return "sent"
+
+    def to_json(self, today: dt.date | None = None) -> dict[str, Any]:
+        day = today or dt.datetime.now(dt.UTC).date()
+        return {"id": self.id, "state": self.state(day), "directory": str(self.directory), "kind": self.kind,
+                "instrument": self.instrument,
                 "provider": self.provider, "drafted_at": self.drafted_at, "sent_on": self.sent_on,
                 "expires_on": self.expires_on, "renew_by": self.renew_by, "retention_days": self.retention_days}
 
