@@ -22,7 +22,7 @@ def test_instrument_file_is_complete(name: str) -> None:
     assert set(inst.kinds) <= set(KINDS)
     assert all(p in names("providers") for p in inst.providers)
     for lang in LANGUAGES:
-        assert inst.title[lang]
+        assert inst.title[lang] and inst.legal_reference[lang] and inst.layout[lang]
         assert all(section.title[lang] for section in inst.sections)
     for section in inst.sections:
         for key in section.fields:

@@ -259,8 +259,9 @@ def _pdf_text(pdf: Path) -> str:
 
 @pytest.mark.parametrize(("lang", "inst", "prov", "platform", "words"), [
     ("en", "budapest-29", "x", "x", ["Art. 29(2)(c)", "1447000000000000777", "@janereporter", "T-CY(2018)11"]),
-    ("fr", "eu-epoc-pr", "tiktok", "tiktok", ["Section A", "Destinataire", "7340000000000000001", "60 jours"]),
-    ("ar", "us-2703f", "meta", "facebook", ["طلب تحفظ", "100064123456789", "السلطة"]),
+    ("fr", "eu-epoc-pr", "tiktok", "tiktok", ["Section A", "Destinataire", "7340000000000000001", "60 jours",
+                                                  "Règlement (UE) 2023/1543"]),
+    ("ar", "us-2703f", "meta", "facebook", ["طلب تحفظ", "100064123456789", "السلطة", "مدونة قوانين الولايات المتحدة"]),
 ])
 def test_pdf_text_and_pages(case: Case, tmp_path: Path, lang: str, inst: str, prov: str, platform: str,
                             words: list[str]) -> None:

@@ -33,8 +33,9 @@ class Instrument:
     title: dict[str, str]
     kinds: tuple[str, ...]
     providers: tuple[str, ...]
-    legal_reference: str
-    layout: str
+    legal_reference: dict[str, str]
+    """Per language (en always); see ``text``."""
+    layout: dict[str, str]
     retention: dict[str, Any]
     deadline: dict[str, Any]
     sources: tuple[str, ...]
@@ -42,6 +43,10 @@ class Instrument:
     required: tuple[str, ...]
     required_by_kind: dict[str, tuple[str, ...]]
     sections: tuple[Section, ...]
+
+    @staticmethod
+    def text(value: dict[str, str], lang: str) -> str:
+        return value.get(lang) or value["en"]
 
     def required_for(self, kind: str) -> tuple[str, ...]:
         return self.required + self.required_by_kind.get(kind, ())
@@ -92,8 +97,12 @@ def instrument(name: str) -> Instrument:
     d = _load("instruments", name)
     sections = tuple(Section(s["id"], s["title"], tuple(s["fields"]), tuple(s.get("only_kinds", ())))
                      for s in d["sections"])
-    return Instrument(d["id"], d["title"], tuple(d["kinds"]), tuple(d["providers"]), d["legal_reference"],
-                      d["layout"], d.get("retention") or {}, d.get("deadline") or {}, tuple(d.get("sources", ())),
+    def per_language(value: str | dict[str, str]) -> dict[str, str]:
+        return {"en": value} if isinstance(value, str) else value
+
+    return Instrument(d["id"], d["title"], tuple(d["kinds"]), tuple(d["providers"]),
+                      per_language(d["legal_reference"]), per_language(d["layout"]), d.get("retention") or {},
+                      d.get("deadline") or {}, tuple(d.get("sources", ())),
                       tuple(d.get("not_confirmed") or ()), tuple(d["required"]),
                       {k: tuple(v) for k, v in (d.get("required_by_kind") or {}).items()}, sections)
 
