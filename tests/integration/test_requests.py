@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,10 @@ def test_identifiers_are_read_from_the_warc_with_their_record(case: Case, platfo
     for (plat, value), form in FORMS.items():
         if plat == platform:
             assert any(i["value"] == value and i.get("form") == form for i in manifest["identifiers"])
+    if platform == "x":  # the capture also wrote its court report, which shows them with their records
+        report = (bundle / "reports" / "report.en.html").read_text("utf-8")
+        record_id = found[("account_id", "1447000000000000777")]["record_id"]
+        assert "1447000000000000777" in report and escape(record_id) in report
     listed = next(a for a in manifest["artifacts"] if a["path"] == "artifacts/identifiers.json")
     assert listed["warc_record"].endswith(":identifiers.json")  # the WARC alone stays complete
     items = json.loads((bundle / "artifacts" / "items.json").read_text("utf-8"))
