@@ -324,15 +324,11 @@ async def _run_profile(run: _Run, page: Any, profile: Any, deadline: float, stag
     return result
 
 
-def _attach(items: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from evicap.profiles.identifiers import attach_to_items
-
-    return attach_to_items(items, found)
-
-
 async def _profile_artifacts(
     run: _Run, staging: Path, warc: Any, profile_run: Any, target: str, found_ids: list[dict[str, Any]]
 ) -> None:
+    from evicap.profiles.identifiers import attach_to_items
+
     for artifact in profile_run.artifacts:
         uri = f"urn:evicap:{run.capture_id}:{Path(artifact.path).name}"
         await warc.write_resource(uri, artifact.media_type, staging / artifact.path, refers_to_target=target)
@@ -342,7 +338,7 @@ async def _profile_artifacts(
     if profile_run.items is not None:
         run.artifacts.append(
             await _write_json_artifact(run, staging, warc, layout.ITEMS, "items",
-                                       _attach(profile_run.items, found_ids), target)
+                                       attach_to_items(profile_run.items, found_ids), target)
         )
 
 
