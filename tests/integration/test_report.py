@@ -151,6 +151,13 @@ def test_altered_bundle_is_reported_failing_and_not_exported(captured: Path, bro
     assert result.exit_code == 1
     html = (captured / "reports/report.en.html").read_text("utf-8")
     assert "VERIFICATION FAILED" in html and "artifacts/dom.html" in html
+    manifest = captured / "manifest.json"  # an altered manifest: the custody log refuses the event, not the report
+    manifest.write_bytes(manifest.read_bytes().replace(b'"OP-7"', b'"OP-8"'))
+    again = _evicap("report", str(captured), "--no-pdf", "--json")
+    assert again.exit_code == 1 and "Traceback" not in again.output
+    line = json.loads(again.stdout)
+    assert line["verified"] is False and "no longer matches" in line["not_recorded"]
+    assert "VERIFICATION FAILED" in (captured / "reports/report.en.html").read_text("utf-8")
     wacz = captured.parent / "altered.wacz"
     refused = _evicap("export", str(captured), "--output", str(wacz))
     assert refused.exit_code == 1 and "does not verify" in refused.output and not wacz.exists()

@@ -60,7 +60,7 @@ def show(out: Output, written: Sequence[WrittenReport], as_json: bool) -> None:
             out.json_line({
                 "source": str(report.source), "kind": report.kind, "lang": report.lang, "html": str(report.html),
                 "pdf": str(report.pdf) if report.pdf else None, "verified": report.verified,
-                "verdict": report.verdict, "custody_seq": report.custody_seq,
+                "verdict": report.verdict, "custody_seq": report.custody_seq, "not_recorded": report.not_recorded,
             })
             continue
         style = "green" if report.verified else "bold red"
@@ -68,6 +68,8 @@ def show(out: Output, written: Sequence[WrittenReport], as_json: bool) -> None:
         out.err.print(f"[{style}]{report.kind} report ({report.lang})[/] {files}")
         if not report.verified:
             out.err.print(f"  [bold red]{escape(str(report.source))} does not verify: {escape(report.verdict)}[/]")
+        if report.not_recorded:
+            out.warn(f"not recorded in the custody log: {escape(report.not_recorded)}")
 
 
 def write_after_capture(out: Output, paths: Sequence[Path], sealing: Any, langs: Sequence[str] = ("en",),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from evicap.bundle import layout
 from evicap.bundle.hashing import digest_file
-from evicap.errors import EnvironmentProblem, UsageError
+from evicap.errors import BundleError, EnvironmentProblem, UsageError
 from evicap.render import Document, PdfHeader, check_language, html_to_pdf, pdf_files
 from evicap.render.pdf import PAPERS
 from evicap.report.exhibit import TEMPLATES, exhibit_context
@@ -68,6 +68,8 @@ class WrittenReport:
     verdict: str
     custody_seq: int | None
     """Sequence number of the custody event that records it; None when not recorded."""
+    not_recorded: str | None = None
+    """Why the custody log refused the event (a bundle whose manifest no longer matches its log), if it did."""
 
 
 @dataclass
@@ -196,11 +198,16 @@ def _prepare(request: ReportRequest) -> list[_Job]:
 
 
 def _finish(request: ReportRequest, jobs: list[_Job]) -> list[WrittenReport]:
-    return [
-        WrittenReport(job.source, job.kind, job.lang, job.html, job.pdf, job.verified, job.verdict,
-                      _record(job, request))
-        for job in jobs
-    ]
+    written = []
+    for job in jobs:
+        seq, refused = None, None
+        try:
+            seq = _record(job, request)
+        except BundleError as error:  # an altered bundle: its log refuses new events; the report still stands
+            refused = error.one_line()
+        written.append(WrittenReport(job.source, job.kind, job.lang, job.html, job.pdf, job.verified, job.verdict,
+                                     seq, refused))
+    return written
 
 
 def write_reports(request: ReportRequest) -> list[WrittenReport]:
