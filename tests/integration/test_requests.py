@@ -106,7 +106,7 @@ class Case:
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def case(tmp_path_factory: pytest.TempPathFactory, tsa: LocalTSA) -> Any:  # noqa: F811
     root = tmp_path_factory.mktemp("case")
     config = root / "xdg"
     (config / "evicap").mkdir(parents=True)
@@ -119,8 +119,9 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for name in PLATFORMS:
             out = root / "captures" / name
             done = subprocess.run([EVICAP, "capture", urls[name], "--profile", name, "-o", str(out), "--case",
-                                   "OP-2026-0042", "--no-timestamp", "--json",
-                                   *(() if name == "x" else ("--no-report",))], env=env, capture_output=True,
+                                   "OP-2026-0042", "--json",
+                                   *(("--tsa", tsa.url(), "--tsa-ca", str(tsa.ca_pem)) if name == "x" else
+                                     ("--no-report", "--no-timestamp"))], env=env, capture_output=True,
                                   text=True, timeout=240)
             assert done.returncode == 0, done.stderr
             bundles[name] = Path(json.loads(done.stdout.splitlines()[-1])["bundle"])
@@ -351,7 +352,7 @@ def test_package_checked_with_the_readme_stock_commands(
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout + done.stderr
     assert out.count("Signature Verified Successfully") == 2  # package.json, then the bundle's manifest.json
-    assert "Verification: OK" in out and "FAILED" not in out
+    assert out.count("Verification: OK") == 2 and "FAILED" not in out  # package.tsr, the bundle's manifest.tsr
     package = json.loads((root / "package.json").read_text("utf-8"))
     sums_line = next(line for line in out.splitlines() if line.endswith("  SHA256SUMS"))
     assert sums_line.split()[0] == package["sha256sums"]

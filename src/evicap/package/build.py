@@ -127,7 +127,8 @@ def build_package(bundles: tuple[Path, ...], request_dir: Path | None, recipient
         details = {"recipient": recipient, "package": output.name, "package_created_at": created,
                    "request_id": request["id"] if request else None}
         append_event(bundle / layout.CUSTODY, signer, actor, "transferred", details, manifest_sha256)
-        listed.append({"name": bundle.name, "path": f"bundles/{bundle.name}/", "manifest_sha256": manifest_sha256})
+        listed.append({"name": bundle.name, "path": f"bundles/{bundle.name}/", "manifest_sha256": manifest_sha256,
+                       "timestamped": (bundle / layout.TIMESTAMP).is_file()})
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".staging-package-", dir=output.parent))
     try:

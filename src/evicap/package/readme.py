@@ -19,6 +19,7 @@ TIMESTAMP = "openssl ts -verify -data package.json -in package.tsr -CAfile ../TS
 BUNDLE = ("cd bundles/{bundle}\n"
           "openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in manifest.json -sigfile manifest.sig\n"
           "sha256sum -c --strict SHA256SUMS\n")
+BUNDLE_TIMESTAMP = "openssl ts -verify -data manifest.json -in manifest.tsr -CAfile ../../../TSA-CA.pem\n"
 
 TEXT = {
     "en": {
@@ -91,6 +92,7 @@ def readme(lang: str, package: dict[str, Any], root: str, timestamped: bool) -> 
         t["bundles"], "",
     ]
     for bundle in package["bundles"]:
-        parts.append(BUNDLE.format(bundle=bundle["name"]) + "cd ../..\n")
+        stamp = BUNDLE_TIMESTAMP if bundle.get("timestamped") else ""
+        parts.append(BUNDLE.format(bundle=bundle["name"]) + stamp + "cd ../..\n")
     parts += [t["evicap"], ""]
     return "\n".join(parts)
