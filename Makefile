@@ -9,17 +9,20 @@ STAMP  := $(VENV)/.installed
 # cryptography/pyOpenSSL and monkey-patches sockets with gevent, neither of which belongs in evicap's.
 PYWB_VENV  ?= .venv-pywb
 PYWB_STAMP := $(PYWB_VENV)/.installed
-# The wacz package's indexer (webrecorder's cdxj-indexer), a further independent WARC reader for the tests.
+# py-wacz (`wacz validate`, which the WACZ export tests run) pulls frictionless and its pins: its own environment too.
 WACZ_VENV  ?= .venv-wacz
 WACZ_STAMP := $(WACZ_VENV)/.installed
+# ReplayWeb.page's built files, to replay exported WACZ files offline in the tests (skipped when npm is missing).
+RWP_DIR    ?= .replaywebpage
+RWP_STAMP  := $(RWP_DIR)/package/sw.js
 
-.PHONY: demo test setup browser browser-user lint typecheck clean bench
+.PHONY: demo test setup browser browser-user lint typecheck clean bench replaywebpage
 
 demo: setup
 	$(BIN)/evicap doctor
 	$(BIN)/evicap demo
 
-test: setup lint $(PYWB_STAMP) $(WACZ_STAMP)
+test: setup lint $(PYWB_STAMP) $(WACZ_STAMP) replaywebpage
 	EVICAP_PYWB_PYTHON=$(CURDIR)/$(PYWB_VENV)/bin/python EVICAP_WACZ=$(CURDIR)/$(WACZ_VENV)/bin/wacz \
 	  $(BIN)/python -m pytest -q
 
@@ -42,8 +45,15 @@ $(PYWB_STAMP):
 
 $(WACZ_STAMP):
 	$(PYTHON) -m venv $(WACZ_VENV)
+	$(WACZ_VENV)/bin/python -m pip install -q --upgrade pip
 	$(WACZ_VENV)/bin/python -m pip install -q 'wacz>=0.5'
 	@touch $(WACZ_STAMP)
+
+replaywebpage:
+	@if [ ! -f $(RWP_STAMP) ] && command -v npm >/dev/null; then \
+	  mkdir -p $(RWP_DIR) && cd $(RWP_DIR) && npm pack -q replaywebpage@2.4.6 >/dev/null && \
+	  tar xzf replaywebpage-2.4.6.tgz && rm -f replaywebpage-2.4.6.tgz; \
+	else true; fi
 
 # Stock tools the verification recipe (docs/verify-without-evicap.md) and its test use: openssl, jq, sha256sum.
 # A browser: one already found (EVICAP_BROWSER, Playwright's, or a system Chromium/Chrome) is kept; otherwise
@@ -64,4 +74,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_capture.py
 
 clean:
-	rm -rf $(VENV) $(PYWB_VENV) $(WACZ_VENV) evidence-demo build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PYWB_VENV) $(WACZ_VENV) $(RWP_DIR) evidence-demo build dist .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,8 @@ frozen ``Config``; each command applies its own options on top (see ``evicap.sea
     allow_networks: [10.20.0.0/16]           EVICAP_ALLOW_NETWORKS (CIDRs a page may reach; whitespace-separated)
     egress_check_url: https://ip.example/    EVICAP_EGRESS_CHECK_URL (off by default: offline first)
     egress_test_private: [127.0.0.2]         (tests only: loopback addresses the egress policy treats as private)
+    requesting_authority: {organisation: ..., person: ..., email: ..., phone: ..., address: ...,
+                           time_zone: Europe/Paris, office_hours: ...}     (cross-border requests)
 
 Relative paths in the file are taken relative to the file's directory, so a config can travel with its keys.
 A misspelt key is an error, not a silent default: an investigator who typed ``investigtor`` must find out.
@@ -48,7 +50,11 @@ _STRING_LISTS = ("allow_networks", "egress_test_private")
 _PATHS = ("key", "profiles_dir", "sessions_dir")
 _PATH_LISTS = ("tsa_ca", "trusted_keys")
 _SECONDS = ("tsa_timeout", "clock_tolerance")
-KNOWN_KEYS = (*_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, *_SECONDS, "tsa_all", *_STRING_LISTS, "egress_check_url")
+AUTHORITY_KEYS = ("organisation", "person", "email", "phone", "address", "time_zone", "office_hours")
+KNOWN_KEYS = (
+    *_STRINGS, *_PATHS, "tsa", *_PATH_LISTS, *_SECONDS, "tsa_all", *_STRING_LISTS, "egress_check_url",
+    "requesting_authority",
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class Config:
     """A URL answering with the caller's public address, fetched through the capture's proxy; None: not asked."""
     egress_test_private: tuple[str, ...] = ()
     """Tests only: loopback addresses the egress policy treats as private networks."""
+    requesting_authority: tuple[tuple[str, str], ...] = ()
+    """Who signs cross-border requests (keys AUTHORITY_KEYS), as (key, value) pairs; see docs/requests.md."""
 
     @property
     def default_key_path(self) -> Path:
@@ -155,6 +163,10 @@ def _coerce(file: Path, key: str, value: Any, base: Path) -> Any:
         if not isinstance(value, str) or not value:
             raise bad("a path")
         return _path(value, base)
+    if key == "requesting_authority":
+        if not isinstance(value, dict) or not all(k in AUTHORITY_KEYS and isinstance(v, str) for k, v in value.items()):
+            raise bad(f"a mapping of {', '.join(AUTHORITY_KEYS)} to strings")
+        return tuple(value.items())
     if key in _STRING_LISTS:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):

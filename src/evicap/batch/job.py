@@ -82,7 +82,8 @@ def target_options(base: CaptureOptions, target: Target) -> CaptureOptions:
         extra["note"] = target.note
     extra.update({f"target_{k}": v for k, v in target.extra.items()})
     extra["target_line"] = target.line
-    return dataclasses.replace(base, item=target.item, profile=target.profile or base.profile, extra=extra)
+    return dataclasses.replace(base, item=target.item, profile=target.profile or base.profile, extra=extra,
+                               description=target.description or base.description)
 
 
 def staging_prefix(target: Target) -> str:

@@ -29,7 +29,7 @@ SCHEMES = ("http", "https")
 # Item ids end up in bundle names and file paths: keep them to characters that are safe everywhere.
 ITEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_URL = 8192
-KNOWN_COLUMNS = ("url", "item", "profile", "note")
+KNOWN_COLUMNS = ("url", "item", "profile", "note", "description")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Target:
     line: int  # 1-based line of the list where the target starts
     profile: str | None = None  # per-target site profile, overriding the batch's --profile
     note: str | None = None  # free text from the list, kept in the index and the capture options
+    description: str | None = None  # the exhibit's description: into its manifest (case.description)
     extra: Mapping[str, str] = field(default_factory=dict)  # any other columns, kept in the index
 
     @property
@@ -54,6 +55,8 @@ class Target:
             data["profile"] = self.profile
         if self.note:
             data["note"] = self.note
+        if self.description:
+            data["description"] = self.description
         if self.extra:
             data["extra"] = dict(self.extra)
         return data
@@ -327,6 +330,7 @@ def _validate(entries: list[_Entry], problems: list[TargetProblem]) -> list[Targ
                 line=entry.line,
                 profile=_text(entry.fields.get("profile")) or None,
                 note=_text(entry.fields.get("note")) or None,
+                description=_text(entry.fields.get("description")) or None,
                 extra=extra,
             )
         )

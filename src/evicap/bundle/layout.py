@@ -36,6 +36,7 @@ CERTIFICATES_PEM = f"{ARTIFACTS_DIR}/certificates.pem"
 CERTIFICATES_JSON = f"{ARTIFACTS_DIR}/certificates.json"
 PAGE_FACTS = f"{ARTIFACTS_DIR}/page-facts.json"
 ITEMS = f"{ARTIFACTS_DIR}/items.json"
+IDENTIFIERS = f"{ARTIFACTS_DIR}/identifiers.json"
 
 # Files at the bundle root that are not artifacts: the seal and its companions.
 SEAL_FILES = (MANIFEST, CHECKSUMS, SIGNATURE, SIGNER_KEY, TIMESTAMP, CUSTODY, CUSTODY_HEAD)

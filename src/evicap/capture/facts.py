@@ -142,6 +142,7 @@ def manifest(
             "organization": options.organization,
             "authority": options.authority,
             "persona": options.persona,
+            "description": options.description,
         },
         "target": {
             "requested_url": run.url,

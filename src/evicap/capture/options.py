@@ -22,6 +22,7 @@ class CaptureOptions:
     organization: str | None = None
     authority: str | None = None  # legal authority or purpose of the collection
     persona: str | None = None  # virtual identity / investigation account used, if any
+    description: str | None = None  # what the exhibit is, in the investigator's words (shown in the report)
     timeout: float = 60.0  # seconds for the whole page load + behaviors; the capture ends within it
     viewport: tuple[int, int] = (1280, 900)
     user_agent: str | None = None  # None: the browser's own

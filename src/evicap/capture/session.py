@@ -351,8 +351,9 @@ async def stage_capture(
             run.warnings.extend(attachments.warnings)
             if nav_error is None and attachments.essential_missing:
                 run.degrade("partial", "essential attachment missing: " + ", ".join(attachments.essential_missing))
+            found_ids = await _identifiers(run, staging, warc, profile, navigation.final_url or target)
             if profile_run is not None:
-                await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
+                await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target, found_ids)
             await recorder.drain(timeout=max(0.5, min(5.0, deadline - time.monotonic())))
             await _targets_record(run, warc, recorder)
             run.warnings.extend(recorder.warnings)
@@ -373,6 +374,7 @@ async def stage_capture(
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
             key_protection=sealing.signer.protection,
         )
+        manifest["identifiers"] = found_ids
         manifest["environment"]["presented"] = presented  # safety (issue 12): UA, client hints, webdriver
         manifest = safety.finish_manifest(manifest, guard)
         manifest["environment"]["browser"]["sandbox"] = sandbox_state(browser)
@@ -462,7 +464,11 @@ async def _run_profile(run: _Run, page: Page, profile: Any, deadline: float, sta
     return result
 
 
-async def _profile_artifacts(run: _Run, staging: Path, warc: WarcWriter, profile_run: Any, target: str) -> None:
+async def _profile_artifacts(
+    run: _Run, staging: Path, warc: WarcWriter, profile_run: Any, target: str, found_ids: list[dict[str, Any]]
+) -> None:
+    from evicap.profiles.identifiers import attach_to_items
+
     for artifact in profile_run.artifacts:
         uri = evicap_uri(run.capture_id, artifact.path)
         await warc.write_resource(uri, artifact.media_type, staging / artifact.path, refers_to_target=target)
@@ -471,8 +477,28 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: WarcWriter, profile
         )
     if profile_run.items is not None:
         run.artifacts.append(
-            await _write_json_artifact(run, staging, warc, layout.ITEMS, "items", profile_run.items, target)
+            await _write_json_artifact(run, staging, warc, layout.ITEMS, "items",
+                                       attach_to_items(profile_run.items, found_ids), target)
         )
+
+
+async def _identifiers(run: _Run, staging: Path, warc: WarcWriter, profile: Any, target: str) -> list[dict[str, Any]]:
+    """Platform identifiers read back from the WARC written so far (see evicap.profiles.identifiers)."""
+    from evicap.profiles.identifiers import from_warc
+
+    try:
+        await warc.flush()
+        found = await asyncio.to_thread(from_warc, staging / layout.WARC, profile.name if profile else None,
+                                        growing=True)
+    except EvicapError as error:  # an unreadable WARC fails its own checks; the capture keeps what it has
+        run.warnings.append(CaptureWarning("identifiers-unread", error.one_line()))
+        return []
+    listed = [i.to_json() for i in found]
+    data = {"identifiers": listed, "read_from": layout.WARC}
+    run.artifacts.append(await _write_json_artifact(run, staging, warc, layout.IDENTIFIERS, "identifiers", data,
+                                                    target))
+    return listed
+
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:

@@ -225,6 +225,10 @@ class WarcWriter:
         await self._run(lambda: self._write_record("metadata", headers, media_type, None, data))
         return record_id
 
+    async def flush(self) -> None:
+        """Push every record written so far to the file, so a reader may read them (ends on a record boundary)."""
+        await self._run(self._out.flush)
+
     async def close(self) -> FileDigest:
         """Finish the file (flush, fsync) and return its size and digests, computed during the writes."""
         if self._digest is None:

@@ -71,6 +71,7 @@ INTERRUPTED = 130
     show_default=True,
     help="Target list format (auto: from the extension or the content).",
 )
+@click.option("--no-report", is_flag=True, help="Do not write the case report (reports/case-report.en.*) at the end.")
 @capture_options
 def batch(
     targets_file: str,
@@ -121,6 +122,10 @@ def batch(
             out.info(f"{done_before} target(s) already complete in {directory}; capturing {len(todo)}")
         report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before)
         _finish(out, index, report, plan, as_json)
+        if not report.interrupted and not params.get("no_report"):
+            from evicap.cli.report import write_after_capture
+
+            write_after_capture(out, [directory], plan.sealing, browser_path=plan.browser.path)
     summary = index.summary()
     if report.interrupted:
         out.warn(f"interrupted: {summary['pending']} target(s) not captured; run again with --resume to finish")

@@ -8,6 +8,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,22 @@ def show_result(out: Output, result: CaptureResult, as_json: bool) -> None:
         out.err.print(f"  … and {len(result.warnings) - 10} more warnings in the manifest")
 
 
+AfterCapture = Callable[[Any, list[CaptureResult]], Awaitable[None]]
+
+
+def reporter(out: Output, sealing: Any, langs: tuple[str, ...]) -> AfterCapture:
+    """What runs on the capture's browser before it closes: the court report of every bundle made."""
+
+    async def report(browser: Any, results: list[CaptureResult]) -> None:
+        from evicap.cli.report import write_after_capture_async
+
+        bundles = [Path(r.bundle) for r in results if r.bundle]
+        if bundles:
+            await write_after_capture_async(out, browser, bundles, sealing, langs)
+
+    return report
+
+
 def exit_code(results: list[CaptureResult]) -> int:
     return 0 if results and all(r.status == "complete" for r in results) else 1
 
@@ -49,12 +66,20 @@ def exit_code(results: list[CaptureResult]) -> int:
 @click.command()
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--item", help="Exhibit / item id (with several URLs: ITEM-1, ITEM-2, ...).")
+@click.option("--no-report", is_flag=True, help="Do not write the court report (BUNDLE/reports/report.<lang>.*).")
+@click.option("--report-lang", "report_langs", multiple=True, default=("en",), show_default=True,
+              help="Language(s) of the report written after the capture: en, fr, ar.")
 @capture_options
-def capture(urls: tuple[str, ...], item: str | None, **params: Any) -> None:
-    """Capture each URL into its own sealed evidence bundle."""
+def capture(urls: tuple[str, ...], item: str | None, no_report: bool, report_langs: tuple[str, ...],
+            **params: Any) -> None:
+    """Capture each URL into its own sealed evidence bundle, and write its court report (unless --no-report)."""
+    from evicap.render import check_language
+
     out = Output()
     for url in urls:  # refuse bad input before anything starts: nothing half-done
         normalize_target(url)
+    for lang in report_langs:
+        check_language(lang)
     plan = build_plan(params)
     if plan.key_created:
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
@@ -68,6 +93,7 @@ def capture(urls: tuple[str, ...], item: str | None, **params: Any) -> None:
             plan, list(urls), items,
             progress=lambda msg: None if as_json else out.err.print(f"[dim]… {escape(msg)}[/]"),
             on_result=lambda r: show_result(out, r, as_json),
+            after=None if no_report else reporter(out, plan.sealing, report_langs),
         )
     )
     sys.exit(exit_code(results))
@@ -116,6 +142,7 @@ def demo(output: str, as_json: bool, browser_path: str | None) -> None:
                 plan, [url], ["DEMO-ITEM-1"],
                 progress=lambda msg: out.err.print(f"[dim]… {escape(msg)}[/]"),
                 on_result=lambda r: show_result(out, r, as_json),
+                after=reporter(out, plan.sealing, ("en",)),
             )
         )
     for result in results:

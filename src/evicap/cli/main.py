@@ -30,6 +30,11 @@ COMMANDS = {
     "login": "evicap.cli.profiles:login_command",
     "batch": "evicap.cli.batch:batch",
     "session": "evicap.cli.session:session_group",
+    "report": "evicap.cli.report:report",
+    "request": "evicap.cli.request:request",
+    "requests": "evicap.cli.request:requests",
+    "package": "evicap.cli.package:package",
+    "export": "evicap.cli.export:export",
 }
 
 

@@ -51,6 +51,7 @@ def capture_options(func: F) -> F:
         click.option("--organization", help="Collecting organization (default from config)."),
         click.option("--authority", help="Legal authority or purpose of the collection."),
         click.option("--persona", help="Virtual identity / investigation account used, if any."),
+        click.option("--description", help="What this exhibit is (goes into the manifest and the report)."),
         click.option("--timeout", type=float, default=60.0, show_default=True, callback=parse_timeout,
                      help="Seconds for loading the page and its behaviors."),
         click.option("--viewport", default="1280x900", show_default=True, callback=parse_viewport,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from evicap.capture.options import CaptureOptions
 from evicap.capture.session import Sealing, capture_url
 from evicap.capture.target import without_userinfo
 from evicap.errors import CaptureError
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         organization=params.get("organization") or config.organization,
         authority=params.get("authority"),
         persona=params.get("persona"),
+        description=params.get("description"),
         timeout=params["timeout"],
         viewport=params["viewport"],
         user_agent=params.get("user_agent"),
@@ -108,8 +112,10 @@ async def capture_many(
     items: Sequence[str | None],
     progress: Callable[[str], None],
     on_result: Callable[[CaptureResult], None],
+    after: Callable[[Browser, list[CaptureResult]], Awaitable[None]] | None = None,
 ) -> list[CaptureResult]:
-    """Capture URLs one after another with one browser; each in its own fresh context."""
+    """Capture URLs one after another with one browser; each in its own fresh context. ``after`` runs on the same
+    browser before it closes (the default report's PDFs)."""
     results: list[CaptureResult] = []
     async with launch(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user) as browser:
         for url, item in zip(urls, items, strict=True):
@@ -124,6 +130,8 @@ async def capture_many(
                                        error=error.one_line(), item=item)
             results.append(result)
             on_result(result)
+        if after is not None:
+            await after(browser, results)
     return results
 
 

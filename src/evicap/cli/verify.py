@@ -42,6 +42,17 @@ def own_public_keys(config: Config) -> list[Path]:
     return [public] if public.is_file() else []
 
 
+def _verify_one(
+    path: Path, keys: list[Path], cas: list[Path], lenient: bool, deep: bool, clock_tolerance: float
+) -> list[BundleReport]:
+    """A transfer package (FILE.zip or its unpacked directory) goes to evicap.package; all else to verify_path."""
+    from evicap.package.verify import is_package, verify_package
+
+    if is_package(path):
+        return verify_package(path, keys, cas, lenient, deep, clock_tolerance=clock_tolerance)
+    return verify_path(path, keys, cas, lenient, deep, clock_tolerance=clock_tolerance)
+
+
 @click.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(path_type=Path, exists=True),
@@ -61,7 +72,8 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
            strict: bool, lenient: bool, deep: bool, clock_tolerance: float | None) -> None:
     """Check that each BUNDLE is intact, sealed by a trusted key, timestamped and in custody.
 
-    A directory holding a batch case index is checked as a whole: the index, then every bundle in it.
+    A directory holding a batch case index is checked as a whole: the index, then every bundle in it. A transfer
+    package (FILE.zip from evicap package, or the directory it was unpacked into) is checked, then each bundle.
     """
     config = load_config()
     keys = [*trusted_keys, *config.trusted_keys, *own_public_keys(config)]
@@ -69,7 +81,7 @@ def verify(bundles: tuple[Path, ...], trusted_keys: tuple[Path, ...], tsa_cas: t
     # Every input is checked before anything is printed, so an unusable argument (exit 2) never leaves half a report.
     tolerance = config.clock_tolerance if clock_tolerance is None else clock_tolerance
     reports = [report for bundle in bundles
-               for report in verify_path(bundle, keys, cas, lenient and not strict, deep, clock_tolerance=tolerance)]
+               for report in _verify_one(bundle, keys, cas, lenient and not strict, deep, tolerance)]
     out = Output()
     for report in reports:
         if as_json:
