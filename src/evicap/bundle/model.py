@@ -23,6 +23,7 @@ ROLES = (
     "page-facts",
     "items",
     "media",
+    "media-hashes",
 )
 
 

@@ -106,6 +106,7 @@ def manifest(
     profile_run: Any,
     signer_fingerprint: str,
     tls_error: str | None,
+    detection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     options = run.options
     zone, offset = local_zone(run.started)
@@ -120,7 +121,7 @@ def manifest(
         "public_key": layout.SIGNER_KEY,
         "custody_log": layout.CUSTODY,
     }
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "capture_id": run.capture_id,
@@ -173,3 +174,6 @@ def manifest(
         "checksums": {"path": layout.CHECKSUMS, "sha256": "0" * 64},
         "seal": seal,
     }
+    if detection is not None:  # media hashes and hash-list matches (evicap.detect)
+        data["detection"] = detection
+    return data

@@ -264,10 +264,12 @@ async def capture_url(
             0, Artifact(layout.WARC, "warc", "application/warc", warc_digest, description="WARC/1.1, gzip per record")
         )
         shutil.rmtree(staging / ".spool", ignore_errors=True)
+        detection = await _detect(run, staging, say)
         ended = datetime.now(timezone.utc)
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
+            detection=detection,
         )
         checksums = write_checksums(staging, run.artifacts)
         manifest["checksums"] = {"path": layout.CHECKSUMS, "sha256": checksums.sha256}
@@ -337,6 +339,18 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
 
 
 
+
+
+async def _detect(run: _Run, staging: Path, say: Progress) -> dict[str, Any]:
+    """media-hashes.json (a sealed artifact) and hash-list matches for the manifest: see evicap.detect."""
+    from evicap.detect.artifact import media_hashes_artifact
+
+    say("hashing media")
+    artifact, detection = await asyncio.to_thread(
+        media_hashes_artifact, staging, list(run.artifacts), run.capture_id, run.options.match_lists
+    )
+    run.artifacts.append(artifact)
+    return detection
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:

@@ -44,6 +44,7 @@ ACTIONS = (
     "received",
     "verified",
     "note",
+    "matched",
 )
 
 
