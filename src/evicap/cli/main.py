@@ -29,6 +29,9 @@ COMMANDS = {
     "profiles": "evicap.cli.profiles:profiles_group",
     "login": "evicap.cli.profiles:login_command",
     "batch": "evicap.cli.batch:batch",
+    "hashes": "evicap.cli.hashes:hashes",
+    "match": "evicap.cli.match:match",
+    "watch": "evicap.cli.watch:watch",
 }
 
 
