@@ -256,6 +256,7 @@ async def capture_url(
                 await _profile_artifacts(run, staging, warc, profile_run, navigation.final_url or target)
             await recorder.drain(timeout=5.0)
             run.warnings.extend(recorder.warnings)
+            detection = await _detect(run, staging, warc, navigation.final_url or target, say)
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -264,7 +265,6 @@ async def capture_url(
             0, Artifact(layout.WARC, "warc", "application/warc", warc_digest, description="WARC/1.1, gzip per record")
         )
         shutil.rmtree(staging / ".spool", ignore_errors=True)
-        detection = await _detect(run, staging, say)
         ended = datetime.now(timezone.utc)
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
@@ -341,15 +341,19 @@ async def _profile_artifacts(run: _Run, staging: Path, warc: Any, profile_run: A
 
 
 
-async def _detect(run: _Run, staging: Path, say: Progress) -> dict[str, Any]:
-    """media-hashes.json (a sealed artifact) and hash-list matches for the manifest: see evicap.detect."""
-    from evicap.detect.artifact import media_hashes_artifact
+async def _detect(run: _Run, staging: Path, warc: Any, target: str, say: Progress) -> dict[str, Any]:
+    """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect."""
+    from evicap.detect.artifact import media_detection
 
     say("hashing media")
-    artifact, detection = await asyncio.to_thread(
-        media_hashes_artifact, staging, list(run.artifacts), run.capture_id, run.options.match_lists
+    written = await warc.flush()
+    document, detection = await asyncio.to_thread(
+        media_detection, staging, written, [a.to_json() for a in run.artifacts], run.capture_id,
+        run.options.match_lists,
     )
-    run.artifacts.append(artifact)
+    run.artifacts.append(
+        await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)
+    )
     return detection
 
 

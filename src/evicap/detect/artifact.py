@@ -1,39 +1,34 @@
-"""At capture time: media-hashes.json into the staged bundle (a sealed artifact) and the manifest's detection part."""
+"""At capture time: the media-hashes document of a staged bundle, and the manifest's detection part."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from evicap.bundle import layout
-from evicap.bundle.hashing import write_bytes
-from evicap.bundle.model import Artifact
 from evicap.detect.lists import load_lists
 from evicap.detect.matching import Thresholds, match_media
 from evicap.detect.media import hash_media
 
 
-def media_hashes_artifact(
+def media_detection(
     staging: Path,
-    artifacts: Sequence[Artifact],
+    warc_bytes: int,
+    artifacts: Sequence[dict[str, Any]],
     capture_id: str,
     match_lists: Sequence[str] = (),
     thresholds: Thresholds | None = None,
-) -> tuple[Artifact, dict[str, Any]]:
-    """Hash the staged bundle's media, write artifacts/media-hashes.json, match against the lists.
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Hash the media of the staged bundle (its WARC's first ``warc_bytes``, a record boundary, while the capture
+    still writes; and its screenshots) and match them against the lists.
 
-    Returns the new artifact and the manifest's ``detection`` object (list names and file hashes, thresholds,
-    matches: never a list's entries). Runs after the WARC is closed: it reads the WARC back, streaming.
+    Returns the media-hashes document (the caller stores it as artifacts/media-hashes.json and in the WARC) and the
+    manifest's ``detection`` object: list names and file hashes, thresholds, matches; never a list's entries.
     """
     thresholds = thresholds or Thresholds()
     lists = load_lists(match_lists)
-    document = hash_media(staging, staging / layout.WARC, [a.to_json() for a in artifacts], capture_id=capture_id)
-    body = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    digest = write_bytes(staging / layout.MEDIA_HASHES, body)
-    artifact = Artifact(layout.MEDIA_HASHES, "media-hashes", "application/json", digest,
-                        description="MD5, SHA-256 and PDQ of every image and video in the capture")  # fmt: skip
+    document = hash_media(staging, staging / layout.WARC, artifacts, capture_id=capture_id, warc_bytes=warc_bytes)
     detection = {
         "media_hashes": layout.MEDIA_HASHES,
         "media_hashed": len(document["media"]),
@@ -42,4 +37,4 @@ def media_hashes_artifact(
         "thresholds": thresholds.to_json(),
         "matches": match_media(document, lists, thresholds) if lists else [],
     }
-    return artifact, detection
+    return document, detection

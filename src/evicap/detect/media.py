@@ -8,6 +8,7 @@ so memory stays bounded whatever the size) and the screenshots among the bundle'
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -102,11 +103,32 @@ def _perceptual(kind: str, media_type: str | None, path: Path, limits: Limits) -
     return entry
 
 
-def _warc_entries(warc: Path, limits: Limits, skipped: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+class _Prefix(io.RawIOBase):
+    """The first ``limit`` bytes of a file still being appended to: records past the limit are not seen."""
+
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
+        self.handle, self.left = handle, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            return 0
+        data = self.handle.read(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
+def _warc_entries(
+    warc: Path, limits: Limits, skipped: list[dict[str, Any]], warc_bytes: int | None
+) -> Iterator[dict[str, Any]]:
     from warcio.archiveiterator import ArchiveIterator
 
     with open(warc, "rb") as raw:
-        for record in ArchiveIterator(raw):
+        source: Any = raw if warc_bytes is None else io.BufferedReader(_Prefix(raw, warc_bytes), CHUNK)
+        for record in ArchiveIterator(source):
             if record.rec_type != "response" or record.http_headers is None:
                 continue
             headers = record.rec_headers
@@ -163,12 +185,19 @@ def _artifact_entries(root: Path, artifacts: Iterable[dict[str, Any]], limits: L
 
 
 def hash_media(
-    root: Path, warc: Path, artifacts: Iterable[dict[str, Any]], *, capture_id: str | None, limits: Limits | None = None
+    root: Path,
+    warc: Path,
+    artifacts: Iterable[dict[str, Any]],
+    *,
+    capture_id: str | None,
+    limits: Limits | None = None,
+    warc_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """The media-hashes document of a bundle (staged or published) whose WARC is ``warc``."""
+    """The media-hashes document of a bundle (staged or published) whose WARC is ``warc`` (only its first
+    ``warc_bytes`` when given: a WARC still open for writing)."""
     limits = limits or Limits()
     skipped: list[dict[str, Any]] = []
-    media = list(_warc_entries(warc, limits, skipped))
+    media = list(_warc_entries(warc, limits, skipped, warc_bytes))
     media.extend(_artifact_entries(root, artifacts, limits))
     return {
         "format": FORMAT,
