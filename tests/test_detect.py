@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from evicap.detect.lists import load_list
 from evicap.detect.matching import Thresholds, match_media
 from evicap.detect.media import Limits, media_kind
 from evicap.detect.pdq import DEFAULT_MAX_PIXELS, Unhashable, hamming, pdq_of_file
+from evicap.detect.video import frame_hashes
 from evicap.errors import UsageError
 
 
@@ -137,3 +140,21 @@ def test_bad_list_is_one_line_naming_file_and_line(tmp_path: Path, content: str,
     with pytest.raises(UsageError, match=message) as error:
         load_list(path)
     assert "\n" not in error.value.one_line() and error.value.exit_code == 2
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed (make installs it)")
+def test_video_frames_are_hashed_once_per_second_and_bad_videos_say_why(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.webm"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=duration=4:size=320x240:rate=8", str(clip)], check=True, timeout=120)  # fmt: skip
+    frames, problem = frame_hashes(clip)
+    assert [f.time for f in frames] == [0.0, 1.0, 2.0, 3.0] and problem is None
+    assert all(f.pdq.quality >= 50 for f in frames)
+    frames, problem = frame_hashes(clip, max_frames=2)
+    assert len(frames) == 2 and problem is not None and "frame cap" in problem
+    with pytest.raises(Unhashable, match="ffmpeg stopped after"):  # the wall-clock bound (kills the child)
+        frame_hashes(clip, timeout=0.01)
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\xff" * 5000)
+    with pytest.raises(Unhashable, match=r"ffmpeg exited|no video frame"):
+        frame_hashes(fake)
