@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,7 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 from evicap.cli.main import cli
 from evicap.detect.pdq import pdq_of_file
 from tests.servers import LocalServer
-from tests.test_detect import scene
+from tests.test_detect import claimed_png, scene
 from tests.tsa import isolated_config  # noqa: F401
 
 pytestmark = pytest.mark.timeout(600)
@@ -58,7 +59,8 @@ def site(http_server: LocalServer, tmp_path: Path) -> dict:
     http_server.route("/img/broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, content_type="image/png")
     video = shutil.which("ffmpeg") and _video(tmp_path)
     body = "<!doctype html><title>posts</title><h1>Channel</h1><img src=/img/copy.jpg><img src=/img/other.png>"
-    body += "<img src=/img/broken.png>"
+    body += "<img src=/img/broken.png><img src=/img/huge.png>"
+    http_server.route("/img/huge.png", claimed_png(tmp_path / "huge.png", 30000).read_bytes(), content_type="image/png")
     if video:
         http_server.route("/media/clip.mp4", video, content_type="video/mp4")
         body += "<video src=/media/clip.mp4 preload=auto muted></video>"
@@ -113,6 +115,9 @@ def test_known_image_matched_at_capture_and_later_and_the_bundle_still_verifies(
     hashes = json.loads((bundle / "artifacts" / "media-hashes.json").read_text("utf-8"))
     by_uri = {m.get("target_uri") or m.get("artifact"): m for m in hashes["media"]}
     assert "decode" in by_uri[site["url"].replace("/channel", "/img/broken.png")]["problem"]
+    huge = by_uri[site["url"].replace("/channel", "/img/huge.png")]
+    assert re.search("over the cap|decompression bomb", huge["problem"])  # refused before decoding ...
+    assert huge["md5"] and huge["sha256"]  # ... and still identified
     assert any(m.get("artifact") == "artifacts/screenshot-full.png" and m.get("pdq") for m in hashes["media"])
     if site["video"]:
         clip = by_uri[site["url"].replace("/channel", "/media/clip.mp4")]
@@ -151,6 +156,31 @@ def test_known_image_matched_at_capture_and_later_and_the_bundle_still_verifies(
     shared.write_text(stdout)
     code, stdout, _ = invoke("match", str(bundle), "--list", str(shared), "--no-record", "--json")
     assert code == 0 and json.loads(stdout)["matches"]
+
+    # A copy whose media-hashes.json was altered is refused by name; the intact bundle is still matched.
+    altered = out / (bundle.name + "-altered")
+    shutil.copytree(bundle, altered)
+    media = altered / "artifacts" / "media-hashes.json"
+    media.write_text(media.read_text().replace(site["known_pdq"][:8], "00000000"))
+    code, stdout, stderr = invoke("match", str(out), "--list", str(later), "--no-record", "--json")
+    assert code == 1 and "media-hashes.json" in stderr and "evicap verify" in stderr
+    assert [json.loads(line)["bundle"] for line in stdout.splitlines()] == [str(bundle)]
+
+
+def test_batch_matches_every_capture_against_the_list(
+    site: dict, isolated_config: Path, tmp_path: Path  # noqa: F811
+) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text(site["url"] + "\n" + site["url"] + "?again\n")
+    out = tmp_path / "case"
+    code, _, stderr = invoke("batch", str(targets), "-o", str(out), "--case", "OP-9", "--no-timestamp",
+                             "--match-list", str(site["list"]))  # fmt: skip
+    assert code == 0, stderr
+    made = [p for p in out.iterdir() if (p / "manifest.json").is_file()]
+    assert len(made) == 2
+    for bundle in made:
+        detection = json.loads((bundle / "manifest.json").read_text())["detection"]
+        assert {m["label"] for m in detection["matches"]} == {"entity-X logo", "entity-Y banner"}
 
 
 def test_bad_match_list_stops_before_capture_with_file_and_line(

@@ -8,6 +8,7 @@ import sys
 import click
 
 from evicap.cli.output import Output
+from evicap.errors import BundleError
 
 
 @click.command("hashes")
@@ -19,12 +20,18 @@ from evicap.cli.output import Output
               help="Leave out capture ids, URLs and WARC record ids (and repeated hashes): hashes only.")
 def hashes(paths: tuple[str, ...], fmt: str, label: str, no_sources: bool) -> None:
     """Export MD5, SHA-256 and PDQ of every image and video in BUNDLE_OR_CASE_DIR... to stdout."""
-    from evicap.detect.bundles import find_bundles, iter_hashes
+    from evicap.detect.bundles import each_bundle, find_bundles
     from evicap.detect.export import signals, to_csv
 
     out = Output()
     bundles = find_bundles(paths)
-    loaded = list(iter_hashes(bundles))
+    loaded, failed = [], 0
+    for item in each_bundle(bundles):
+        if isinstance(item, BundleError):
+            failed += 1
+            out.error(item.one_line())
+        else:
+            loaded.append(item)
     for item in loaded:
         if item.origin != "sealed":
             out.warn(f"{item.bundle}: no media-hashes.json; hashes {item.origin}")
@@ -34,4 +41,6 @@ def hashes(paths: tuple[str, ...], fmt: str, label: str, no_sources: bool) -> No
     else:
         for row in rows:
             sys.stdout.write(json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False) + "\n")
-    out.info(f"{len(rows)} signals from {len(loaded)} bundle(s)")
+    out.info(f"{len(rows)} signals from {len(loaded)} bundle(s)" + (f"; {failed} unreadable" if failed else ""))
+    if failed:
+        sys.exit(1)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from evicap.cli.output import Output
+from evicap.errors import BundleError
 
 
 def _describe(match: dict) -> str:
@@ -36,7 +39,7 @@ def match(
     actor: str | None, key: str | None, as_json: bool,
 ) -> None:
     """Match the images and videos of BUNDLE_OR_CASE_DIR... against hash lists (PDQ, MD5, SHA-256)."""
-    from evicap.detect.bundles import find_bundles, iter_hashes, record_matches
+    from evicap.detect.bundles import each_bundle, find_bundles, record_matches
     from evicap.detect.lists import load_lists
     from evicap.detect.matching import Thresholds, match_media
     from evicap.seal.custody import Actor
@@ -53,8 +56,12 @@ def match(
         from evicap.cli.seal import _actor_name, _signer
 
         settings, signer = _signer(key)
-    total = 0
-    for item in iter_hashes(bundles):
+    total = failed = 0
+    for item in each_bundle(bundles):
+        if isinstance(item, BundleError):
+            failed += 1
+            out.error(item.one_line())
+            continue
         matches = match_media(item.document, hash_lists, thresholds)
         total += len(matches)
         event = None
@@ -70,4 +77,6 @@ def match(
             out.info(f"no match  {item.bundle.name}")
         elif event is not None:
             out.info(f"recorded  {item.bundle.name}: custody event {event.seq} (matched)")
-    out.info(f"{total} match(es) in {len(bundles)} bundle(s)")
+    out.info(f"{total} match(es) in {len(bundles) - failed} bundle(s)" + (f"; {failed} unreadable" if failed else ""))
+    if failed:
+        sys.exit(1)

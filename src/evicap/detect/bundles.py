@@ -89,9 +89,14 @@ def bundle_hashes(bundle: Path) -> BundleHashes:
     return BundleHashes(bundle, manifest, document, "computed from the WARC")
 
 
-def iter_hashes(paths: Iterable[str | Path]) -> Iterator[BundleHashes]:
-    for bundle in find_bundles(paths):
-        yield bundle_hashes(bundle)
+def each_bundle(bundles: Iterable[Path]) -> Iterator[BundleHashes | BundleError]:
+    """Each bundle's hashes, or the BundleError that kept them from being read: one bad bundle in a case
+    directory does not hide the others."""
+    for bundle in bundles:
+        try:
+            yield bundle_hashes(bundle)
+        except BundleError as error:
+            yield error
 
 
 def record_matches(

@@ -3,13 +3,12 @@
 This is how vPDQ (ThreatExchange) hashes a video: a PDQ hash per sampled frame, matched frame by frame. The ``vpdq``
 package itself is not used: on Debian it builds only against FFmpeg's development headers, and it decodes inside
 our process, where a hostile file could not be stopped. ffmpeg runs here as a child with a wall-clock limit, a
-memory limit (RLIMIT_AS), one thread, and a cap on the frames it may write; frames are scaled down by ffmpeg
+memory limit (``ulimit -v``), one thread, and a cap on the frames it may write; frames are scaled down by ffmpeg
 before they reach Python.
 """
 
 from __future__ import annotations
 
-import resource
 import shutil
 import subprocess
 import tempfile
@@ -53,8 +52,10 @@ def ffmpeg_version() -> str | None:
     return first.split(" Copyright")[0].strip() or None
 
 
-def _limit_child() -> None:  # runs in the child between fork and exec
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+def _bounded(command: list[str]) -> list[str]:
+    """The command under an address-space limit, set by a shell that then becomes the command (same pid, so
+    the timeout kills ffmpeg itself). A shell rather than ``preexec_fn``: this process has other threads."""
+    return ["/bin/sh", "-c", f'ulimit -v {MEMORY_LIMIT // 1024} && exec "$0" "$@"', *command]
 
 
 def frame_hashes(
@@ -76,9 +77,7 @@ def frame_hashes(
         ]  # fmt: skip
         problem: str | None = None
         try:
-            done = subprocess.run(
-                command, capture_output=True, timeout=timeout, preexec_fn=_limit_child, stdin=subprocess.DEVNULL
-            )
+            done = subprocess.run(_bounded(command), capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
             if done.returncode != 0:
                 tail = done.stderr.decode("utf-8", "replace").strip().splitlines()
                 problem = f"ffmpeg exited {done.returncode}: {tail[-1][:200] if tail else 'no message'}"
