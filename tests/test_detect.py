@@ -158,3 +158,66 @@ def test_video_frames_are_hashed_once_per_second_and_bad_videos_say_why(tmp_path
     fake.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\xff" * 5000)
     with pytest.raises(Unhashable, match=r"ffmpeg exited|no video frame"):
         frame_hashes(fake)
+
+
+def _warc_with(tmp: Path, records: list[tuple[str, str, int, bytes, str | None]]) -> Path:
+    """A WARC written by evicap's own writer: (path, content type, status, body, WARC-Truncated) per response."""
+    import asyncio
+
+    from evicap.capture.warc import HttpMessage, WarcWriter
+
+    path = tmp / "capture.warc.gz"
+
+    async def write() -> None:
+        writer = WarcWriter(path, warcinfo={"software": "test"})
+        for name, media_type, status, body, truncated in records:
+            request = HttpMessage(f"GET /{name} HTTP/1.1", [("Host", "x.test")])
+            head = [("Content-Type", media_type), ("Content-Length", str(len(body)))]
+            response = HttpMessage(f"HTTP/1.1 {status} X", head, body)
+            await writer.write_exchange(f"http://x.test/{name}", request, response, truncated=truncated)
+        await writer.close()
+
+    asyncio.run(write())
+    return path
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="ffmpeg not installed (make installs it)")
+def test_warc_media_partial_truncated_and_the_video_budget(tmp_path: Path) -> None:
+    from evicap.detect.media import hash_media
+
+    clip = tmp_path / "clip.webm"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=duration=2:size=160x120:rate=5", str(clip)], check=True, timeout=120)  # fmt: skip
+    png = scene(tmp_path / "a.png").read_bytes()
+    warc = _warc_with(tmp_path, [
+        ("a.png", "application/octet-stream", 200, png, None),  # sniffed as PNG
+        ("part.mp4", "video/mp4", 206, b"\x00" * 100, None),
+        ("cut.jpg", "image/jpeg", 200, b"\xff\xd8\xff" + b"\x00" * 50, "length"),
+        ("v1.webm", "video/webm", 200, clip.read_bytes(), None),
+        ("v2.webm", "video/webm", 200, clip.read_bytes(), None),
+        ("page.html", "text/html", 200, b"<p>not media</p>", None),
+    ])  # fmt: skip
+    document = hash_media(tmp_path, warc, [], capture_id="c", limits=Limits(video_budget=0.0))
+    media = {m["target_uri"].rsplit("/", 1)[1]: m for m in document["media"]}
+    assert set(media) == {"a.png", "v1.webm", "v2.webm"}
+    assert media["a.png"]["media_type"] == "image/png" and media["a.png"]["pdq"]["quality"] >= 50
+    assert "spent" in media["v1.webm"]["problem"] and media["v1.webm"]["sha256"] == media["v2.webm"]["sha256"]
+    reasons = {m["target_uri"].rsplit("/", 1)[1]: m["reason"] for m in document["not_hashed"]}
+    assert "HTTP 206" in reasons["part.mp4"] and "WARC-Truncated: length" in reasons["cut.jpg"]
+    with_budget = hash_media(tmp_path, warc, [], capture_id="c")
+    assert all(len(m["frames"]) == 2 for m in with_budget["media"] if m["kind"] == "video")
+    # Only the first N bytes (a record boundary while the capture still writes): later records are not read.
+    first_only = hash_media(tmp_path, warc, [], capture_id="c", warc_bytes=_first_records(warc, 3))
+    assert [m["target_uri"].rsplit("/", 1)[1] for m in first_only["media"]] == ["a.png"]
+
+
+def _first_records(warc: Path, count: int) -> int:
+    """Offset just past the first ``count`` records (warcinfo included), read with warcio."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(warc, "rb") as stream:
+        iterator = ArchiveIterator(stream)
+        for index, _record in enumerate(iterator):
+            if index == count:
+                return int(iterator.get_record_offset())
+    raise AssertionError("too few records")

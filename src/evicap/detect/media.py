@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,12 @@ class Limits:
     max_body: int = DEFAULT_MAX_BODY
     video_timeout: float = video.DEFAULT_TIMEOUT
     max_frames: int = video.DEFAULT_MAX_FRAMES
+    video_budget: float = 600.0  # seconds of ffmpeg for all the videos of one capture together
 
     def to_json(self) -> dict[str, Any]:
         return {"max_pixels": self.max_pixels, "max_body_bytes": self.max_body,
-                "video_timeout_seconds": self.video_timeout, "max_video_frames": self.max_frames}  # fmt: skip
+                "video_timeout_seconds": self.video_timeout, "max_video_frames": self.max_frames,
+                "video_budget_seconds": self.video_budget}  # fmt: skip
 
 
 def media_kind(content_type: str | None, head: bytes) -> tuple[str | None, str | None]:
@@ -84,7 +87,19 @@ def _spool(stream: BinaryIO, spool: BinaryIO, max_body: int, first: bytes) -> tu
     return md5.hexdigest(), sha256.hexdigest(), size, whole
 
 
-def _perceptual(kind: str, media_type: str | None, path: Path, limits: Limits) -> dict[str, Any]:
+class _Budget:
+    """What is left of the capture's ffmpeg time: many videos must not add up to hours."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    def spend(self, started: float) -> None:
+        self.left -= time.monotonic() - started
+
+
+def _perceptual(
+    kind: str, media_type: str | None, path: Path, limits: Limits, budget: _Budget | None = None
+) -> dict[str, Any]:
     """The perceptual part of an entry: {"pdq": ...} or {"frames": [...]}, plus "problem" when incomplete."""
     if kind == "image":
         if media_type == "image/svg+xml":
@@ -94,7 +109,15 @@ def _perceptual(kind: str, media_type: str | None, path: Path, limits: Limits) -
         except pdq.Unhashable as exc:
             return {"problem": str(exc)}
     try:
-        frames, problem = video.frame_hashes(path, timeout=limits.video_timeout, max_frames=limits.max_frames)
+        if budget is not None and budget.left < 1:
+            return {"problem": f"not sampled: this capture's {limits.video_budget:.0f} s for video frames was spent"}
+        timeout = limits.video_timeout if budget is None else min(limits.video_timeout, budget.left)
+        started = time.monotonic()
+        try:
+            frames, problem = video.frame_hashes(path, timeout=timeout, max_frames=limits.max_frames)
+        finally:
+            if budget is not None:
+                budget.spend(started)
     except pdq.Unhashable as exc:
         return {"problem": str(exc)}
     entry: dict[str, Any] = {"frames": [frame.to_json() for frame in frames]}
@@ -126,6 +149,7 @@ def _warc_entries(
 ) -> Iterator[dict[str, Any]]:
     from warcio.archiveiterator import ArchiveIterator
 
+    budget = _Budget(limits.video_budget)
     with open(warc, "rb") as raw:
         source: Any = raw if warc_bytes is None else io.BufferedReader(_Prefix(raw, warc_bytes), CHUNK)
         for record in ArchiveIterator(source):
@@ -157,7 +181,7 @@ def _warc_entries(
                 entry = {**where, "kind": kind, "media_type": media_type, "size": size, "md5": md5,
                          "sha256": sha256}  # fmt: skip
                 if whole:
-                    entry.update(_perceptual(kind, media_type, Path(spool.name), limits))
+                    entry.update(_perceptual(kind, media_type, Path(spool.name), limits, budget))
                 else:
                     entry["problem"] = f"body of {size:,} bytes over the {limits.max_body:,}-byte cap: no PDQ"
             yield entry
