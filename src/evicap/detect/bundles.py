@@ -20,6 +20,10 @@ from evicap.detect.matching import Thresholds
 from evicap.detect.media import hash_media
 from evicap.errors import BundleError, UsageError
 
+# A custody line is read with a 1 MiB cap; a match is a few hundred bytes. The rest are counted, and
+# `evicap match --json` still prints them all.
+MAX_EVENT_MATCHES = 1000
+
 
 @dataclass(frozen=True)
 class BundleHashes:
@@ -111,6 +115,7 @@ def record_matches(
         "lists": [hash_list.describe() for hash_list in lists],
         "thresholds": thresholds.to_json(),
         "hashes": bundle.origin,
-        "matches": matches,
+        "matches": matches[:MAX_EVENT_MATCHES],
+        "matches_total": len(matches),
     }
     return append_event(bundle.bundle / layout.CUSTODY, signer, actor, "matched", details, manifest_sha256)
