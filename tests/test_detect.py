@@ -86,6 +86,7 @@ def test_media_kind_sniffs_images_served_without_a_type() -> None:
     assert media_kind(None, b"\x00\x00\x00\x18ftypisom") == ("video", "video/mp4")
     assert media_kind("image/svg+xml; charset=utf-8", b"<svg") == ("image", "image/svg+xml")
     assert media_kind("text/html", b"<html>")[0] is None
+    assert media_kind("application/javascript", b"BM = {}")[0] is None  # a document never sniffed as a bitmap
 
 
 def _doc(hash_value: str, dihedral: list[str], quality: int = 90) -> dict:

@@ -36,6 +36,9 @@ _SNIFF: tuple[tuple[bytes, int, str], ...] = (
 )
 
 
+_NOT_MEDIA = ("json", "javascript", "ecmascript", "xml", "html", "css", "mpegurl", "dash+xml", "font", "wasm")
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on what one hostile file may cost."""
@@ -57,8 +60,10 @@ def media_kind(content_type: str | None, head: bytes) -> tuple[str | None, str |
     declared = (content_type or "").split(";")[0].strip().lower()
     if declared.startswith("image/"):
         return "image", declared
-    if declared.startswith("video/") or declared in ("application/vnd.apple.mpegurl",):
-        return ("video", declared) if declared.startswith("video/") else (None, declared)
+    if declared.startswith("video/"):
+        return "video", declared
+    if declared.startswith("text/") or any(word in declared for word in _NOT_MEDIA):
+        return None, declared  # no sniffing of documents: a script that starts with "BM" is not a bitmap
     for magic, offset, sniffed in _SNIFF:
         if head[offset : offset + len(magic)] == magic:
             if sniffed == "video/mp4" and head[8:12] in (b"avif", b"avis", b"heic", b"heix", b"mif1"):
