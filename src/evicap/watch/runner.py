@@ -92,7 +92,7 @@ class Watch:
     def _record(self, target: Target, outcome: TargetOutcome, started: datetime) -> None:
         state = self.state.target(target.item, target.url)
         result = outcome.result
-        bundle = Path(result.bundle) if result.bundle else None
+        bundle = Path(result.bundle).resolve() if result.bundle else None  # a restart may run from elsewhere
         after = read_snapshot(bundle, status=result.status, error=result.error)
         changes: list[dict[str, Any]] = []
         if state.last_bundle is not None:
