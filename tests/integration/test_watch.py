@@ -92,7 +92,7 @@ def test_posts_deleted_added_and_edited_between_two_rounds_are_reported(
 
 def _start(targets: Path, case: Path, config: Path, rounds: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(config.parent)}
-    command = [str(Path(sys.executable).with_name("evicap")), "watch", str(targets), "--every", "4s",
+    command = [str(Path(sys.executable).with_name("evicap")), "watch", str(targets), "--every", "10s",
                "--rounds", str(rounds), "-o", str(case), "--no-timestamp"]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
@@ -112,12 +112,12 @@ def test_sigterm_stops_cleanly_and_a_restart_resumes_the_schedule(
             time.sleep(0.1)
         # A second watch of the same case directory is refused while the first runs.
         second = subprocess.run(
-            [str(Path(sys.executable).with_name("evicap")), "watch", str(targets), "--every", "4s", "-o", str(case),
+            [str(Path(sys.executable).with_name("evicap")), "watch", str(targets), "--every", "10s", "-o", str(case),
              "--no-timestamp"],
             env={**os.environ, "XDG_CONFIG_HOME": str(isolated_config.parent)}, capture_output=True, timeout=120,
         )  # fmt: skip
         assert second.returncode == 2 and b"running" in second.stderr
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)  # to evicap alone, as systemd's KillMode=mixed does
         _out, err = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:

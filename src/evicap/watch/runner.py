@@ -63,6 +63,7 @@ class Watch:
         self.events = events or WatchEvents()
         self.clock = clock
         self.state = WatchState.load(directory)
+        self._stopping: asyncio.Event | None = None
         for target in self.targets:
             self.state.target(target.item, target.url)
         self.state.save()
@@ -89,9 +90,11 @@ class Watch:
                 waits.append((parse_utc(state.next_due_at) - now).total_seconds())
         return max(0.0, min(waits)) if waits else 0.0
 
-    def _record(self, target: Target, outcome: TargetOutcome, started: datetime) -> None:
+    def _record(self, target: Target, outcome: TargetOutcome, round_started: datetime) -> None:
         state = self.state.target(target.item, target.url)
         result = outcome.result
+        if self._stopping is not None and self._stopping.is_set() and result.bundle is None:
+            return  # lost to the stop itself (its browser went with it): still due, captured after the restart
         bundle = Path(result.bundle).resolve() if result.bundle else None  # a restart may run from elsewhere
         after = read_snapshot(bundle, status=result.status, error=result.error)
         changes: list[dict[str, Any]] = []
@@ -101,6 +104,10 @@ class Watch:
                 changes.append({"time": utc(self.clock()), "target": target.url, "item": target.item, **change})
         append_changes(self.directory, changes)
         state.rounds += 1
+        # The interval runs from when this target's capture really started (it may have queued behind others, or
+        # waited for the browser): the bundle's own start time, which is what its manifest shows.
+        began = after.started_at or outcome.started_at
+        started = parse_utc(began) if began else round_started
         state.schedule(started, interval_of(target, self.settings))
         if bundle is not None:
             state.last_bundle = str(bundle)
@@ -115,6 +122,7 @@ class Watch:
         if not due:
             return True
         started = {t.item: self.clock() for t in due}
+        self._stopping = stop
         report = await run_batch(
             due, self.capture, self.settings.run,
             on_outcome=lambda outcome: self._record(outcome.target, outcome, started[outcome.target.item]),

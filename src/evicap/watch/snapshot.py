@@ -23,6 +23,7 @@ class Snapshot:
     items: dict[str, dict[str, Any]] | None  # post id -> item; None when the profile extracted none
     media: dict[str, str] = field(default_factory=dict)  # sha256 -> target URI (images and videos the page loaded)
     text: tuple[str, ...] = ()  # visible page text, one entry per non-empty line
+    started_at: str | None = None  # the capture's own start (manifest capture.started_at)
 
 
 class _Text(HTMLParser):
@@ -100,4 +101,5 @@ def read_snapshot(bundle: Path | None, *, status: str = "failed", error: str | N
         items=_items(_json(bundle / layout.ITEMS)),
         media=media,
         text=page_text(bundle / layout.DOM),
+        started_at=capture.get("started_at"),
     )
