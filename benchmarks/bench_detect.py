@@ -103,11 +103,35 @@ def agreement(count: int = 20) -> list[int]:
     return distances
 
 
+def list_figures(work: Path, entries: int, document: dict) -> str:
+    """Load a list of ENTRIES random PDQ hashes, index it, match one capture's media against it."""
+    from evicap.detect.lists import load_list
+    from evicap.detect.matching import Matcher, Thresholds
+
+    rng = random.Random(5)
+    path = work / "big-list.csv"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("signal_type,signal_value,label\n")
+        for index in range(entries):
+            handle.write(f"pdq,{rng.getrandbits(256):064x},entry-{index}\n")
+    t0 = time.perf_counter()
+    hash_list = load_list(path)
+    t1 = time.perf_counter()
+    matcher = Matcher([hash_list], Thresholds())
+    t2 = time.perf_counter()
+    matcher.match(document)
+    t3 = time.perf_counter()
+    images = sum(1 for m in document["media"] if m.get("pdq"))
+    return (f"list of {entries:,} PDQ entries: parsed in {t1 - t0:.1f} s, indexed in {t2 - t1:.2f} s, "
+            f"{images} images (x8 variants) matched in {t3 - t2:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--video-seconds", type=int, default=60)
     parser.add_argument("--big-mib", type=int, default=256)
+    parser.add_argument("--list-entries", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         work = Path(tmp)
@@ -129,6 +153,11 @@ def main() -> None:
         print(f"peak RSS of the hashing process: {usage.ru_maxrss / 1024:.0f} MiB")
         for problem in result["problems"]:
             print(f"  not perceptually hashed: {problem}")
+        if args.list_entries:
+            from evicap.detect.media import hash_media
+
+            document = hash_media(work, warc, [], capture_id="bench")
+            print(list_figures(work, args.list_entries, document))
     distances = agreement()
     print(f"PDQ of 1024x768 images, whole vs reduced to the working size: distance {min(distances)}-"
           f"{max(distances)} (mean {sum(distances) / len(distances):.1f}) over {len(distances)} images")

@@ -41,7 +41,7 @@ def match(
     """Match the images and videos of BUNDLE_OR_CASE_DIR... against hash lists (PDQ, MD5, SHA-256)."""
     from evicap.detect.bundles import each_bundle, find_bundles, record_matches
     from evicap.detect.lists import load_lists
-    from evicap.detect.matching import Thresholds, match_media
+    from evicap.detect.matching import Matcher, Thresholds
     from evicap.seal.custody import Actor
 
     out = Output()
@@ -50,6 +50,7 @@ def match(
         for kind, count in sorted(hash_list.unsupported.items()):
             out.warn(f"{hash_list.path}: {count} {kind} entr{'y' if count == 1 else 'ies'} not supported, skipped")
     thresholds = Thresholds(max_distance=max_distance, min_quality=min_quality)
+    matcher = Matcher(hash_lists, thresholds)
     bundles = find_bundles(paths)
     signer = settings = None
     if not no_record:
@@ -62,7 +63,7 @@ def match(
             failed += 1
             out.error(item.one_line())
             continue
-        matches = match_media(item.document, hash_lists, thresholds)
+        matches = matcher.match(item.document)
         total += len(matches)
         event = None
         if matches and signer is not None:

@@ -34,8 +34,10 @@ class _PdqIndex:
         import numpy as np
 
         self.entries = [e for e in hash_list.entries if e.signal_type == "pdq"]
-        words = [[int(e.value[i : i + 16], 16) for i in range(0, 64, 16)] for e in self.entries]
-        self.array = np.array(words, dtype=np.uint64).reshape(len(words), 4)
+        packed = b"".join(bytes.fromhex(e.value) for e in self.entries)
+        words = np.frombuffer(packed, dtype=">u8").astype(np.uint64).reshape(len(self.entries), 4)
+        # One contiguous array per 64-bit word: 1-D XOR and popcount are numpy's fastest path.
+        self.words = [np.ascontiguousarray(words[:, i]) for i in range(4)]
 
     def nearest(self, hexes: Iterable[str], max_distance: int) -> list[tuple[int, int, int]]:
         """(entry index, distance, transform index) for every entry within max_distance of any variant."""
@@ -45,12 +47,20 @@ class _PdqIndex:
         if not self.entries:
             return []
         for transform, value in enumerate(hexes):
-            query = np.array([int(value[i : i + 16], 16) for i in range(0, 64, 16)], dtype=np.uint64)
-            distances = np.bitwise_count(self.array ^ query).sum(axis=1)
-            for index in np.flatnonzero(distances <= max_distance):
-                distance = int(distances[index])
-                if int(index) not in best or distance < best[int(index)][0]:
-                    best[int(index)] = (distance, transform)
+            query = np.frombuffer(bytes.fromhex(value), dtype=">u8").astype(np.uint64)
+            # The distance over the first 128 bits bounds the whole: only entries within max_distance there can
+            # match, and for unrelated hashes that is almost none (their expected distance there is 64).
+            w0, w1, w2, w3 = self.words
+            head = np.bitwise_count(w0 ^ query[0]) + np.bitwise_count(w1 ^ query[1])  # uint8: at most 128
+            candidates = np.flatnonzero(head <= max_distance)
+            if not len(candidates):
+                continue
+            tail = np.bitwise_count(w2[candidates] ^ query[2]) + np.bitwise_count(w3[candidates] ^ query[3])
+            distances = head[candidates].astype(np.uint16) + tail
+            for position in np.flatnonzero(distances <= max_distance):
+                index, distance = int(candidates[position]), int(distances[position])
+                if index not in best or distance < best[index][0]:
+                    best[index] = (distance, transform)
         return [(index, d, t) for index, (d, t) in sorted(best.items())]
 
 
@@ -61,15 +71,34 @@ def _where(item: dict[str, Any]) -> dict[str, Any]:
 
 def match_media(document: dict[str, Any], lists: list[HashList], thresholds: Thresholds) -> list[dict[str, Any]]:
     """Every match of a media-hashes document against the lists, in media order."""
-    exact: list[tuple[HashList, dict[tuple[str, str], list[str]]]] = []
-    indexes: list[tuple[HashList, _PdqIndex]] = []
-    for hash_list in lists:
-        table: dict[tuple[str, str], list[str]] = {}
-        for entry in hash_list.entries:
-            if entry.signal_type != "pdq":
-                table.setdefault((entry.signal_type, entry.value), []).append(entry.label)
-        exact.append((hash_list, table))
-        indexes.append((hash_list, _PdqIndex(hash_list)))
+    return Matcher(lists, thresholds).match(document)
+
+
+class Matcher:
+    """The lists indexed once (exact tables, PDQ arrays), then matched against any number of bundles."""
+
+    def __init__(self, lists: list[HashList], thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.exact: list[tuple[HashList, dict[tuple[str, str], list[str]]]] = []
+        self.indexes: list[tuple[HashList, _PdqIndex]] = []
+        for hash_list in lists:
+            table: dict[tuple[str, str], list[str]] = {}
+            for entry in hash_list.entries:
+                if entry.signal_type != "pdq":
+                    table.setdefault((entry.signal_type, entry.value), []).append(entry.label)
+            self.exact.append((hash_list, table))
+            self.indexes.append((hash_list, _PdqIndex(hash_list)))
+
+    def match(self, document: dict[str, Any]) -> list[dict[str, Any]]:
+        return _match(document, self.exact, self.indexes, self.thresholds)
+
+
+def _match(
+    document: dict[str, Any],
+    exact: list[tuple[HashList, dict[tuple[str, str], list[str]]]],
+    indexes: list[tuple[HashList, _PdqIndex]],
+    thresholds: Thresholds,
+) -> list[dict[str, Any]]:
     matches: list[dict[str, Any]] = []
     for item in document.get("media", []):
         where = _where(item)
