@@ -122,9 +122,13 @@ def _parse_jsonl(path: Path, text: str, unsupported: dict[str, int]) -> Iterator
         yield from _from_objects(path, [(f"line {number}", row)], unsupported)
 
 
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
 def _parse_csv(path: Path, text: str, unsupported: dict[str, int]) -> Iterator[Entry]:
     rows = csv.reader(io.StringIO(text))
-    header: list[str] | None = None
+    columns: tuple[int, int, int | None] | None = None  # signal_type, value, label positions from a header
     seen = False
     for row in rows:
         number = rows.line_num
@@ -134,13 +138,19 @@ def _parse_csv(path: Path, text: str, unsupported: dict[str, int]) -> Iterator[E
         first, seen = not seen, True
         if first and "signal_type" in [c.lower() for c in cells]:
             header = [c.lower() for c in cells]
-            if not any(k in header for k in _VALUE_KEYS):
+            value = next((header.index(k) for k in _VALUE_KEYS if k in header), None)
+            if value is None:
                 raise UsageError(f"{path}: line {number}: header has no signal_value (or signal_str) column")
+            label = next((header.index(k) for k in _LABEL_KEYS if k in header), None)
+            columns = (header.index("signal_type"), value, label)
             continue
         where = f"line {number}"
-        if header is not None:
-            entry = _from_objects(path, [(where, dict(zip(header, cells, strict=False)))], unsupported)
-            yield from entry
+        if columns is not None:
+            kind_at, value_at, label_at = columns
+            found = _entry(path, where, _cell(cells, kind_at), _cell(cells, value_at), _cell(cells, label_at),
+                           unsupported)  # fmt: skip
+            if found is not None:
+                yield found
             continue
         if len(cells) == 1 and " " in cells[0]:  # ThreatExchange's plain file: "pdq <hex>"
             cells = cells[0].split(None, 1)
