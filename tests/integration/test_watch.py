@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from evicap.cli.main import cli
+from evicap.watch.history import target_history
 from evicap.watch.state import parse_utc
 from tests.servers import LocalServer
 from tests.tsa import isolated_config  # noqa: F401
@@ -86,6 +87,9 @@ def test_posts_deleted_added_and_edited_between_two_rounds_are_reported(
     for change in logged:
         assert change["previous_bundle"] == str(first) and change["bundle"] == str(second)
     assert "CHANGE" in result.stderr and "deleted 2" in result.stderr
+    (history,) = target_history(case)  # what a case report shows for the target
+    assert [c["bundle"] for c in history.captures] == [str(first), str(second)] and history.rounds == 2
+    assert history.changes == logged
     started = [json.loads((b / "manifest.json").read_text())["capture"]["started_at"] for b in (first, second)]
     assert (parse_utc(started[1]) - parse_utc(started[0])).total_seconds() >= 2  # the interval was kept
 
