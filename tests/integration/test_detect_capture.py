@@ -165,6 +165,28 @@ def test_known_image_matched_at_capture_and_later_and_the_bundle_still_verifies(
     code, stdout, stderr = invoke("match", str(out), "--list", str(later), "--no-record", "--json")
     assert code == 1 and "media-hashes.json" in stderr and "evicap verify" in stderr
     assert [json.loads(line)["bundle"] for line in stdout.splitlines()] == [str(bundle)]
+    shutil.rmtree(altered)
+
+    # A bundle from before media hashing (no media-hashes.json in its manifest): hashed from its WARC on the fly,
+    # into a temporary directory; a WARC that is not the sealed one is refused by name, not a traceback.
+    old = tmp_path / "old" / bundle.name
+    shutil.copytree(bundle, old)
+    manifest_path = old / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["artifacts"] = [a for a in data["artifacts"] if a["role"] != "media-hashes"]
+    manifest_path.write_text(json.dumps(data))
+    (old / "artifacts" / "media-hashes.json").unlink()
+    listing = sorted(p.name for p in old.rglob("*"))
+    code, stdout, stderr = invoke("match", str(old), "--list", str(later), "--no-record", "--json")
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    assert report["hashes"] == "computed from the WARC" and report["matches"][0]["label"] == "entity-X logo (partner)"
+    assert sorted(p.name for p in old.rglob("*")) == listing  # nothing written into the bundle
+    warc = old / "artifacts" / "capture.warc.gz"
+    warc.write_bytes(warc.read_bytes()[:200] + b"\x00garbage" * 50)
+    code, stdout, stderr = invoke("match", str(old), "--list", str(later), "--no-record")
+    flat = " ".join(stderr.split())
+    assert code == 1 and "not the sealed WARC" in flat and "Traceback" not in stderr
 
 
 def test_batch_matches_every_capture_against_the_list(

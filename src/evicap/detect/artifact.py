@@ -28,7 +28,8 @@ def media_detection(
     """
     thresholds = thresholds or Thresholds()
     lists = load_lists(match_lists)
-    document = hash_media(staging, staging / layout.WARC, artifacts, capture_id=capture_id, warc_bytes=warc_bytes)
+    document = hash_media(staging, staging / layout.WARC, artifacts, capture_id=capture_id, warc_bytes=warc_bytes,
+                          spool_dir=staging)  # fmt: skip
     detection = {
         "media_hashes": layout.MEDIA_HASHES,
         "media_hashed": len(document["media"]),

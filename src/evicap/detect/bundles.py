@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,18 @@ def bundle_hashes(bundle: Path) -> BundleHashes:
     warc = bundle / layout.WARC
     if not warc.is_file():
         raise BundleError(f"{bundle}: no {layout.MEDIA_HASHES} and no WARC to hash")
-    document = hash_media(bundle, warc, artifacts, capture_id=manifest.get("capture_id"))
+    sealed = next((a for a in artifacts if a.get("path") == layout.WARC), {})
+    if _sha256(warc) != sealed.get("sha256"):  # only the sealed bytes are hashed: no match from altered evidence
+        raise BundleError(f"{warc}: not the sealed WARC (SHA-256 differs from the manifest)",
+                          hint="run `evicap verify` on the bundle")  # fmt: skip
+    from warcio.exceptions import ArchiveLoadFailed
+
+    try:
+        document = hash_media(bundle, warc, artifacts, capture_id=manifest.get("capture_id"))
+    except (ArchiveLoadFailed, OSError, EOFError, ValueError, zlib.error) as exc:
+        # The exception's text may quote the garbage it met: only its kind goes into the one line.
+        raise BundleError(f"{warc}: cannot be read for media hashes ({type(exc).__name__})",
+                          hint="run `evicap verify` on the bundle") from None  # fmt: skip
     return BundleHashes(bundle, manifest, document, "computed from the WARC")
 
 

@@ -77,7 +77,7 @@ def media_kind(content_type: str | None, head: bytes) -> tuple[str | None, str |
 def _spool(stream: BinaryIO, spool: BinaryIO, max_body: int, first: bytes) -> tuple[str, str, int, bool]:
     """Copy the rest of a body into ``spool`` (up to max_body), hashing all of it. Returns md5, sha256, size,
     and whether the spool holds the whole body."""
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     size, whole = 0, True
     chunk = first
     while chunk:
@@ -150,7 +150,7 @@ class _Prefix(io.RawIOBase):
 
 
 def _warc_entries(
-    warc: Path, limits: Limits, skipped: list[dict[str, Any]], warc_bytes: int | None
+    warc: Path, limits: Limits, skipped: list[dict[str, Any]], warc_bytes: int | None, spool_dir: Path | None
 ) -> Iterator[dict[str, Any]]:
     from warcio.archiveiterator import ArchiveIterator
 
@@ -180,7 +180,7 @@ def _warc_entries(
             if truncated:
                 skipped.append({**where, "reason": f"body truncated in the WARC (WARC-Truncated: {truncated})"})
                 continue
-            with tempfile.NamedTemporaryFile(prefix="evicap-media-") as spool:
+            with tempfile.NamedTemporaryFile(prefix=".evicap-media-", dir=spool_dir) as spool:
                 md5, sha256, size, whole = _spool(stream, spool, limits.max_body, head)  # type: ignore[arg-type]
                 spool.flush()
                 entry = {**where, "kind": kind, "media_type": media_type, "size": size, "md5": md5,
@@ -197,7 +197,7 @@ def _artifact_entries(root: Path, artifacts: Iterable[dict[str, Any]], limits: L
         if artifact.get("role") not in SCREENSHOT_ROLES:
             continue
         path = root / artifact["path"]
-        md5, sha256 = hashlib.md5(), hashlib.sha256()
+        md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
         size = 0
         with open(path, "rb") as handle:
             while chunk := handle.read(CHUNK):
@@ -221,12 +221,14 @@ def hash_media(
     capture_id: str | None,
     limits: Limits | None = None,
     warc_bytes: int | None = None,
+    spool_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The media-hashes document of a bundle (staged or published) whose WARC is ``warc`` (only its first
-    ``warc_bytes`` when given: a WARC still open for writing)."""
+    ``warc_bytes`` when given: a WARC still open for writing). Bodies are spooled in ``spool_dir`` (a capture's
+    staging directory, on the disk that holds the evidence anyway), else in the system's temporary directory."""
     limits = limits or Limits()
     skipped: list[dict[str, Any]] = []
-    media = list(_warc_entries(warc, limits, skipped, warc_bytes))
+    media = list(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir))
     media.extend(_artifact_entries(root, artifacts, limits))
     return {
         "format": FORMAT,
