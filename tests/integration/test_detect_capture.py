@@ -94,8 +94,9 @@ def test_known_image_matched_at_capture_and_later_and_the_bundle_still_verifies(
 ) -> None:
     out = tmp_path / "evidence"
     code, stdout, stderr = invoke("capture", site["url"], "-o", str(out), "--no-timestamp",
-                                  "--match-list", str(site["list"]), "--json")  # fmt: skip
+                                  "--match-list", str(site["list"]))  # fmt: skip
     assert code == 0, stderr
+    assert "hash-list match: gifct-sample: entity-X logo (pdq" in " ".join(stderr.split())  # told at once
     bundle = _bundle(out)
     manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
     detection = manifest["detection"]

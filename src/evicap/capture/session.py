@@ -354,6 +354,10 @@ async def _detect(run: _Run, staging: Path, warc: Any, target: str, say: Progres
     run.artifacts.append(
         await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)
     )
+    for match in detection["matches"]:
+        where = match.get("target_uri") or match.get("artifact")
+        kind, distance = match["signal_type"], match["distance"]
+        say(f"hash-list match: {match['list']}: {match['label']} ({kind}, distance {distance}) {where}")
     return detection
 
 
