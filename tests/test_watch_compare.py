@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evicap.errors import UsageError
-from evicap.watch.compare import compare
+from evicap.watch.compare import compare, first_capture
 from evicap.watch.snapshot import Snapshot, page_text
 from evicap.watch.state import WatchState, parse_duration
 
@@ -54,6 +54,19 @@ def test_media_and_page_text_changes_without_items() -> None:
     text = next(c for c in changes if c["change"] == "page-text-changed")
     assert text["added"] == ["new line"] and text["removed"] == ["old line"]
     assert compare(before, before) == []
+
+
+def test_a_new_hash_list_match_is_a_change_once() -> None:
+    match = {"list": "gifct", "label": "entity-X logo", "signal_type": "pdq", "distance": 12, "value": "ab" * 32,
+             "target_uri": "http://x/new.jpg", "warc_record_id": "<urn:uuid:2>"}  # fmt: skip
+    before = snap("a", POSTS)
+    after = Snapshot("b", "complete", 200, None, None, POSTS, {}, (), None, (match,))
+    (change,) = compare(before, after)
+    assert change["change"] == "hash-match" and change["label"] == "entity-X logo"
+    assert change["warc_record_id"] == "<urn:uuid:2>" and change["bundle"] == "b"
+    assert compare(after, Snapshot("c", "complete", 200, None, None, POSTS, {}, (), None, (match,))) == []
+    (first,) = first_capture(after)  # the very first capture of a target reports its matches too
+    assert first["change"] == "hash-match" and first["previous_bundle"] is None and first["bundle"] == "b"
 
 
 def test_page_text_skips_scripts_and_styles(tmp_path: Path) -> None:

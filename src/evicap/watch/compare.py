@@ -9,7 +9,8 @@ Kinds:
   wall                        a login wall, bot challenge or rate limit appeared (``wall-gone`` when it went);
   capture-failed              no usable capture this round (the previous one stays the reference);
   media-new, media-gone       an image or video (by SHA-256) the page loads appeared or is no longer loaded;
-  page-text-changed           for pages without items: the visible text changed (lines added / removed).
+  page-text-changed           for pages without items: the visible text changed (lines added / removed);
+  hash-match                  with --match-list: media matching a hash list that the previous capture did not show.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def compare(before: Snapshot, after: Snapshot) -> list[dict[str, Any]]:
         removed = [line for line in before.text if line not in new_lines]
         add("page-text-changed", detail=f"{len(added)} line(s) added, {len(removed)} removed",
             added=[_snip(x) for x in added[:5]], removed=[_snip(x) for x in removed[:5]])  # fmt: skip
+    changes.extend(_new_matches(before.matches, after.matches))
     if _usable(after) and _usable(before):
         for digest, uri in after.media.items():
             if digest not in before.media:
@@ -84,6 +86,36 @@ def compare(before: Snapshot, after: Snapshot) -> list[dict[str, Any]]:
             if digest not in after.media:
                 add("media-gone", sha256=digest, url=uri)
     return _linked(changes, before, after)
+
+
+def first_capture(after: Snapshot) -> list[dict[str, Any]]:
+    """What the first capture of a target reports on its own: its hash-list matches (nothing to compare yet)."""
+    return _linked(_new_matches((), after.matches), Snapshot(None, "failed", None, None, None, None), after)
+
+
+def _new_matches(before: tuple[dict[str, Any], ...], after: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    seen = {_match_key(m) for m in before}
+    found = []
+    for match in after:
+        if _match_key(match) in seen:
+            continue
+        seen.add(_match_key(match))
+        kind, distance = match.get("signal_type"), match.get("distance")
+        fields = {
+            "change": "hash-match",
+            "detail": f"{match.get('list')}: {match.get('label')} ({kind}, distance {distance})",
+            "url": match.get("target_uri") or match.get("artifact"),
+            "warc_record_id": match.get("warc_record_id"),
+            "list": match.get("list"),
+            "label": match.get("label"),
+        }
+        found.append({k: v for k, v in fields.items() if v is not None})
+    return found
+
+
+def _match_key(match: dict[str, Any]) -> tuple[Any, ...]:
+    """The same listed entry met in the same medium (by its hash), whatever record it came in."""
+    return (match.get("list"), match.get("label"), match.get("signal_type"), match.get("value"))
 
 
 def _linked(changes: list[dict[str, Any]], before: Snapshot, after: Snapshot) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from evicap.batch.runner import CaptureFn, RunSettings, TargetOutcome, run_batch
 from evicap.batch.targets import Target
-from evicap.watch.compare import compare
+from evicap.watch.compare import compare, first_capture
 from evicap.watch.snapshot import read_snapshot
 from evicap.watch.state import WatchState, append_changes, parse_duration, parse_utc, utc
 
@@ -98,10 +98,9 @@ class Watch:
         bundle = Path(result.bundle).resolve() if result.bundle else None  # a restart may run from elsewhere
         after = read_snapshot(bundle, status=result.status, error=result.error)
         changes: list[dict[str, Any]] = []
-        if state.last_bundle is not None:
-            before = read_snapshot(Path(state.last_bundle))
-            for change in compare(before, after):
-                changes.append({"time": utc(self.clock()), "target": target.url, "item": target.item, **change})
+        found = compare(read_snapshot(Path(state.last_bundle)), after) if state.last_bundle else first_capture(after)
+        for change in found:
+            changes.append({"time": utc(self.clock()), "target": target.url, "item": target.item, **change})
         append_changes(self.directory, changes)
         state.rounds += 1
         # The interval runs from when this target's capture really started (it may have queued behind others, or

@@ -24,6 +24,7 @@ class Snapshot:
     media: dict[str, str] = field(default_factory=dict)  # sha256 -> target URI (images and videos the page loaded)
     text: tuple[str, ...] = ()  # visible page text, one entry per non-empty line
     started_at: str | None = None  # the capture's own start (manifest capture.started_at)
+    matches: tuple[dict[str, Any], ...] = ()  # hash-list matches at capture time (manifest detection.matches)
 
 
 class _Text(HTMLParser):
@@ -102,4 +103,5 @@ def read_snapshot(bundle: Path | None, *, status: str = "failed", error: str | N
         media=media,
         text=page_text(bundle / layout.DOM),
         started_at=capture.get("started_at"),
+        matches=tuple(m for m in (manifest.get("detection") or {}).get("matches", []) if isinstance(m, dict)),
     )
