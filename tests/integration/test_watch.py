@@ -5,6 +5,7 @@ restart that keeps the schedule and captures nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from evicap.cli.main import cli
 from evicap.watch.history import target_history
 from evicap.watch.state import parse_utc
 from tests.servers import LocalServer
+from tests.test_detect import scene
 from tests.tsa import isolated_config  # noqa: F401
 
 pytestmark = pytest.mark.timeout(600)
@@ -29,12 +31,14 @@ BEFORE = [("1", "Hello from the channel"), ("2", "This post will be deleted"), (
 AFTER = [("1", "Hello from the channel"), ("3", "Edited wording"), ("4", "A brand new post")]
 
 
-def _page(posts: list[tuple[str, str]]) -> bytes:
+def _page(posts: list[tuple[str, str]], image: bool = False) -> bytes:
     ld = [{"@context": "https://schema.org", "@type": "SocialMediaPosting", "identifier": pid, "articleBody": text,
            "url": f"/post/{pid}"} for pid, text in posts]  # fmt: skip
     html = "<!doctype html><title>channel</title>"
     html += f"<script type='application/ld+json'>{json.dumps(ld)}</script><h1>Channel</h1>"
     html += "".join(f"<article id=p{pid}><p>{text}</p></article>" for pid, text in posts)
+    if image:
+        html += "<img src=/media/flag.png>"
     return html.encode()
 
 
@@ -50,7 +54,7 @@ def channel(server: LocalServer, case: Path) -> str:
     """The channel shows BEFORE until the watch has recorded its first capture, AFTER from then on."""
 
     def serve(handler: BaseHTTPRequestHandler) -> None:
-        body = _page(AFTER if _rounds_done(case) >= 1 else BEFORE)
+        body = _page(AFTER, image=True) if _rounds_done(case) >= 1 else _page(BEFORE)
         handler.send_response(200)
         handler.send_header("Content-Type", "text/html; charset=utf-8")
         handler.send_header("Content-Length", str(len(body)))
@@ -70,10 +74,15 @@ def test_posts_deleted_added_and_edited_between_two_rounds_are_reported(
     case = tmp_path / "case"
     targets = tmp_path / "targets.txt"
     targets.write_text(channel(http_server, case) + "\n")
+    flag = scene(tmp_path / "flag.png", seed=11).read_bytes()  # posted with the new post, and on a hash list
+    http_server.route("/media/flag.png", flag, content_type="image/png")
+    hash_list = tmp_path / "list.csv"
+    hash_list.write_text(f"signal_type,signal_value,label\nmd5,{hashlib.md5(flag).hexdigest()},entity-Z flag\n")
     result = CliRunner().invoke(
-        cli, ["watch", str(targets), "--every", "2s", "--rounds", "2", "-o", str(case), "--no-timestamp", "--json"],
+        cli, ["watch", str(targets), "--every", "2s", "--rounds", "2", "-o", str(case), "--no-timestamp", "--json",
+              "--match-list", str(hash_list)],
         catch_exceptions=False,
-    )
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     printed = [json.loads(line) for line in result.stdout.splitlines()]
     logged = [json.loads(line) for line in (case / "watch-changes.jsonl").read_text().splitlines()]
@@ -81,6 +90,9 @@ def test_posts_deleted_added_and_edited_between_two_rounds_are_reported(
     kinds = {(c["change"], c.get("post_id")) for c in logged}
     assert {("deleted", "2"), ("new", "4"), ("edited", "3")} <= kinds
     assert not {k for k in kinds if k[1] == "1"}  # the unchanged post is not reported
+    (matched,) = [c for c in logged if c["change"] == "hash-match"]
+    assert matched["label"] == "entity-Z flag" and matched["url"].endswith("/media/flag.png")
+    assert any(c["change"] == "media-new" and c["url"].endswith("/media/flag.png") for c in logged)
     edited = next(c for c in logged if c["change"] == "edited")
     assert edited["before"] == "Original wording" and edited["after"] == "Edited wording"
     first, second = bundles(case)
