@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml
 	  echo "creating the virtual environment failed; installing python3-venv"; \
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
+	@scripts/install-media-tools.sh $(PYTHON)  # g++ + Python headers (pdqhash builds from source), ffmpeg
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 

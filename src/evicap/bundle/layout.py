@@ -12,7 +12,7 @@
       artifacts/           everything the capture produced
         capture.warc.gz
         screenshot-full.png, screenshot-viewport.png, dom.html, page.mhtml, page.pdf,
-        certificates.pem, certificates.json, page-facts.json, items.json, ...
+        certificates.pem, certificates.json, page-facts.json, items.json, media-hashes.json, ...
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ CERTIFICATES_JSON = f"{ARTIFACTS_DIR}/certificates.json"
 PAGE_FACTS = f"{ARTIFACTS_DIR}/page-facts.json"
 ITEMS = f"{ARTIFACTS_DIR}/items.json"
 IDENTIFIERS = f"{ARTIFACTS_DIR}/identifiers.json"
+MEDIA_HASHES = f"{ARTIFACTS_DIR}/media-hashes.json"  # MD5/SHA-256/PDQ of every image and video (evicap.detect)
 
 # Files at the bundle root that are not artifacts: the seal and its companions.
 SEAL_FILES = (MANIFEST, CHECKSUMS, SIGNATURE, SIGNER_KEY, TIMESTAMP, CUSTODY, CUSTODY_HEAD)

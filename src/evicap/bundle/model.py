@@ -24,6 +24,7 @@ ROLES = (
     "items",
     "media",
     "identifiers",
+    "media-hashes",
 )
 
 

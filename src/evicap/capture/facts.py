@@ -114,6 +114,7 @@ def manifest(
     tls_error: str | None,
     key_protection: str | None = None,
     clock: Mapping[str, Any] | None = None,
+    detection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest. ``clock``: the machine's clock state (evicap.seal.clock), read now when not given."""
     options = run.options
@@ -131,7 +132,7 @@ def manifest(
     }
     if key_protection is not None:
         seal["key_protection"] = key_protection
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "capture_id": run.capture_id,
@@ -190,3 +191,6 @@ def manifest(
         "checksums": {"path": layout.CHECKSUMS, "sha256": "0" * 64},
         "seal": seal,
     }
+    if detection is not None:  # media hashes and hash-list matches (evicap.detect)
+        data["detection"] = detection
+    return data

@@ -34,6 +34,7 @@ class CaptureOptions:
     max_media_size: int = 512 * 1024 * 1024  # bytes; cap for a re-fetched whole media file
     max_body_size: int | None = None  # None: no cap on any single response body
     full_page_max_height: int = 200_000  # CSS px; taller pages are cut and the cut is recorded
+    match_lists: tuple[str, ...] = ()  # hash-list files matched at capture time (read, never bundled)
     extra: dict[str, Any] = field(default_factory=dict)
     egress: EgressGate | None = field(default=None, compare=False)  # asked before each request; None: no gate
     # Safety (issue 12). proxy is scheme://host:port only; its user name and password travel in proxy_auth,

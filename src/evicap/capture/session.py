@@ -360,6 +360,7 @@ async def stage_capture(
             if recorder.cut_by_deadline and nav_error is None:
                 run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
                             f"{len(recorder.cut_by_deadline)} whole-body re-fetch(es) ended; the rest is sealed")
+            detection = await _detect(run, staging, warc, navigation.final_url or target, say)
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -373,6 +374,7 @@ async def stage_capture(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
             sealing.signer.fingerprint, tls_error=(watch.tls_errors[0] if watch.tls_errors else None),
             key_protection=sealing.signer.protection,
+            detection=detection,
         )
         manifest["identifiers"] = found_ids
         manifest["environment"]["presented"] = presented  # safety (issue 12): UA, client hints, webdriver
@@ -499,6 +501,26 @@ async def _identifiers(run: _Run, staging: Path, warc: WarcWriter, profile: Any,
                                                     target))
     return listed
 
+
+
+async def _detect(run: _Run, staging: Path, warc: Any, target: str, say: Progress) -> dict[str, Any]:
+    """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect."""
+    from evicap.detect.artifact import media_detection
+
+    say("hashing media")
+    written = await warc.flush()
+    document, detection = await asyncio.to_thread(
+        media_detection, staging, written, [a.to_json() for a in run.artifacts], run.capture_id,
+        run.options.match_lists,
+    )
+    run.artifacts.append(
+        await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)
+    )
+    for match in detection["matches"]:
+        where = match.get("target_uri") or match.get("artifact")
+        kind, distance = match["signal_type"], match["distance"]
+        say(f"hash-list match: {match['list']}: {match['label']} ({kind}, distance {distance}) {where}")
+    return detection
 
 
 async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:

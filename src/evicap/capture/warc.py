@@ -225,9 +225,15 @@ class WarcWriter:
         await self._run(lambda: self._write_record("metadata", headers, media_type, None, data))
         return record_id
 
-    async def flush(self) -> None:
-        """Push every record written so far to the file, so a reader may read them (ends on a record boundary)."""
-        await self._run(self._out.flush)
+    async def flush(self) -> int:
+        """Push the records written so far to the file, which stays open; returns its size then, a record
+        boundary: a reader of that many bytes sees whole records only (evicap.detect hashes media this way)."""
+
+        def work() -> int:
+            self._out.flush()
+            return self._out.tell()
+
+        return int(await self._run(work))
 
     async def close(self) -> FileDigest:
         """Finish the file (flush, fsync) and return its size and digests, computed during the writes."""

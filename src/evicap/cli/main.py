@@ -35,6 +35,9 @@ COMMANDS = {
     "requests": "evicap.cli.request:requests",
     "package": "evicap.cli.package:package",
     "export": "evicap.cli.export:export",
+    "hashes": "evicap.cli.hashes:hashes",
+    "match": "evicap.cli.match:match",
+    "watch": "evicap.cli.watch:watch",
 }
 
 

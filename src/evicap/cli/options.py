@@ -83,6 +83,8 @@ def capture_options(func: F) -> F:
         click.option("--tsa-all", is_flag=True,
                      help="Ask every time-stamp authority and keep every valid token (default: the first)."),
         click.option("--no-timestamp", is_flag=True, help="Do not request a trusted timestamp now."),
+        click.option("--match-list", "match_list", multiple=True, type=click.Path(dir_okay=False),
+                     help="Hash list (CSV/JSON) to match media against at capture time (repeatable; never bundled)."),
         click.option("--json", "as_json", is_flag=True, help="One JSON object per URL on stdout."),
     ]
     for decorator in reversed(decorators):

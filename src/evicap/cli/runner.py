@@ -38,6 +38,14 @@ def _prompt_passphrase() -> str:
     return str(click.prompt("Passphrase for the signing key", hide_input=True, err=True))
 
 
+def _match_lists(paths: Sequence[str] | None) -> tuple[str, ...]:
+    """--match-list files, parsed once now so a bad list fails before the browser starts (exit 2)."""
+    from evicap.detect.lists import load_lists
+
+    load_lists(paths or ())
+    return tuple(str(Path(p).resolve()) for p in paths or ())
+
+
 def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
     """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file."""
     from evicap.config import load_config
@@ -68,6 +76,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         session=params.get("session"),
         keep_secrets=bool(params.get("keep_secrets")),
         max_media_size=params["max_media_size"],
+        match_lists=_match_lists(params.get("match_list")),
     )
     settings = SealSettings.resolve(
         config,
