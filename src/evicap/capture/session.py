@@ -58,6 +58,8 @@ Progress = Callable[[str], None]
 
 # Share of the time limit spent waiting for the load event; the rest goes to quiet-waiting and behaviors.
 LOAD_SHARE = 0.6
+# Video frames for media hashes are sampled in what is left before the deadline, at least this long.
+MEDIA_MIN_SECONDS = 5.0
 # One deadline: --timeout bounds loading, behaviors, media re-fetches and snapshots. The snapshots keep a share
 # of it (SNAPSHOT_SHARE, between SNAPSHOT_MIN and SNAPSHOT_MAX seconds); past the deadline only the sealing
 # work runs: each remaining snapshot step's minimum (attachments.MIN_STEP), manifest, signature, time-stamp and
@@ -360,7 +362,7 @@ async def stage_capture(
             if recorder.cut_by_deadline and nav_error is None:
                 run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
                             f"{len(recorder.cut_by_deadline)} whole-body re-fetch(es) ended; the rest is sealed")
-            detection = await _detect(run, staging, warc, navigation.final_url or target, say)
+            detection = await _detect(run, staging, warc, navigation.final_url or target, deadline, say)
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -503,15 +505,23 @@ async def _identifiers(run: _Run, staging: Path, warc: WarcWriter, profile: Any,
 
 
 
-async def _detect(run: _Run, staging: Path, warc: Any, target: str, say: Progress) -> dict[str, Any]:
-    """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect."""
+async def _detect(
+    run: _Run, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress
+) -> dict[str, Any]:
+    """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect.
+
+    Video frames are sampled only in the time left before the deadline (at least MEDIA_MIN_SECONDS, taken from the
+    sealing margin), so the capture's one deadline holds; a video left unsampled is listed with the reason."""
     from evicap.detect.artifact import media_detection
+    from evicap.detect.media import Limits
 
     say("hashing media")
     written = await warc.flush()
+    budget = max(MEDIA_MIN_SECONDS, deadline - time.monotonic())
+    limits = Limits(video_budget=budget, video_timeout=min(Limits().video_timeout, budget))
     document, detection = await asyncio.to_thread(
         media_detection, staging, written, [a.to_json() for a in run.artifacts], run.capture_id,
-        run.options.match_lists,
+        run.options.match_lists, limits=limits,
     )
     run.artifacts.append(
         await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)

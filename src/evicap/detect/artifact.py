@@ -9,7 +9,7 @@ from typing import Any
 from evicap.bundle import layout
 from evicap.detect.lists import load_lists
 from evicap.detect.matching import Thresholds, match_media
-from evicap.detect.media import hash_media
+from evicap.detect.media import Limits, hash_media
 
 
 def media_detection(
@@ -19,6 +19,7 @@ def media_detection(
     capture_id: str,
     match_lists: Sequence[str] = (),
     thresholds: Thresholds | None = None,
+    limits: Limits | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Hash the media of the staged bundle (its WARC's first ``warc_bytes``, a record boundary, while the capture
     still writes; and its screenshots) and match them against the lists.
@@ -29,7 +30,7 @@ def media_detection(
     thresholds = thresholds or Thresholds()
     lists = load_lists(match_lists)
     document = hash_media(staging, staging / layout.WARC, artifacts, capture_id=capture_id, warc_bytes=warc_bytes,
-                          spool_dir=staging)  # fmt: skip
+                          spool_dir=staging, limits=limits)  # fmt: skip
     detection = {
         "media_hashes": layout.MEDIA_HASHES,
         "media_hashed": len(document["media"]),
