@@ -107,7 +107,7 @@ def test_verify_index_flags_unsealed_index_and_bad_bundle_paths(tmp_path: Path) 
     assert checks[("index-bundle", "T0001")].status == "pass"
     assert checks[("index-bundle", "T0002")].status == "fail"
     assert checks[("index-bundle", "T0003")].status == "fail"
-    assert checks[("index-bundle", "STRAY")].status == "not-checked"
+    assert checks[("index-bundle", "STRAY")].status == "fail"  # strict by default: nobody listed it
 
 
 def test_resealing_keeps_the_earlier_sealed_index_whole(tmp_path: Path) -> None:

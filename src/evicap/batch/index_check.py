@@ -63,7 +63,7 @@ def check_index(directory: Path, *, trusted_keys: list[Path], tsa_cas: list[Path
             and child.name not in listed
         ):
             checks.append(
-                not_checked("index-bundle", "bundle in the case directory but not listed in the index", child.name)
+                failed("index-bundle", "bundle in the case directory but not listed in the index", child.name)
             )
     return checks
 
