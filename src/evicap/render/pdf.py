@@ -1,8 +1,12 @@
 """HTML -> PDF through the same Chromium that captures (Playwright ``page.pdf``), with JavaScript disabled.
 
-The page is opened from its file so that relative image paths resolve; every http(s) request is aborted, so a
-report can never reach the network. Chromium prints the header and footer templates on every page and fills in
-the page numbers itself; the text stays text, so ``pdftotext`` (and a reader's search) finds every hash.
+The browser never opens the file itself: it runs sandboxed under its own unprivileged account (evicap.capture.
+browser), which may not read the investigator's directories. The page is loaded from a reserved origin
+(``REPORT_ORIGIN``, a name under ``.invalid`` that no resolver answers) whose paths are absolute file paths, each
+answered by our process from the file (Playwright ``route.fulfill``), so relative image paths resolve as they do on
+disk; every other request is aborted, so a report can never reach the network.
+Chromium prints the header and footer templates on every page and fills in the page numbers itself; the text
+stays text, so ``pdftotext`` (and a reader's search) finds every hash.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urlsplit
 
 from evicap.render.document import PdfHeader, RenderError
 
@@ -22,8 +27,20 @@ PAPERS = ("A4", "Letter")
 MARGINS: PdfMargins = {"top": "24mm", "bottom": "16mm", "left": "14mm", "right": "14mm"}
 
 
-async def _abort(route: Route) -> None:
-    await route.abort()
+REPORT_ORIGIN = "http://evicap-report.invalid"
+
+
+async def _serve(route: Route) -> None:
+    """Answer the report's own files from disk; abort everything else."""
+    url = urlsplit(route.request.url)
+    if f"{url.scheme}://{url.netloc}" != REPORT_ORIGIN:
+        await route.abort()
+        return
+    path = Path(unquote(url.path))
+    if route.request.method != "GET" or not path.is_file():
+        await route.fulfill(status=404, body="")
+        return
+    await route.fulfill(path=str(path))
 
 
 async def html_to_pdf(browser: Browser, html: Path, pdf: Path, header: PdfHeader, *, paper: str = "A4",
@@ -32,13 +49,12 @@ async def html_to_pdf(browser: Browser, html: Path, pdf: Path, header: PdfHeader
     if paper not in PAPERS:
         raise RenderError(f"unknown paper size {paper!r} (A4 or Letter)")
     part = pdf.with_name(pdf.name + ".part")
-    context = await browser.new_context(java_script_enabled=False, offline=True)
+    context = await browser.new_context(java_script_enabled=False, service_workers="block")
     try:
-        await context.route("http://**/*", _abort)
-        await context.route("https://**/*", _abort)
+        await context.route("**/*", _serve)
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
-        await page.goto(html.resolve().as_uri(), wait_until="load")
+        await page.goto(REPORT_ORIGIN + quote(str(html.resolve())), wait_until="load")
         await page.emulate_media(media="print")
         await page.pdf(
             path=str(part),

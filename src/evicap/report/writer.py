@@ -216,15 +216,32 @@ def write_reports(request: ReportRequest) -> list[WrittenReport]:
     here (see ``WrittenReport.verified``)."""
     jobs = _prepare(request)
     pdf_jobs = [(job.html, job.pdf, job.header) for job in jobs if job.pdf is not None]
-    if pdf_jobs:
-        pdf_files(pdf_jobs, paper=request.paper, browser_path=request.browser_path)
+    try:
+        if pdf_jobs:
+            pdf_files(pdf_jobs, paper=request.paper, browser_path=request.browser_path)
+    except BaseException:
+        _discard(jobs)
+        raise
     return _finish(request, jobs)
+
+
+def _discard(jobs: list[_Job]) -> None:
+    """Remove the documents of a run that could not finish, before any was recorded: a report is derived, never
+    evidence, and one left unrecorded in a bundle would make the bundle fail verification as an unlisted file."""
+    for job in jobs:
+        for path in (job.html, job.pdf):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
 async def write_reports_async(request: ReportRequest, browser: Browser) -> list[WrittenReport]:
     """The same on a browser that is already running (the capture's own: no second launch)."""
     jobs = await asyncio.to_thread(_prepare, request)
-    for job in jobs:
-        if job.pdf is not None:
-            await html_to_pdf(browser, job.html, job.pdf, job.header, paper=request.paper)
+    try:
+        for job in jobs:
+            if job.pdf is not None:
+                await html_to_pdf(browser, job.html, job.pdf, job.header, paper=request.paper)
+    except BaseException:
+        _discard(jobs)
+        raise
     return await asyncio.to_thread(_finish, request, jobs)
