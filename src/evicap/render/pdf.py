@@ -21,7 +21,7 @@ from evicap.render.document import PdfHeader, RenderError
 
 if TYPE_CHECKING:
     from playwright._impl._api_structures import PdfMargins
-    from playwright.async_api import Browser, Route
+    from playwright.async_api import Browser, BrowserContext, Route
 
 PAPERS = ("A4", "Letter")
 MARGINS: PdfMargins = {"top": "24mm", "bottom": "16mm", "left": "14mm", "right": "14mm"}
@@ -43,6 +43,16 @@ async def _serve(route: Route) -> None:
     await route.fulfill(path=str(path))
 
 
+def document_url(html: Path) -> str:
+    """Where a browser context prepared by ``serve_documents`` finds ``html``."""
+    return REPORT_ORIGIN + quote(str(html.resolve()))
+
+
+async def serve_documents(context: BrowserContext) -> None:
+    """Make ``context`` load our documents from disk through our process, and nothing from the network."""
+    await context.route("**/*", _serve)
+
+
 async def html_to_pdf(browser: Browser, html: Path, pdf: Path, header: PdfHeader, *, paper: str = "A4",
                       timeout: float = 120.0) -> None:
     """Print ``html`` to ``pdf`` (written as pdf.part, then renamed). Raises RenderError."""
@@ -51,10 +61,10 @@ async def html_to_pdf(browser: Browser, html: Path, pdf: Path, header: PdfHeader
     part = pdf.with_name(pdf.name + ".part")
     context = await browser.new_context(java_script_enabled=False, service_workers="block")
     try:
-        await context.route("**/*", _serve)
+        await serve_documents(context)
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
-        await page.goto(REPORT_ORIGIN + quote(str(html.resolve())), wait_until="load")
+        await page.goto(document_url(html), wait_until="load")
         await page.emulate_media(media="print")
         await page.pdf(
             path=str(part),
