@@ -9,6 +9,7 @@ before they reach Python.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -45,7 +46,8 @@ def ffmpeg_version() -> str | None:
     if path is None:
         return None
     try:
-        out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=20,
+                             env=_child_environment()).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     first = out.splitlines()[0] if out else ""
@@ -77,7 +79,8 @@ def frame_hashes(
         ]  # fmt: skip
         problem: str | None = None
         try:
-            done = subprocess.run(_bounded(command), capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            done = subprocess.run(_bounded(command), capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  env=_child_environment())
             if done.returncode != 0:
                 tail = done.stderr.decode("utf-8", "replace").strip().splitlines()
                 problem = f"ffmpeg exited {done.returncode}: {tail[-1][:200] if tail else 'no message'}"
@@ -97,3 +100,9 @@ def frame_hashes(
     if not frames:
         raise Unhashable(problem or "no video frame could be decoded")
     return frames, problem
+
+
+def _child_environment() -> dict[str, str]:
+    """ffmpeg decodes untrusted files: it gets a bare environment, nothing of ours (no EVICAP_*, no credentials,
+    no proxy settings), as the browser does (docs/safety.md)."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
