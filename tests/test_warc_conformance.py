@@ -134,9 +134,12 @@ def _pywb_python() -> str | None:
         str(Path(".venv-pywb/bin/python").absolute()) if Path(".venv-pywb/bin/python").exists() else None)
 
 
-@pytest.mark.skipif(_pywb_python() is None, reason="pywb is not installed (make test builds .venv-pywb)")
+PYWB_PYTHON = _pywb_python()  # read at import, like WACZ: each test's environment is cleaned of EVICAP_*
+
+
+@pytest.mark.skipif(PYWB_PYTHON is None, reason="pywb is not installed (make test builds .venv-pywb)")
 def test_pywb_cdx_indexer_indexes_responses_and_resources(warc_file: Path) -> None:
-    indexer = str(Path(str(_pywb_python())).with_name("cdx-indexer"))
+    indexer = str(Path(str(PYWB_PYTHON)).with_name("cdx-indexer"))
     result = subprocess.run([indexer, "-j", str(warc_file)], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr

@@ -40,7 +40,8 @@ def test_capture_with_tsa_all_records_clock_key_protection_tokens_and_head(
     assert (bundle / "manifest.tsr").is_file() and (bundle / "manifest.2.tsr").is_file()
     head = json.loads((bundle / "custody.head").read_bytes())
     events = [json.loads(line) for line in (bundle / "custody.jsonl").read_bytes().splitlines()]
-    assert head["seq"] == events[-1]["seq"] == 3
+    assert head["seq"] == events[-1]["seq"] == len(events) - 1 == 4  # the head signs the last event
+    assert events[-1]["action"] == "reported"  # the court report capture writes by default (issue 13)
     assert [e["details"]["token_file"] for e in events if e["action"] == "timestamped"] == [
         "manifest.tsr", "manifest.2.tsr"]
     verified = subprocess.run(
