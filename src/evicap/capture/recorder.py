@@ -44,6 +44,10 @@ NETWORK_BUFFERS = {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSi
 PAGE_TYPES = ("page", "iframe")
 
 
+# How long the page may take, after the freeze, to finish a document already on its way (see drain).
+DOCUMENT_SETTLE_SECONDS = 3.0
+
+
 class NetworkRecorder:
     """Records the page's network traffic into ``warc``. Call ``start()`` before navigating."""
 
@@ -223,6 +227,7 @@ class NetworkRecorder:
             for streamer in self._streamers:  # no new document from here on, in any frame...
                 with contextlib.suppress(PlaywrightError):
                     await asyncio.wait_for(streamer.freeze(), 2.0)
+            await self._document_settled(min(timeout, DOCUMENT_SETTLE_SECONDS))
             with contextlib.suppress(PlaywrightError, TimeoutError):
                 await asyncio.wait_for(self.page.send("Page.stopLoading"), 2.0)  # ...nor one half-loaded
         await self._settle(min(timeout, 1.0))  # the cancellations it causes arrive as loadingFailed events
@@ -233,6 +238,31 @@ class NetworkRecorder:
         self._settle_navigation()
         if self.spool_dir.exists() and not any(self.spool_dir.iterdir()):
             shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+    async def _document_settled(self, timeout: float) -> None:
+        """Before the page is stopped: let a main-frame document that got past the freeze finish loading.
+
+        A page that keeps navigating (a zero-second meta refresh) may have a document request already on its way
+        when the freeze starts; stopping the page just after that document committed would leave it empty for
+        every snapshot. New documents are refused from the freeze on, so this ends as soon as the main frame's
+        document is complete and no main-frame document request is open, or at ``timeout``."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while loop.time() < until:
+            loading = any(
+                not flow.done and flow.resource_type == "Document" and flow.frame_id == self.nav.main_frame
+                for flow in self._flows.values()
+            )
+            state = None
+            with contextlib.suppress(PlaywrightError, TimeoutError):
+                result = await asyncio.wait_for(
+                    self.page.send("Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True}),
+                    max(0.1, until - loop.time()),
+                )
+                state = result.get("result", {}).get("value")
+            if state == "complete" and not loading:
+                return
+            await asyncio.sleep(0.05)
 
     async def _write_open(self, flow: Flow) -> None:
         """A request still open at the end (long poll, event stream, stalled body): what arrived, marked cut."""
