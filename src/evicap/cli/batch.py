@@ -7,6 +7,7 @@ Exit codes: 0 every target complete; 1 any target partial or failed, or a line o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ from evicap.batch.targets import FORMATS, Target, load_targets
 from evicap.cli.batch_progress import make_progress
 from evicap.cli.options import capture_options
 from evicap.cli.output import Output
-from evicap.errors import UsageError
+from evicap.errors import EnvironmentProblem, UsageError
 
 INTERRUPTED = 130
 
@@ -72,6 +73,8 @@ INTERRUPTED = 130
     help="Target list format (auto: from the extension or the content).",
 )
 @click.option("--no-report", is_flag=True, help="Do not write the case report (reports/case-report.en.*) at the end.")
+@click.option("--broker", metavar="URL", help="Send the captures to `evicap worker` processes through this Redis "
+              "broker (redis://HOST:PORT/DB); DIR must be the same shared directory on every machine.")
 @capture_options
 def batch(
     targets_file: str,
@@ -83,6 +86,7 @@ def batch(
     target_timeout: float | None,
     resume: bool,
     list_format: str,
+    broker: str | None,
     **params: Any,
 ) -> None:
     """Capture every URL of TARGETS (.txt, .csv, .yaml, or - for stdin) into DIR, with a sealed case index."""
@@ -93,6 +97,7 @@ def batch(
     case_id = params.get("case")
     if not case_id:
         raise UsageError("evicap batch needs --case ID", hint="the case index and every bundle name the case")
+    remote = _remote_app(broker, params) if broker else None
     targets = load_targets(targets_file, fmt=None if list_format == "auto" else list_format)  # type: ignore[arg-type]
     for problem in targets.problems:
         out.warn(f"{escape(targets.source)} {escape(str(problem))}")
@@ -101,7 +106,7 @@ def batch(
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
     directory = ensure_case_dir(plan.output)
     settings = RunSettings(
-        concurrency=concurrency or os.cpu_count() or 2,
+        concurrency=concurrency or (REMOTE_IN_FLIGHT if remote else os.cpu_count() or 2),
         per_host=per_host,
         host_delay=host_delay,
         retries=retries,
@@ -120,7 +125,8 @@ def batch(
         done_before = len(targets.targets) - len(todo)
         if done_before:
             out.info(f"{done_before} target(s) already complete in {directory}; capturing {len(todo)}")
-        report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before)
+        report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before,
+                      remote=remote)
         _finish(out, index, report, plan, as_json)
         if not report.interrupted and not params.get("no_report"):
             from evicap.cli.report import write_after_capture
@@ -144,6 +150,7 @@ def _run(
     *,
     total: int,
     done: int,
+    remote: Any = None,
 ) -> RunReport:
     async def main() -> RunReport:
         stop, abort = asyncio.Event(), asyncio.Event()
@@ -163,10 +170,20 @@ def _run(
         progress = make_progress(out, as_json, total=total, done=done)
         try:
             with progress:
+                if remote is not None:  # the workers capture; the hang guard counts from a worker's start
+                    from evicap.batch.distributed import QUEUE_WAIT, RemoteCapture
+                    from evicap.batch.wire import sent_options
+
+                    capture = RemoteCapture(remote, index.directory, index.runs[-1]["started_at"],
+                                            sent_options(plan.options), settings.target_timeout, stop).capture_fn()
+                    run_settings = dataclasses.replace(settings, target_timeout=settings.target_timeout + QUEUE_WAIT)
+                else:
+                    capture = browser_capture(shared, plan.options, index.directory, plan.sealing)
+                    run_settings = settings
                 return await run_batch(
                     todo,
-                    browser_capture(shared, plan.options, index.directory, plan.sealing),
-                    settings,
+                    capture,
+                    run_settings,
                     on_outcome=lambda outcome: record_outcome(index, outcome),
                     progress=progress,
                     stop=stop,
@@ -178,6 +195,25 @@ def _run(
             loop.remove_signal_handler(signal.SIGTERM)
 
     return asyncio.run(main())
+
+
+REMOTE_IN_FLIGHT = 32  # --broker: tasks in flight at once by default (queued or running on the workers)
+WORKER_OWN = ("proxy", "session", "match_list", "allow_networks", "no_sandbox")
+
+
+def _remote_app(broker: str, params: dict[str, Any]) -> Any:
+    """The Celery app of a distributed batch, its broker reached now (a wrong URL is one line, exit 2)."""
+    given = [name for name in WORKER_OWN if params.get(name)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"{flags}: with --broker these belong to each `evicap worker`, not to the batch")
+    try:
+        from evicap.batch import tasks
+    except ImportError as exc:
+        raise EnvironmentProblem(f"--broker needs Celery: {exc}", hint="pip install 'evicap[distributed]'") from None
+    tasks.check_broker_url(broker)
+    tasks.ping_broker(broker)
+    return tasks.make_app(broker)
 
 
 def _finish(out: Output, index: CaseIndex, report: RunReport, plan: Any, as_json: bool) -> None:
