@@ -247,6 +247,7 @@ def test_ctrl_c_revokes_queued_targets_and_resume_finishes(
     assert all(e["status"] in ("complete", "pending") for e in index["targets"]), index["targets"]
     done = index["summary"]["complete"]
     assert 1 <= done < len(urls)
+    assert f"revoked {len(urls) - done} queued task(s)".encode() in stderr  # said so
     time.sleep(2)  # a queued task that was revoked must not be captured after the stop
     assert {b.name for b in bundles(out)} == {e["bundle"] for e in index["targets"] if e["bundle"]}
 

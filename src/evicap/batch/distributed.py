@@ -45,6 +45,7 @@ class RemoteCapture:
                  stop: asyncio.Event) -> None:
         self.app, self.directory, self.run, self.options = app, directory.resolve(), run, dict(options)
         self.guard, self.stop = guard, stop
+        self.withdrawn = 0  # queued tasks called back at a stop
 
     def capture_fn(self) -> CaptureFn:
         return self.capture
@@ -92,6 +93,7 @@ class RemoteCapture:
                 await asyncio.to_thread(self.app.control.revoke, tid)
                 await asyncio.sleep(REVOKE_SETTLE)
                 if (await self._meta(tid)).get("status") in (None, "PENDING", "REVOKED"):
+                    self.withdrawn += 1
                     raise Withdrawn()
                 continue
             await asyncio.sleep(pause)

@@ -168,14 +168,16 @@ def _run(
         loop.add_signal_handler(signal.SIGTERM, on_sigint)
         shared = SharedBrowser(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user)
         progress = make_progress(out, as_json, total=total, done=done)
+        sender: Any = None
         try:
             with progress:
                 if remote is not None:  # the workers capture; the hang guard counts from a worker's start
                     from evicap.batch.distributed import QUEUE_WAIT, RemoteCapture
                     from evicap.batch.wire import sent_options
 
-                    capture = RemoteCapture(remote, index.directory, index.runs[-1]["started_at"],
-                                            sent_options(plan.options), settings.target_timeout, stop).capture_fn()
+                    sender = RemoteCapture(remote, index.directory, index.runs[-1]["started_at"],
+                                           sent_options(plan.options), settings.target_timeout, stop)
+                    capture = sender.capture_fn()
                     run_settings = dataclasses.replace(settings, target_timeout=settings.target_timeout + QUEUE_WAIT)
                 else:
                     capture = browser_capture(shared, plan.options, index.directory, plan.sealing)
@@ -190,6 +192,9 @@ def _run(
                     abort=abort,
                 )
         finally:
+            if sender is not None and sender.withdrawn:
+                out.warn(f"revoked {sender.withdrawn} queued task(s) no worker had started; their targets stay "
+                         "pending")
             await shared.close()
             loop.remove_signal_handler(signal.SIGINT)
             loop.remove_signal_handler(signal.SIGTERM)
