@@ -222,8 +222,12 @@ def test_a_task_delivered_twice_returns_the_bundle_it_published(
     # a task of a run that has ended is refused, not captured
     index.runs[-1]["ended_at"] = "2026-01-01T00:00:00.000000Z"
     index.save(force=True)
-    stale = WorkerRuntime("w-test", plan.options, plan.browser, plan.sealing).execute({**payload, "attempt": 3})
+    idle = WorkerRuntime("w-test", plan.options, plan.browser, plan.sealing)
+    stale = idle.execute({**payload, "attempt": 3})
     assert stale["raised"]["kind"] == "usage" and "stale" in stale["raised"]["message"]
+    # a worker that does not see the shared directory says so (the coordinator stops: an environment problem)
+    unmounted = idle.execute({**payload, "directory": str(tmp_path / "not-mounted")})
+    assert unmounted["raised"]["kind"] == "environment" and "mount" in unmounted["raised"]["message"]
     assert len(http_server.requests_for("/once")) == 2
 
 

@@ -140,6 +140,9 @@ class WorkerRuntime:
         try:
             task = Task.from_json(payload)
             directory = Path(task.directory)
+            if not (directory / layout.INDEX).is_file():
+                raise EnvironmentProblem(f"no case index at {directory} on this worker",
+                                         hint="mount the shared case directory at the same path on every machine")
             if not run_is_open(directory, task.run):
                 raise UsageError(f"stale task for {task.target.item}: the batch run that sent it has ended")
             with claim(directory, task.target, timeout=task.guard):
