@@ -309,3 +309,40 @@ def test_a_local_batch_does_not_import_celery() -> None:
             "evicap.batch.claims; print(sorted(m for m in sys.modules if m.split('.')[0] in ('celery', 'kombu')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_pool_process_that_dies_has_its_target_put_back_at_once(
+    http_server: LocalServer, redis_url: str, workers: list[Worker], tmp_path: Path
+) -> None:
+    """task_reject_on_worker_lost: the worker lives on, its pool process running the capture is killed (as the OOM
+    killer would); the target is delivered again at once, not after the visibility timeout (600 s here)."""
+    import psutil
+
+    held = HeldOnce()
+    url = http_server.route_fn("/held", held)
+    targets = tmp_path / "targets.txt"
+    targets.write_text(url + "\n", encoding="utf-8")
+    out = tmp_path / "case"
+    config_home = tmp_path / "cfg-coordinator"
+    worker = Worker(redis_url, tmp_path / "cfg-w", tmp_path / "w.log", name="w", visibility=600.0)
+    workers.append(worker)
+    worker.wait_ready()
+    batch = coordinator(targets, out, config_home, redis_url)
+    try:
+        wait_until(lambda: held.calls >= 1, 90, "the worker's request for /held", batch)
+        pool = [p for p in psutil.Process(worker.proc.pid).children() if "python" in p.name().lower()
+                or "evicap" in " ".join(p.cmdline())]
+        assert len(pool) == 1, pool  # --concurrency 1: one pool process
+        pool[0].kill()
+        held.release.set()
+        _stdout, stderr = batch.communicate(timeout=180)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait()
+    assert batch.returncode == 0, stderr.decode()
+    (bundle,) = bundles(out)
+    assert acquired(bundle)["attempt"] == 1 and held.calls == 2
+    assert len(list((out / ".unsealed").iterdir())) == 1  # the dead process's half-made capture, kept
+    assert not failures(verify_index(out, trusted_keys=[config_home / "evicap" / "signing-key.pem.pub",
+                                                        worker.public_key], tsa_cas=[]))
