@@ -19,7 +19,7 @@ from rich.markup import escape
 from evicap.batch.case import close_case, open_case, record_outcome
 from evicap.batch.index import CaseIndex
 from evicap.batch.job import SharedBrowser, batch_target_timeout, browser_capture
-from evicap.batch.resume import case_lock, ensure_case_dir
+from evicap.batch.resume import case_lock, ensure_case_dir, reconcile
 from evicap.batch.runner import RunReport, RunSettings, run_batch
 from evicap.batch.targets import FORMATS, Target, load_targets
 from evicap.cli.batch_progress import make_progress
@@ -127,6 +127,9 @@ def batch(
             out.info(f"{done_before} target(s) already complete in {directory}; capturing {len(todo)}")
         report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before,
                       remote=remote)
+        if remote is not None:  # a late copy of an attempt the run gave up on (hung or dead worker): listed too
+            for note in reconcile(index):
+                out.info(escape(note))
         _finish(out, index, report, plan, as_json)
         if not report.interrupted and not params.get("no_report"):
             from evicap.cli.report import write_after_capture
