@@ -32,7 +32,8 @@ INTERRUPTED = 130
 
 @click.command()
 @click.argument("targets_file", metavar="TARGETS")
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Captures at once (default: number of cores).")
+@click.option("--concurrency", type=click.IntRange(1, 64),
+              help="Captures at once (default: number of cores; with --broker, tasks in flight: 32).")
 @click.option(
     "--per-host", type=click.IntRange(1, 64), default=2, show_default=True, help="Captures in flight on one host."
 )
