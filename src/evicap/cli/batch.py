@@ -32,8 +32,9 @@ INTERRUPTED = 130
 
 @click.command()
 @click.argument("targets_file", metavar="TARGETS")
-@click.option("--concurrency", type=click.IntRange(1, 64),
-              help="Captures at once (default: number of cores; with --broker, tasks in flight: 32).")
+@click.option("--concurrency", type=click.IntRange(1, 4096),
+              help="Captures at once, at most 64 (default: number of cores); with --broker, tasks in flight "
+              "(default 32).")
 @click.option(
     "--per-host", type=click.IntRange(1, 64), default=2, show_default=True, help="Captures in flight on one host."
 )
@@ -98,6 +99,9 @@ def batch(
     case_id = params.get("case")
     if not case_id:
         raise UsageError("evicap batch needs --case ID", hint="the case index and every bundle name the case")
+    if concurrency and concurrency > LOCAL_MAX and not broker:
+        raise UsageError(f"--concurrency {concurrency}: at most {LOCAL_MAX} on one machine",
+                         hint="more needs --broker and evicap worker machines")
     remote = _remote_app(broker, params) if broker else None
     targets = load_targets(targets_file, fmt=None if list_format == "auto" else list_format)  # type: ignore[arg-type]
     for problem in targets.problems:
@@ -206,6 +210,7 @@ def _run(
     return asyncio.run(main())
 
 
+LOCAL_MAX = 64  # captures at once in one process
 REMOTE_IN_FLIGHT = 32  # --broker: tasks in flight at once by default (queued or running on the workers)
 WORKER_OWN = ("proxy", "session", "match_list", "allow_networks", "no_sandbox")
 
