@@ -5,7 +5,8 @@ backoff and stops cleanly; only "capture this target" becomes "send a task and w
 ``--concurrency`` is then the number of tasks in flight (queued or running), per-host limits and delays hold
 across all workers, and the case index is built and sealed here, by the coordinator, as in a local batch.
 
-Waiting for an answer: the result backend is polled for the task's state. The hang guard counts from the moment
+Waiting for an answer: one loop reads the states of every task in flight from the result backend (one MGET a
+round, ``ResultWatcher``). The hang guard counts from the moment
 a worker reports the task started (and starts again when another worker takes it over after the first died), so
 time spent queued behind other targets is not held against a target. On a stop (first Ctrl-C) a task not started
 yet is revoked and its target left unfinished (``Withdrawn``); one a worker is running is waited for. A second
@@ -26,9 +27,10 @@ from evicap.batch.runner import CaptureFn, Withdrawn
 from evicap.batch.targets import Target
 from evicap.batch.wire import TASK_NAME, Task, result_from_json
 from evicap.bundle.model import CaptureResult
-from evicap.errors import CaptureError
+from evicap.errors import CaptureError, EnvironmentProblem, EvicapError
 
-POLL_FIRST, POLL_MAX = 0.1, 1.0  # seconds between two looks at a task's state (growing while nothing changes)
+POLL = 0.25  # seconds between two looks at the states of every task in flight (one MGET for all of them)
+BACKEND_PATIENCE = 60.0  # seconds the result backend may stay unreachable before the batch stops
 QUEUE_WAIT = 24 * 3600.0  # the scheduler's bound on one attempt, queue included: workers may all be busy or down
 REVOKE_SETTLE = 1.0  # seconds a revoked task is watched in case a worker had just taken it
 
@@ -36,6 +38,60 @@ REVOKE_SETTLE = 1.0  # seconds a revoked task is watched in case a worker had ju
 def task_id(directory: Path, run: str, target: Target, attempt: int) -> str:
     """The same id for the same attempt (a redelivered message keeps it; a new attempt gets a new one)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"evicap:{directory}:{run}:{target.item}:{attempt}"))
+
+
+class ResultWatcher:
+    """One loop that reads the states of all tasks in flight with one MGET per round, however many there are: the
+    coordinator's cost per target does not grow with the number of targets in flight."""
+
+    def __init__(self, app: Celery, interval: float = POLL) -> None:
+        self.app, self.interval = app, interval
+        self.wanted: set[str] = set()
+        self.metas: dict[str, dict[str, Any]] = {}
+        self.error: EvicapError | None = None
+        self._round = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def next_meta(self, tid: str) -> dict[str, Any]:
+        """The task's state as of the next round."""
+        self.wanted.add(tid)
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.create_task(self._rounds())
+        await self._round.wait()
+        if self.error is not None:
+            raise self.error
+        return self.metas.get(tid, {"status": "PENDING"})
+
+    def forget(self, tid: str) -> None:
+        self.wanted.discard(tid)
+        self.metas.pop(tid, None)
+
+    async def _rounds(self) -> None:
+        failing_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while self.wanted:
+            ids = sorted(self.wanted)
+            try:
+                self.metas.update(await asyncio.to_thread(self._fetch, ids))
+                failing_since = None
+            except Exception as exc:  # redis-py and kombu errors: the backend is unreachable for now
+                failing_since = failing_since or loop.time()
+                if loop.time() - failing_since > BACKEND_PATIENCE:
+                    self.error = EnvironmentProblem(f"lost the result backend for {BACKEND_PATIENCE:g} s: {exc}")
+                else:
+                    await asyncio.sleep(self.interval)
+                    continue
+            done, self._round = self._round, asyncio.Event()
+            done.set()
+            if self.error is not None:
+                return
+            await asyncio.sleep(self.interval)
+
+    def _fetch(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        backend = self.app.backend
+        values = backend.mget([backend.get_key_for_task(tid) for tid in ids])
+        return {tid: backend.decode_result(value) if value else {"status": "PENDING"}
+                for tid, value in zip(ids, values, strict=True)}
 
 
 class RemoteCapture:
@@ -46,6 +102,7 @@ class RemoteCapture:
         self.app, self.directory, self.run, self.options = app, directory.resolve(), run, dict(options)
         self.guard, self.stop = guard, stop
         self.withdrawn = 0  # queued tasks called back at a stop
+        self.watcher = ResultWatcher(app)
 
     def capture_fn(self) -> CaptureFn:
         return self.capture
@@ -61,18 +118,15 @@ class RemoteCapture:
         except asyncio.CancelledError:  # second Ctrl-C: stop waiting; the worker finishes, --resume adopts it
             await asyncio.shield(asyncio.to_thread(self.app.control.revoke, tid))
             raise
-
-    async def _meta(self, tid: str) -> dict[str, Any]:
-        meta = await asyncio.to_thread(self.app.backend.get_task_meta, tid)
-        return meta if isinstance(meta, dict) else {}
+        finally:
+            self.watcher.forget(tid)
 
     async def _answer(self, tid: str, target: Target) -> CaptureResult:
         loop = asyncio.get_running_loop()
         runner: Any = None
         started_at = 0.0
-        pause = POLL_FIRST
         while True:
-            meta = await self._meta(tid)
+            meta = await self.watcher.next_meta(tid)
             state = meta.get("status")
             if state == "SUCCESS":
                 await asyncio.to_thread(self.app.backend.forget, tid)
@@ -84,7 +138,7 @@ class RemoteCapture:
             if state == "STARTED":
                 who = meta.get("result")
                 if who != runner:  # a (new) worker took it: the guard starts now
-                    runner, started_at, pause = who, loop.time(), POLL_FIRST
+                    runner, started_at = who, loop.time()
                 elif loop.time() - started_at > self.guard:
                     await asyncio.to_thread(self.app.control.revoke, tid)
                     raise CaptureError(f"no answer from the worker ({_who(runner)}) within the batch's guard of "
@@ -92,12 +146,9 @@ class RemoteCapture:
             elif self.stop.is_set():  # queued, not started: call it back
                 await asyncio.to_thread(self.app.control.revoke, tid)
                 await asyncio.sleep(REVOKE_SETTLE)
-                if (await self._meta(tid)).get("status") in (None, "PENDING", "REVOKED"):
+                if (await self.watcher.next_meta(tid)).get("status") in (None, "PENDING", "REVOKED"):
                     self.withdrawn += 1
                     raise Withdrawn()
-                continue
-            await asyncio.sleep(pause)
-            pause = min(POLL_MAX, pause * 1.5)
 
 
 def _who(meta: Any) -> str:
