@@ -16,6 +16,7 @@ Ctrl-C stops waiting: running tasks are revoked but finish on their workers; `--
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,16 +24,27 @@ from typing import Any
 
 from celery import Celery
 
-from evicap.batch.runner import CaptureFn, Withdrawn
+from evicap.batch.index import CaseIndex
+from evicap.batch.runner import CaptureFn, RunSettings, Withdrawn
 from evicap.batch.targets import Target
-from evicap.batch.wire import TASK_NAME, Task, result_from_json
+from evicap.batch.wire import TASK_NAME, Task, result_from_json, sent_options
 from evicap.bundle.model import CaptureResult
+from evicap.capture.options import CaptureOptions
 from evicap.errors import CaptureError, EnvironmentProblem, EvicapError
 
 POLL = 0.25  # seconds between two looks at the states of every task in flight (one MGET for all of them)
 BACKEND_PATIENCE = 60.0  # seconds the result backend may stay unreachable before the batch stops
 QUEUE_WAIT = 24 * 3600.0  # the scheduler's bound on one attempt, queue included: workers may all be busy or down
 REVOKE_SETTLE = 1.0  # seconds a revoked task is watched in case a worker had just taken it
+
+
+def remote_capture(app: Celery, index: CaseIndex, options: CaptureOptions, settings: RunSettings,
+                   stop: asyncio.Event) -> tuple[RemoteCapture, RunSettings]:
+    """The sender for this run of the case, and the scheduler's settings for it: the hang guard moves into the
+    sender (counted from a worker's start), the scheduler's own bound only adds the time a task may wait queued."""
+    sender = RemoteCapture(app, index.directory, index.runs[-1]["started_at"], sent_options(options),
+                           settings.target_timeout, stop)
+    return sender, dataclasses.replace(settings, target_timeout=settings.target_timeout + QUEUE_WAIT)
 
 
 def task_id(directory: Path, run: str, target: Target, attempt: int) -> str:

@@ -111,6 +111,13 @@ def make_app(url: str, *, visibility_timeout: float = DEFAULT_VISIBILITY) -> Cel
     return app
 
 
+def connect(url: str, *, visibility_timeout: float = DEFAULT_VISIBILITY) -> Celery:
+    """The app for a broker URL that is well-formed and answers now (else one line, exit 2)."""
+    check_broker_url(url)
+    ping_broker(url)
+    return make_app(url, visibility_timeout=visibility_timeout)
+
+
 def run_is_open(directory: Path, run: str) -> bool:
     """Whether the run that sent a task is still the case's running one (a later run or a closed one: stale)."""
     try:

@@ -111,13 +111,15 @@ def batch(
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
     directory = ensure_case_dir(plan.output)
     settings = RunSettings(
-        concurrency=concurrency or (REMOTE_IN_FLIGHT if remote else os.cpu_count() or 2),
+        concurrency=concurrency or os.cpu_count() or 2,
         per_host=per_host,
         host_delay=host_delay,
         retries=retries,
         backoff=retry_backoff,
         target_timeout=target_timeout or batch_target_timeout(plan.options.timeout),
     )
+    if remote is not None and not concurrency:
+        settings = dataclasses.replace(settings, concurrency=REMOTE_IN_FLIGHT)
     with case_lock(directory):
         opened = open_case(directory, case_id, targets, resume)
         if opened.nothing_to_do:
@@ -179,14 +181,11 @@ def _run(
         sender: Any = None
         try:
             with progress:
-                if remote is not None:  # the workers capture; the hang guard counts from a worker's start
-                    from evicap.batch.distributed import QUEUE_WAIT, RemoteCapture
-                    from evicap.batch.wire import sent_options
+                if remote is not None:  # the workers capture (batch.distributed)
+                    from evicap.batch.distributed import remote_capture
 
-                    sender = RemoteCapture(remote, index.directory, index.runs[-1]["started_at"],
-                                           sent_options(plan.options), settings.target_timeout, stop)
+                    sender, run_settings = remote_capture(remote, index, plan.options, settings, stop)
                     capture = sender.capture_fn()
-                    run_settings = dataclasses.replace(settings, target_timeout=settings.target_timeout + QUEUE_WAIT)
                 else:
                     capture = browser_capture(shared, plan.options, index.directory, plan.sealing)
                     run_settings = settings
@@ -225,9 +224,7 @@ def _remote_app(broker: str, params: dict[str, Any]) -> Any:
         from evicap.batch import tasks
     except ImportError as exc:
         raise EnvironmentProblem(f"--broker needs Celery: {exc}", hint="pip install 'evicap[distributed]'") from None
-    tasks.check_broker_url(broker)
-    tasks.ping_broker(broker)
-    return tasks.make_app(broker)
+    return tasks.connect(broker)
 
 
 def _finish(out: Output, index: CaseIndex, report: RunReport, plan: Any, as_json: bool) -> None:

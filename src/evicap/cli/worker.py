@@ -52,14 +52,12 @@ def worker(broker: str, concurrency: int, name: str | None, visibility_timeout: 
         raise EnvironmentProblem(f"evicap worker needs Celery: {exc}",
                                  hint="pip install 'evicap[distributed]'") from None
     out = Output()
-    tasks.check_broker_url(broker)
-    tasks.ping_broker(broker)
+    app = tasks.connect(broker, visibility_timeout=visibility_timeout)
     plan = build_plan({**params, "timeout": 60.0, "viewport": (1280, 900), "output": ".",
                        "max_media_size": parse_size(None, None, "512M")})
     if plan.key_created:
         out.info(f"created a signing key for this worker at {plan.key_created} (public key beside it); back it up")
     node = name or f"evicap-{os.getpid()}@{socket.gethostname()}"
-    app = tasks.make_app(broker, visibility_timeout=visibility_timeout)
     runtime = tasks.WorkerRuntime(node, plan.options, plan.browser, plan.sealing, plan.browser_user)
     tasks.register(app, runtime)
     out.info(f"worker {node}: {concurrency} at once, key {plan.sealing.signer.fingerprint[:16]}…, broker "
