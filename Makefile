@@ -63,7 +63,7 @@ browser: $(STAMP) browser-user
 	@scripts/install-browser.sh $(BIN)/python
 	@scripts/install-tools.sh
 
-# The broker the distributed batch's tests start on 127.0.0.1 (Debian's redis-server; never started as a service).
+# Debian's redis-server: the distributed batch's tests start their own, on a free 127.0.0.1 port, in a temp dir.
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
