@@ -86,7 +86,7 @@ class Worker:
     def wait_ready(self, limit: float = 90) -> None:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            if f"{self.name} ready." in self.text():
+            if f"{self.name}@" in self.text() and " ready." in self.text():
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker {self.name} ended early:\n{self.text()}")

@@ -160,7 +160,7 @@ def test_worker_killed_mid_capture_its_target_is_captured_once_by_the_other(
     entries = {e["url"]: e for e in index["targets"]}
     held_bundle = out / entries[urls[0]]["bundle"]
     details = acquired(held_bundle)
-    assert details["worker"]["worker"] == "survivor" and details["worker"]["hostname"]
+    assert details["worker"]["worker"] == f"survivor@{details['worker']['hostname']}"
     assert details["attempt"] == 1  # the same attempt, delivered again; not a retry
     assert held.calls == 2
     assert (out / ".unsealed" / staging[0]).is_dir()  # the dead worker's half-made capture: kept, set aside

@@ -24,7 +24,7 @@ from evicap.errors import EnvironmentProblem
 @click.option("--broker", required=True, metavar="URL", help="Redis broker, redis://HOST:PORT/DB.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Captures at once on this machine (one browser per pool process).")
-@click.option("--name", help="Worker id recorded in each bundle (default: evicap-PID@HOSTNAME).")
+@click.option("--name", help="Worker id recorded in each bundle (default evicap-PID; @HOSTNAME is added).")
 @click.option("--visibility-timeout", type=click.FloatRange(10, 7 * 86400), default=600.0, show_default=True,
               help="Seconds before a target whose worker died is given to another worker; must exceed the "
                    "longest attempt (--timeout + 20 + 120 by default).")
@@ -57,7 +57,9 @@ def worker(broker: str, concurrency: int, name: str | None, visibility_timeout: 
                        "max_media_size": parse_size(None, None, "512M")})
     if plan.key_created:
         out.info(f"created a signing key for this worker at {plan.key_created} (public key beside it); back it up")
-    node = name or f"evicap-{os.getpid()}@{socket.gethostname()}"
+    node = name or f"evicap-{os.getpid()}"
+    if "@" not in node:  # Celery's node name form, recorded as is in every bundle: worker id @ machine
+        node = f"{node}@{socket.gethostname()}"
     runtime = tasks.WorkerRuntime(node, plan.options, plan.browser, plan.sealing, plan.browser_user)
     tasks.register(app, runtime)
     out.info(f"worker {node}: {concurrency} at once, key {plan.sealing.signer.fingerprint[:16]}…, broker "
