@@ -16,13 +16,13 @@ WACZ_STAMP := $(WACZ_VENV)/.installed
 RWP_DIR    ?= .replaywebpage
 RWP_STAMP  := $(RWP_DIR)/package/sw.js
 
-.PHONY: demo test setup browser browser-user lint typecheck clean bench replaywebpage
+.PHONY: demo test setup browser browser-user lint typecheck clean bench replaywebpage redis-server
 
 demo: setup
 	$(BIN)/evicap doctor
 	$(BIN)/evicap demo
 
-test: setup lint $(PYWB_STAMP) $(WACZ_STAMP) replaywebpage
+test: setup lint redis-server $(PYWB_STAMP) $(WACZ_STAMP) replaywebpage
 	EVICAP_PYWB_PYTHON=$(CURDIR)/$(PYWB_VENV)/bin/python EVICAP_WACZ=$(CURDIR)/$(WACZ_VENV)/bin/wacz \
 	  $(BIN)/python -m pytest -q
 
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	@scripts/install-media-tools.sh $(PYTHON)  # g++ + Python headers (pdqhash builds from source), ffmpeg
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,distributed]'
 	@touch $(STAMP)
 
 $(PYWB_STAMP):
@@ -62,6 +62,10 @@ replaywebpage:
 browser: $(STAMP) browser-user
 	@scripts/install-browser.sh $(BIN)/python
 	@scripts/install-tools.sh
+
+# Debian's redis-server: the distributed batch's tests start their own, on a free 127.0.0.1 port, in a temp dir.
+redis-server:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
 # As root, evicap runs the browser as this unprivileged account so that Chromium's sandbox works (docs/safety.md).
 browser-user:

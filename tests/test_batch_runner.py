@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from evicap.batch.runner import RunSettings, TargetOutcome, retry_reason, run_batch
+from evicap.batch.runner import RunSettings, TargetOutcome, Withdrawn, retry_reason, run_batch
 from evicap.batch.targets import Target
 from evicap.bundle.model import CaptureResult
 from evicap.errors import CaptureError, SigningError, UsageError
@@ -211,6 +211,30 @@ def test_stop_lets_captures_in_flight_finish_and_starts_nothing_new() -> None:
     assert finished == ["T0001"]
     assert report.interrupted
     assert [u.target.item for u in report.unfinished] == ["T0002", "T0003", "T0004", "T0005"]
+
+
+def test_an_attempt_withdrawn_at_a_stop_leaves_its_target_unfinished_and_uncounted() -> None:
+    """A distributed task revoked while still queued: not an outcome, not an attempt, captured on --resume."""
+    outcomes: list[TargetOutcome] = []
+
+    async def main() -> object:
+        stop = asyncio.Event()
+
+        async def capture(target: Target, attempt: int) -> CaptureResult:
+            if target.item == "T0001":
+                await asyncio.sleep(0.05)  # running on a worker: waited for
+                return ok(target)
+            stop.set()
+            await asyncio.sleep(0.01)
+            raise Withdrawn()
+
+        return await run_batch(targets("https://a.example/1", "https://b.example/2", "https://c.example/3"),
+                               capture, RunSettings(concurrency=3), on_outcome=outcomes.append, stop=stop)
+
+    report = run(main())
+    assert [o.target.item for o in outcomes] == ["T0001"]
+    assert report.interrupted
+    assert [(u.target.item, u.attempts) for u in report.unfinished] == [("T0002", 0), ("T0003", 0)]
 
 
 def test_abort_cancels_captures_in_flight_and_reports_them_unfinished() -> None:

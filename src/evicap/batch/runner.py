@@ -45,6 +45,11 @@ _TRANSIENT = re.compile(
 FATAL = (EnvironmentProblem, SigningError)  # every further target would fail the same way: stop the batch
 
 
+class Withdrawn(Exception):
+    """Raised by a CaptureFn whose attempt never started and was called back at a stop (a distributed task
+    revoked while queued): the target goes back to the unfinished ones, and the attempt does not count."""
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """How hard to push: limits apply to the whole run."""
@@ -245,6 +250,10 @@ async def run_batch(
             result = _failed(job.target, f"capture hung past the batch's guard of {settings.target_timeout:g} s "
                              "(its staging directory is kept)")
             transient = "timed out"
+        except Withdrawn:
+            job.attempts -= 1
+            await scheduler.release(job, retry_at=time.monotonic())
+            return
         except FATAL as error:
             fatal.append(error)
             await scheduler.stop()

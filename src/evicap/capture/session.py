@@ -21,7 +21,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +80,7 @@ class Sealing:
     signer: Signer
     settings: SealSettings
     actor_name: str | None = None
+    acquired_details: Mapping[str, Any] = field(default_factory=dict)  # more for the custody log's "acquired"
 
 
 @dataclass
@@ -552,6 +553,7 @@ async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> st
                 "status": run.status,
                 "case": run.options.case,
                 "item": run.options.item,
+                **sealing.acquired_details,  # a distributed batch's worker: machine, worker id, attempt
             },
         )
     except EvicapError as exc:

@@ -7,6 +7,7 @@ Exit codes: 0 every target complete; 1 any target partial or failed, or a line o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -18,20 +19,22 @@ from rich.markup import escape
 from evicap.batch.case import close_case, open_case, record_outcome
 from evicap.batch.index import CaseIndex
 from evicap.batch.job import SharedBrowser, batch_target_timeout, browser_capture
-from evicap.batch.resume import case_lock, ensure_case_dir
+from evicap.batch.resume import case_lock, ensure_case_dir, reconcile
 from evicap.batch.runner import RunReport, RunSettings, run_batch
 from evicap.batch.targets import FORMATS, Target, load_targets
 from evicap.cli.batch_progress import make_progress
 from evicap.cli.options import capture_options
 from evicap.cli.output import Output
-from evicap.errors import UsageError
+from evicap.errors import EnvironmentProblem, UsageError
 
 INTERRUPTED = 130
 
 
 @click.command()
 @click.argument("targets_file", metavar="TARGETS")
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Captures at once (default: number of cores).")
+@click.option("--concurrency", type=click.IntRange(1, 4096),
+              help="Captures at once, at most 64 (default: number of cores); with --broker, tasks in flight "
+              "(default 32).")
 @click.option(
     "--per-host", type=click.IntRange(1, 64), default=2, show_default=True, help="Captures in flight on one host."
 )
@@ -72,6 +75,8 @@ INTERRUPTED = 130
     help="Target list format (auto: from the extension or the content).",
 )
 @click.option("--no-report", is_flag=True, help="Do not write the case report (reports/case-report.en.*) at the end.")
+@click.option("--broker", metavar="URL", help="Send the captures to `evicap worker` processes through this Redis "
+              "broker (redis://HOST:PORT/DB); DIR must be the same shared directory on every machine.")
 @capture_options
 def batch(
     targets_file: str,
@@ -83,6 +88,7 @@ def batch(
     target_timeout: float | None,
     resume: bool,
     list_format: str,
+    broker: str | None,
     **params: Any,
 ) -> None:
     """Capture every URL of TARGETS (.txt, .csv, .yaml, or - for stdin) into DIR, with a sealed case index."""
@@ -93,6 +99,10 @@ def batch(
     case_id = params.get("case")
     if not case_id:
         raise UsageError("evicap batch needs --case ID", hint="the case index and every bundle name the case")
+    if concurrency and concurrency > LOCAL_MAX and not broker:
+        raise UsageError(f"--concurrency {concurrency}: at most {LOCAL_MAX} on one machine",
+                         hint="more needs --broker and evicap worker machines")
+    remote = _remote_app(broker, params) if broker else None
     targets = load_targets(targets_file, fmt=None if list_format == "auto" else list_format)  # type: ignore[arg-type]
     for problem in targets.problems:
         out.warn(f"{escape(targets.source)} {escape(str(problem))}")
@@ -108,6 +118,8 @@ def batch(
         backoff=retry_backoff,
         target_timeout=target_timeout or batch_target_timeout(plan.options.timeout),
     )
+    if remote is not None and not concurrency:
+        settings = dataclasses.replace(settings, concurrency=REMOTE_IN_FLIGHT)
     with case_lock(directory):
         opened = open_case(directory, case_id, targets, resume)
         if opened.nothing_to_do:
@@ -120,7 +132,11 @@ def batch(
         done_before = len(targets.targets) - len(todo)
         if done_before:
             out.info(f"{done_before} target(s) already complete in {directory}; capturing {len(todo)}")
-        report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before)
+        report = _run(out, index, todo, plan, settings, as_json, total=len(targets.targets), done=done_before,
+                      remote=remote)
+        if remote is not None:  # a late copy of an attempt the run gave up on (hung or dead worker): listed too
+            for note in reconcile(index):
+                out.info(escape(note))
         _finish(out, index, report, plan, as_json)
         if not report.interrupted and not params.get("no_report"):
             from evicap.cli.report import write_after_capture
@@ -144,6 +160,7 @@ def _run(
     *,
     total: int,
     done: int,
+    remote: Any = None,
 ) -> RunReport:
     async def main() -> RunReport:
         stop, abort = asyncio.Event(), asyncio.Event()
@@ -161,23 +178,53 @@ def _run(
         loop.add_signal_handler(signal.SIGTERM, on_sigint)
         shared = SharedBrowser(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user)
         progress = make_progress(out, as_json, total=total, done=done)
+        sender: Any = None
         try:
             with progress:
+                if remote is not None:  # the workers capture (batch.distributed)
+                    from evicap.batch.distributed import remote_capture
+
+                    sender, run_settings = remote_capture(remote, index, plan.options, settings, stop)
+                    capture = sender.capture_fn()
+                else:
+                    capture = browser_capture(shared, plan.options, index.directory, plan.sealing)
+                    run_settings = settings
                 return await run_batch(
                     todo,
-                    browser_capture(shared, plan.options, index.directory, plan.sealing),
-                    settings,
+                    capture,
+                    run_settings,
                     on_outcome=lambda outcome: record_outcome(index, outcome),
                     progress=progress,
                     stop=stop,
                     abort=abort,
                 )
         finally:
+            if sender is not None and sender.withdrawn:
+                out.warn(f"revoked {sender.withdrawn} queued task(s) no worker had started; their targets stay "
+                         "pending")
             await shared.close()
             loop.remove_signal_handler(signal.SIGINT)
             loop.remove_signal_handler(signal.SIGTERM)
 
     return asyncio.run(main())
+
+
+LOCAL_MAX = 64  # captures at once in one process
+REMOTE_IN_FLIGHT = 32  # --broker: tasks in flight at once by default (queued or running on the workers)
+WORKER_OWN = ("proxy", "session", "match_list", "allow_networks", "no_sandbox")
+
+
+def _remote_app(broker: str, params: dict[str, Any]) -> Any:
+    """The Celery app of a distributed batch, its broker reached now (a wrong URL is one line, exit 2)."""
+    given = [name for name in WORKER_OWN if params.get(name)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"{flags}: with --broker these belong to each `evicap worker`, not to the batch")
+    try:
+        from evicap.batch import tasks
+    except ImportError as exc:
+        raise EnvironmentProblem(f"--broker needs Celery: {exc}", hint="pip install 'evicap[distributed]'") from None
+    return tasks.connect(broker)
 
 
 def _finish(out: Output, index: CaseIndex, report: RunReport, plan: Any, as_json: bool) -> None:

@@ -38,6 +38,7 @@ COMMANDS = {
     "hashes": "evicap.cli.hashes:hashes",
     "match": "evicap.cli.match:match",
     "watch": "evicap.cli.watch:watch",
+    "worker": "evicap.cli.worker:worker",
 }
 
 
