@@ -30,7 +30,7 @@ from evicap.batch.targets import Target
 from evicap.batch.wire import TASK_NAME, Task, result_from_json, sent_options
 from evicap.bundle.model import CaptureResult
 from evicap.capture.options import CaptureOptions
-from evicap.errors import CaptureError, EnvironmentProblem, EvicapError
+from evicap.errors import CaptureError, EnvironmentProblem, EvicapError, first_line
 
 POLL = 0.25  # seconds between two looks at the states of every task in flight (one MGET for all of them)
 BACKEND_PATIENCE = 60.0  # seconds the result backend may stay unreachable before the batch stops
@@ -106,6 +106,14 @@ class ResultWatcher:
                 for tid, value in zip(ids, values, strict=True)}
 
 
+# Task failures that are the machine's, not our code's: the pool process died or hit Celery's time limit.
+TRANSIENT_FAILURES = ("WorkerLostError", "TimeLimitExceeded", "SoftTimeLimitExceeded")
+
+
+class WorkerBug(RuntimeError):
+    """A worker's task raised something other than an EvicapError: a bug of ours, shown, never retried."""
+
+
 class RemoteCapture:
     """Sends attempts to the workers through ``app`` and waits for their answers."""
 
@@ -145,6 +153,13 @@ class RemoteCapture:
                 return result_from_json(meta.get("result"), self.directory)
             if state in ("FAILURE", "REVOKED"):
                 await asyncio.to_thread(self.app.backend.forget, tid)
+                failure = meta.get("result") if isinstance(meta.get("result"), dict) else {}
+                kind = str(failure.get("exc_type") or "")
+                if state == "FAILURE" and kind not in TRANSIENT_FAILURES:
+                    # The task catches every EvicapError, so anything else it raised is a bug of ours on the
+                    # worker: as in a local batch, it stops the batch and is never retried as transient.
+                    raise WorkerBug(f"{kind or 'error'} on worker ({_who(runner)}) capturing {target.url}: "
+                                    f"{first_line(str(failure.get('exc_message') or meta.get('result')))}")
                 raise CaptureError(f"the worker's task ended {state}: {str(meta.get('result'))[:200]}",
                                    url=target.url)
             if state == "STARTED":
