@@ -106,17 +106,60 @@ def _executable(path: str | Path | None) -> str | None:
     return str(path) if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
-def _playwright_chromium() -> str | None:
-    """Path of Playwright's own downloaded Chromium, if it is installed."""
-    sandbox.guard_driver_environment()  # this driver, too, must not see our environment
-    try:
-        from playwright.sync_api import sync_playwright
+# Inside Playwright's cache: chromium-<revision>/<platform dir>/<executable> (Linux, Windows) or an app bundle (macOS).
+PLAYWRIGHT_CHROMIUM_GLOBS = ("*/chrome", "*/chrome.exe", "*/*.app/Contents/MacOS/*")
 
-        with sync_playwright() as p:
-            path = p.chromium.executable_path
-    except Exception:  # playwright's driver missing or broken: treat as not installed
+
+def _playwright_cache_roots() -> list[Path]:
+    """Where Playwright keeps its browsers, as its driver computes it (PLAYWRIGHT_BROWSERS_PATH, else the user's
+    cache directory; "0" means inside the installed package)."""
+    configured = os.environ.get("PLAYWRIGHT_BROWSERS_PATH", "")
+    if configured == "0":
+        return [p / "driver" / "package" / ".local-browsers" for p in _playwright_package()]
+    if configured:
+        return [Path(configured)]
+    roots = [Path(os.environ["XDG_CACHE_HOME"]) / "ms-playwright"] if os.environ.get("XDG_CACHE_HOME") else []
+    return roots + [Path.home() / c for c in PLAYWRIGHT_CACHES]
+
+
+def _playwright_package() -> list[Path]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("playwright")
+    return [Path(spec.origin).parent] if spec and spec.origin else []
+
+
+def _playwright_revision() -> str | None:
+    """The Chromium revision this Playwright drives, from its package's browsers.json (no driver started)."""
+    import json
+
+    for package in _playwright_package():
+        try:
+            listed = json.loads((package / "driver" / "package" / "browsers.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in listed.get("browsers", []):
+            if isinstance(entry, dict) and entry.get("name") == "chromium" and entry.get("revision"):
+                return str(entry["revision"])
+    return None
+
+
+def _playwright_chromium() -> str | None:
+    """Path of Playwright's own downloaded Chromium, if it is installed.
+
+    Read from the file system (the revision in the package's browsers.json, then its directory in the cache)
+    rather than by starting Playwright's driver: a driver costs a node process start (about half a second on a
+    loaded 2-core machine), and the capture starts its own anyway."""
+    revision = _playwright_revision()
+    if revision is None:
         return None
-    return _executable(path)
+    for root in _playwright_cache_roots():
+        folder = root / f"chromium-{revision}"
+        for pattern in PLAYWRIGHT_CHROMIUM_GLOBS:
+            for found in sorted(folder.glob(pattern)):
+                if _executable(found):
+                    return str(found)
+    return None
 
 
 def _playwright_headless_shell(chromium_path: str | None) -> str | None:
