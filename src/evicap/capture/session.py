@@ -48,6 +48,7 @@ from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.target import normalize_target, proxy_failure
 from evicap.capture.uris import evicap_uri
 from evicap.capture.warc import WarcWriter
+from evicap.detect import pdq
 from evicap.errors import CaptureError, EvicapError, first_line
 
 if TYPE_CHECKING:
@@ -158,7 +159,9 @@ async def _new_context(
     return await browser.new_context(**kwargs)
 
 
-async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) -> str | None:
+async def _navigate(
+    run: _Run, page: Page, recorder: NetworkRecorder, deadline: float, progress: Progress
+) -> str | None:
     """Go to the URL within the time limit. Returns a navigation error line, or None when a response arrived."""
     budget = max(1.0, (deadline - time.monotonic()) * LOAD_SHARE)
     progress(f"loading {run.url}")
@@ -176,15 +179,12 @@ async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) 
         else:
             return describe_navigation_error(run.url, message)
     remaining = deadline - time.monotonic()
-    if remaining > 0.5:
-        try:
-            await page.wait_for_load_state("networkidle", timeout=min(remaining, NETWORK_QUIET_CAP) * 1000)
-        except PlaywrightTimeout:
-            run.warnings.append(
-                CaptureWarning("network-busy", "network never went quiet (long-poll, streaming or polling page)")
-            )
-        except PlaywrightError:
-            pass
+    # Quiet as the recorder sees it (every frame and worker, bodies read): ends as soon as nothing is in flight and
+    # nothing started for recorder.QUIET_WINDOW, not after Playwright's fixed 500 ms.
+    if remaining > 0.5 and not await recorder.quiet(min(remaining, NETWORK_QUIET_CAP)):
+        run.warnings.append(
+            CaptureWarning("network-busy", "network never went quiet (long-poll, streaming or polling page)")
+        )
     return None
 
 
@@ -271,6 +271,7 @@ async def stage_capture(
 
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
+    pdq.warm_up()  # the media hashing's libraries load while the page does
     ensure_output_dir(output_dir)
     run = _Run(url=target, options=options)
     deadline = time.monotonic() + options.timeout
@@ -301,7 +302,7 @@ async def stage_capture(
             console = ConsoleLog.attach(page)
             await recorder.start()
 
-            nav_error = await _navigate(run, page, snapshots_from, say)
+            nav_error = await _navigate(run, page, recorder, snapshots_from, say)
             profile_run = None
             if nav_error is None:
                 profile_run = await _run_profile(run, page, profile, snapshots_from, staging, say)
