@@ -310,6 +310,7 @@ async def stage_capture(
                 await recorder.complete_media(snapshots_from)
             await watch.settle(snapshots_from - time.monotonic())
             await recorder.drain(timeout=max(1.0, min(30.0, snapshots_from - time.monotonic())))
+            media_ahead = await _hash_media_ahead(staging, warc, deadline)  # while the snapshots are taken
             navigation = recorder.navigation
             if nav_error is None and navigation.status is None:
                 nav_error = describe_navigation_error(target, navigation.error or "no response received")
@@ -363,7 +364,8 @@ async def stage_capture(
             if recorder.cut_by_deadline and nav_error is None:
                 run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
                             f"{len(recorder.cut_by_deadline)} whole-body re-fetch(es) ended; the rest is sealed")
-            detection = await _detect(run, staging, warc, navigation.final_url or target, deadline, say)
+            detection = await _detect(run, staging, warc, navigation.final_url or target, deadline, say,
+                                      media_ahead)
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -506,23 +508,40 @@ async def _identifiers(run: _Run, staging: Path, warc: WarcWriter, profile: Any,
 
 
 
+def _media_limits(deadline: float) -> Any:
+    from evicap.detect.media import Limits
+
+    budget = max(MEDIA_MIN_SECONDS, deadline - time.monotonic())
+    return Limits(video_budget=budget, video_timeout=min(Limits().video_timeout, budget))
+
+
+async def _hash_media_ahead(staging: Path, warc: WarcWriter, deadline: float) -> asyncio.Future[Any]:
+    """Start hashing the media of the WARC written so far (the page's exchanges, the page now stopped) in a
+    thread: it runs while the browser takes the snapshots, and _detect hashes only what came after."""
+    from evicap.detect.media import hash_warc_media
+
+    written = await warc.flush()
+    return asyncio.ensure_future(asyncio.to_thread(
+        hash_warc_media, staging / layout.WARC, written, limits=_media_limits(deadline), spool_dir=staging))
+
+
 async def _detect(
-    run: _Run, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress
+    run: _Run, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress,
+    ahead: asyncio.Future[Any] | None = None,
 ) -> dict[str, Any]:
     """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect.
 
     Video frames are sampled only in the time left before the deadline (at least MEDIA_MIN_SECONDS, taken from the
-    sealing margin), so the capture's one deadline holds; a video left unsampled is listed with the reason."""
+    sealing margin), so the capture's one deadline holds; a video left unsampled is listed with the reason.
+    ``ahead``: the media of the WARC's beginning, being hashed since the page was stopped (_hash_media_ahead)."""
     from evicap.detect.artifact import media_detection
-    from evicap.detect.media import Limits
 
     say("hashing media")
+    hashed_ahead = await ahead if ahead is not None else None
     written = await warc.flush()
-    budget = max(MEDIA_MIN_SECONDS, deadline - time.monotonic())
-    limits = Limits(video_budget=budget, video_timeout=min(Limits().video_timeout, budget))
     document, detection = await asyncio.to_thread(
         media_detection, staging, written, [a.to_json() for a in run.artifacts], run.capture_id,
-        run.options.match_lists, limits=limits,
+        run.options.match_lists, limits=_media_limits(deadline), ahead=hashed_ahead,
     )
     run.artifacts.append(
         await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)
