@@ -11,6 +11,7 @@ found, and from where, goes into every manifest.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import shutil
@@ -26,6 +27,7 @@ from playwright.async_api import Browser, async_playwright
 
 from evicap.bundle.model import CaptureWarning
 from evicap.capture import sandbox
+from evicap.capture.sandbox import SandboxPlan
 from evicap.errors import EnvironmentProblem
 
 SYSTEM_CANDIDATES = (
@@ -330,14 +332,28 @@ def _launch_hint(message: str, prepared_hint: str | None, no_sandbox: bool) -> s
 @dataclass
 class _Launched:
     sandbox: dict[str, Any]
+    plan: SandboxPlan
+    checking: asyncio.Future[dict[str, Any]] | None = None
 
 
 _LAUNCHED: weakref.WeakKeyDictionary[Browser, _Launched] = weakref.WeakKeyDictionary()
 
 
+async def check_sandbox(browser: Browser) -> None:
+    """Check the renderers of a browser evicap launched, once: call it with a page of ours open in the browser
+    (the first capture's). The check then costs a look at /proc, not a page of its own before the first capture;
+    concurrent captures share the one check. ``sandbox_state`` and ``sandbox_warnings`` say what it found."""
+    launched = _LAUNCHED.get(browser)
+    if launched is None:
+        return
+    if launched.checking is None:
+        launched.checking = asyncio.ensure_future(sandbox.check_renderers(launched.plan))
+    launched.sandbox["checked"] = await asyncio.shield(launched.checking)
+
+
 def sandbox_state(browser: Browser) -> dict[str, Any] | None:
     """What the manifest says about the sandbox of this browser (mode, account, what was checked), or None for a
-    browser evicap did not launch."""
+    browser evicap did not launch. Its renderers are checked by ``check_sandbox``."""
     launched = _LAUNCHED.get(browser)
     return dict(launched.sandbox) if launched else None
 
@@ -393,8 +409,8 @@ async def launch(
                 raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=hint) from exc
             try:
                 state = plan.to_json()
-                state["checked"] = await sandbox.check_renderer(browser, plan)
-                _LAUNCHED[browser] = _Launched(state)
+                state["checked"] = {"verified": False, "reason": "not checked yet: no page was opened"}
+                _LAUNCHED[browser] = _Launched(state, plan)
                 yield browser
             finally:
                 await browser.close()
@@ -404,6 +420,12 @@ async def sandbox_probe(info: BrowserInfo, *, browser_user: str | None = None) -
     """Launch the browser once and say what its sandbox is (``evicap doctor``); EnvironmentProblem when it does
     not start."""
     async with launch(info, browser_user=browser_user) as browser:
+        page = await browser.new_page()
+        try:
+            await page.goto("about:blank")
+            await check_sandbox(browser)
+        finally:
+            await page.close()
         return sandbox_state(browser) or {}
 
 

@@ -41,7 +41,7 @@ from evicap.bundle.manifest import (
 from evicap.bundle.model import Artifact, CaptureResult, CaptureWarning, Status
 from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir, publish
 from evicap.capture import facts, safety
-from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
+from evicap.capture.browser import BrowserInfo, check_sandbox, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import POPUP_LOAD, PageWatch, RecordPopup
 from evicap.capture.recorder import NetworkRecorder
@@ -286,9 +286,10 @@ async def stage_capture(
     staging = create_staging(output_dir, name)
     try:
         context = await _new_context(browser, options, storage_state, safety.context_options(guard))
-        run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
         try:
             page = await context.new_page()
+            await check_sandbox(browser)  # its renderers, once per browser, now that a page of ours is open
+            run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
             cdp = await context.new_cdp_session(page)
             presented = await present_desktop(cdp, page, browser_info, options.user_agent)  # safety (issue 12)
             user_agent = await page.evaluate("navigator.userAgent")
