@@ -236,10 +236,18 @@ def test_media_hashed_ahead_and_the_rest_later_make_the_same_document(tmp_path: 
         ("1.png", "image/png", 200, images[1], None),
         ("2.png", "image/png", 200, images[2], None),
     ])  # fmt: skip
-    whole = hash_media(tmp_path, warc, [], capture_id="c")
+    scene(tmp_path / "shot.png", seed=7)
+    scene(tmp_path / "element.png", seed=8)
+    shots = [{"path": "shot.png", "role": "screenshot", "media_type": "image/png"},
+             {"path": "dom.html", "role": "dom", "media_type": "text/html"}]
+    element = {"path": "element.png", "role": "screenshot-element", "media_type": "image/png"}
+    whole = hash_media(tmp_path, warc, [*shots, element], capture_id="c")
     boundary = _first_records(warc, 5)  # warcinfo and two exchanges (request + response each)
     ahead = hash_warc_media(warc, boundary)
     assert [m["target_uri"].rsplit("/", 1)[1] for m in ahead.media] == ["0.png"] and ahead.upto == boundary
-    later = hash_media(tmp_path, warc, [], capture_id="c", ahead=ahead, warc_bytes=warc.stat().st_size)
+    ahead = ahead.with_artifacts(tmp_path, shots)  # the screenshots taken so far; a later one comes after
+    later = hash_media(tmp_path, warc, [*shots, element], capture_id="c", ahead=ahead,
+                       warc_bytes=warc.stat().st_size)
     assert later["media"] == whole["media"] and later["not_hashed"] == whole["not_hashed"]
-    assert [m["target_uri"].rsplit("/", 1)[1] for m in later["media"]] == ["0.png", "1.png", "2.png"]
+    names = [m.get("target_uri", m.get("artifact", "")).rsplit("/", 1)[-1] for m in later["media"]]
+    assert names == ["0.png", "1.png", "2.png", "shot.png", "element.png"]

@@ -351,6 +351,7 @@ async def stage_capture(
                 ),
             )
             run.artifacts.extend(attachments.artifacts)
+            media_ahead = _hash_screenshots_ahead(media_ahead, staging, run.artifacts)  # while identifiers are read
             if nav_error is None:  # safety (issue 12): a secret shown as text is in the screenshots and PDF too
                 run.warnings.extend(await safety.visible_secret_warnings(page, guard.scrubber))
             run.warnings.extend(attachments.warnings)
@@ -524,6 +525,17 @@ async def _hash_media_ahead(staging: Path, warc: WarcWriter, deadline: float) ->
     written = await warc.flush()
     return asyncio.ensure_future(asyncio.to_thread(
         hash_warc_media, staging / layout.WARC, written, limits=_media_limits(deadline), spool_dir=staging))
+
+
+def _hash_screenshots_ahead(ahead: asyncio.Future[Any], staging: Path, artifacts: list[Artifact]
+                            ) -> asyncio.Future[Any]:
+    """Once the WARC's media are hashed, hash the screenshots taken so far too, in a thread."""
+    listed = [a.to_json() for a in artifacts]
+
+    async def more() -> Any:
+        return await asyncio.to_thread((await ahead).with_artifacts, staging, listed)
+
+    return asyncio.ensure_future(more())
 
 
 async def _detect(

@@ -7,6 +7,7 @@ so memory stays bounded whatever the size) and the screenshots among the bundle'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import tempfile
@@ -225,6 +226,14 @@ class WarcMedia:
     not_hashed: list[dict[str, Any]]
     upto: int
     limits: Limits
+    artifact_media: tuple[dict[str, Any], ...] = ()  # screenshots hashed ahead too (``with_artifacts``)
+
+    def with_artifacts(self, root: Path, artifacts: Iterable[dict[str, Any]]) -> WarcMedia:
+        """The same, plus the screenshots among ``artifacts`` hashed now (not those hashed ahead already)."""
+        done = {entry["artifact"] for entry in self.artifact_media}
+        fresh = [a for a in artifacts if a.get("path") not in done]
+        more = tuple(_artifact_entries(root, fresh, self.limits))
+        return dataclasses.replace(self, artifact_media=self.artifact_media + more)
 
 
 def hash_warc_media(warc: Path, warc_bytes: int, *, limits: Limits | None = None,
@@ -256,7 +265,9 @@ def hash_media(
     skipped: list[dict[str, Any]] = list(ahead.not_hashed) if ahead is not None else []
     media = list(ahead.media) if ahead is not None else []
     media.extend(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir, start=ahead.upto if ahead else 0))
-    media.extend(_artifact_entries(root, artifacts, limits))
+    done = {entry["artifact"] for entry in ahead.artifact_media} if ahead is not None else set()
+    media.extend(ahead.artifact_media if ahead is not None else ())
+    media.extend(_artifact_entries(root, [a for a in artifacts if a.get("path") not in done], limits))
     if ahead is not None:
         limits = ahead.limits
     return {
