@@ -9,6 +9,8 @@ so no side always meets a warmer page cache):
   (b) ``evicap capture URL --profile as-loaded --no-timestamp --no-report``: WARC, all attachments, manifest,
       signature, custody log, published bundle;
   (c) the same with the default court report (HTML + PDF, printed by the capture's own browser).
+``--also-src DIR`` adds (d): (b) again with another evicap source tree first on PYTHONPATH (an older commit's
+``src``, from ``git archive COMMIT src | tar -x -C DIR``), so before and after are measured in the same rounds.
 Each is timed from fork to exit. Prints the medians, the median of the per-round ratios (b/a, c/a; issue 15
 target <= 1.5x, aim 1.2x) and the machine's load average (the machine may be shared: alternate, repeat).
 """
@@ -62,12 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     parser.add_argument("--page", default="/", help="path on the demo site (default /, the feed)")
     parser.add_argument("--no-report-only", action="store_true", help="skip (c), the default path with the report")
+    parser.add_argument("--also-src", type=Path, help="also run evicap --no-report from this source tree's src")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     browser = find_browser()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVICAP_")}
     kinds = ["bare", "evicap --no-report"] + ([] if args.no_report_only else ["evicap (report)"])
+    if args.also_src:
+        kinds.append("other src --no-report")
+    other_env = {**env, "PYTHONPATH": str(args.also_src.resolve())} if args.also_src else env
     times: dict[str, list[float]] = {k: [] for k in kinds}
     loads: list[str] = []
     with tempfile.TemporaryDirectory(prefix="evicap-bench-process-") as tmp, DemoServer() as demo:
@@ -90,14 +96,17 @@ def main(argv: list[str] | None = None) -> int:
                    "--browser", browser.path, "-o", str(out), "--item", f"bench-{n}"]
             return cmd + (["--no-report"] if "no-report" in kind else [])
 
+        def env_of(kind: str) -> dict[str, str]:
+            return other_env if kind.startswith("other") else env
+
         for _ in range(args.warmup):
             for kind in kinds:
-                timed(command(kind), env)
+                timed(command(kind), env_of(kind))
         for i in range(args.runs):
             loads.append(load())
             order = kinds[i % len(kinds):] + kinds[: i % len(kinds)]
             for kind in order:
-                times[kind].append(timed(command(kind), env))
+                times[kind].append(timed(command(kind), env_of(kind)))
             for leftover in work.glob("out-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
     bare = times["bare"]
