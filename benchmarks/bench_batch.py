@@ -6,7 +6,14 @@ prints, for each concurrency, pages per minute over the whole run (browser start
 memory of the whole process tree (Python, Playwright driver, Chromium and its renderers), sampled every 0.5 s:
 summed RSS (counts pages the Chromium processes share once per process) and summed PSS (the fairer figure).
 
-    .venv/bin/python benchmarks/bench_batch.py [--pages 100] [--concurrency 1 2 4] [--tsa]
+    .venv/bin/python benchmarks/bench_batch.py [--pages 100] [--concurrency 1 2 4] [--tsa] [--site simple|demo]
+        [--default]
+
+``--site demo`` captures pages of the built-in demo site instead (the feed with its images and lazy-loaded
+posts, post permalinks, profiles; the URLs are made distinct with a query string, which the site ignores), with the
+site profile batch picks by default (``auto``: the generic profile scrolls the feed, clicks "See more" and waits).
+``--default`` also runs `evicap batch` without ``--concurrency``: the default it chooses on this machine
+(evicap.batch.capacity, docs/batch.md).
 
 Target on a 2-core machine: >= 60 pages/minute; memory should grow with concurrency, not with the page count.
 """
@@ -25,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
+
+from evicap.batch.capacity import default_concurrency
 
 ROOT = Path(__file__).resolve().parent.parent
 EVICAP = str(Path(sys.executable).with_name("evicap"))
@@ -77,10 +86,22 @@ def tree_memory(proc: psutil.Process) -> tuple[int, int]:
     return rss, pss
 
 
-def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list[str]) -> tuple[float, int, int, int]:
-    targets = work / f"targets-{concurrency}.txt"
-    targets.write_text("".join(f"{base}/post/{n}\n" for n in range(pages)), encoding="utf-8")
-    out = work / f"case-{concurrency}"
+DEMO_PATHS = ["/", *(f"/p/{n}" for n in range(101, 115)), "/u/juniper_vale", "/u/larkfield_library",
+              "/u/priya_fernhill", "/u/tomas_brightwater"]
+
+
+def target_urls(base: str, site: str, pages: int) -> list[str]:
+    if site == "demo":
+        return [f"{base}{DEMO_PATHS[n % len(DEMO_PATHS)]}?n={n}" for n in range(pages)]
+    return [f"{base}/post/{n}" for n in range(pages)]
+
+
+def run_once(base: str, pages: int, concurrency: int | None, work: Path, tsa_args: list[str],
+             site: str = "simple") -> tuple[float, int, int, int]:
+    label = concurrency or "default"
+    targets = work / f"targets-{label}.txt"
+    targets.write_text("".join(f"{url}\n" for url in target_urls(base, site, pages)), encoding="utf-8")
+    out = work / f"case-{label}"
     env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config")}
     args = [
         EVICAP,
@@ -90,10 +111,7 @@ def run_once(base: str, pages: int, concurrency: int, work: Path, tsa_args: list
         str(out),
         "--case",
         "BENCH",
-        "--concurrency",
-        str(concurrency),
-        "--per-host",
-        str(concurrency),
+        *(["--concurrency", str(concurrency), "--per-host", str(concurrency)] if concurrency else []),
         *(tsa_args or ["--no-timestamp"]),
     ]
     started = time.monotonic()
@@ -117,11 +135,21 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--tsa", action="store_true", help="timestamp against a local TSA (tests/tsa.py)")
+    parser.add_argument("--site", choices=("simple", "demo"), default="simple", help="which pages (default simple)")
+    parser.add_argument("--default", action="store_true", help="also run at batch's default concurrency")
     options = parser.parse_args()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    if options.site == "demo":
+        from evicap.demo.server import DemoServer
+
+        demo = DemoServer().start()
+        base = demo.origin
+        stop_site = demo.stop
+    else:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        stop_site = server.shutdown
     work = Path(tempfile.mkdtemp(prefix="evicap-bench-batch-"))
     tsa = None
     tsa_args: list[str] = []
@@ -141,18 +169,21 @@ def main() -> None:
             f"{'concurrency':>11} {'seconds':>8} {'pages/min':>10} {'peak RSS MB':>12} {'peak PSS MB':>12} "
             f"{'bundles':>8}"
         )
-        for concurrency in options.concurrency:
-            elapsed, rss, pss, complete = run_once(base, options.pages, concurrency, work, tsa_args)
+        levels: list[int | None] = [*options.concurrency, *([None] if options.default else [])]
+        for concurrency in levels:
+            elapsed, rss, pss, complete = run_once(base, options.pages, concurrency, work, tsa_args, options.site)
             rate = complete * 60 / elapsed
+            label = str(concurrency) if concurrency else f"default {default_concurrency()}"
             print(
-                f"{concurrency:>11} {elapsed:>8.1f} {rate:>10.1f} {rss / 2**20:>12.0f} {pss / 2**20:>12.0f} "
+                f"{label:>11} {elapsed:>8.1f} {rate:>10.1f} {rss / 2**20:>12.0f} {pss / 2**20:>12.0f} "
                 f"{complete:>8}",
                 flush=True,
             )
     finally:
         if tsa is not None:
             tsa.stop()
-        server.shutdown()
+        stop_site()
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         shutil.rmtree(work, ignore_errors=True)
 
 

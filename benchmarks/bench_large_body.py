@@ -52,13 +52,30 @@ def expected_sha256(size: int) -> str:
     return digest.hexdigest()
 
 
+def driver_rss(process: psutil.Process) -> int:
+    """Resident memory of Playwright's node driver (a child of this process)."""
+    total = 0
+    for child in process.children(recursive=True):
+        try:
+            if "node" in child.name():
+                total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+SUMMED: list[tuple[int, int]] = []  # (python, driver) sampled at the same moment
+
+
 async def capture(url: str, out: Path, sample: list[int]) -> tuple[float, NetworkRecorder]:
     process = psutil.Process()
     stop = asyncio.Event()
 
     async def watch() -> None:
         while not stop.is_set():
-            sample.append(process.memory_info().rss)
+            rss = process.memory_info().rss
+            sample.append(rss)
+            SUMMED.append((rss, driver_rss(process)))
             await asyncio.sleep(0.05)
 
     async with launch(find_browser()) as browser:
@@ -109,6 +126,9 @@ def main() -> None:
         print(f"capture time:     {elapsed:.1f} s")
         print(f"RSS baseline:     {baseline / MIB:.0f} MiB")
         print(f"RSS peak:         {peak / MIB:.0f} MiB (growth {(peak - baseline) / MIB:.0f} MiB)")
+        python, driver = max(SUMMED, key=sum) if SUMMED else (0, 0)
+        print(f"summed peak:      {(python + driver) / MIB:.0f} MiB of Python + Playwright's node driver at one moment "
+              f"(Python {python / MIB:.0f}, driver {driver / MIB:.0f}; issue 15 target < 150 MB)")
         print(f"WARC size:        {out.stat().st_size / MIB:.1f} MiB")
         print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
         for exchange in recorder.exchanges:

@@ -2,7 +2,9 @@
 
 Prints wall time, the growth of this process's peak resident memory, and the peak summed resident memory of
 the browser's processes (sampled every 50 ms) for each method and page height.
-Run: .venv/bin/python benchmarks/bench_tall_screenshot.py [HEIGHT ...]   (default 40000 120000)
+Run: .venv/bin/python benchmarks/bench_tall_screenshot.py [--text] [HEIGHT ...]   (default 40000 120000)
+``--text``: a page of paragraphs and coloured boxes instead of eight flat bands, so that encoding the PNG costs
+what it does on a real feed (flat bands deflate to almost nothing).
 
 Each method runs in a fresh child process so one's peak does not hide the other's.
 """
@@ -20,13 +22,30 @@ from pathlib import Path
 BANDS = ["#c00", "#0a0", "#00c", "#cc0", "#0cc", "#c0c", "#630", "#000"]
 
 
+def _text_page(height: int) -> str:
+    words = ["evidence", "capture", "page", "feed", "post", "comment", "reply", "share", "like", "timestamp",
+             "profile", "image", "link"]
+    blocks, n = [], 0
+    while n * 120 < height:
+        text = " ".join(words[(n * 7 + i * 3) % len(words)] for i in range(60))
+        colour = BANDS[n % len(BANDS)]
+        blocks.append(f'<div style="height:120px;overflow:hidden;font:15px sans-serif"><b style="color:{colour}">'
+                      f'post {n}</b> {text} <span style="display:inline-block;width:{40 + n % 90}px;height:30px;'
+                      f'background:{colour}"></span></div>')
+        n += 1
+    return f"<!doctype html><body style='margin:0'>{''.join(blocks)}<div style='height:{height - n * 120}px'></div>"
+
+
 def _page(height: int) -> str:
+    if TEXT[0]:
+        return _text_page(height)
     band = height // len(BANDS)
     rows = "".join(f'<div style="height:{band}px;background:{c}">band {i}</div>' for i, c in enumerate(BANDS))
     return f"<!doctype html><body style='margin:0'>{rows}</body>"
 
 
 BROWSER_PEAK = [0]
+TEXT = [False]
 
 
 async def _browser_peak() -> None:
@@ -79,13 +98,17 @@ async def _measure(method: str, height: int) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] in ("evicap", "playwright"):
-        asyncio.run(_measure(sys.argv[1], int(sys.argv[2])))
+    args = sys.argv[1:]
+    TEXT[0] = "--text" in args
+    args = [a for a in args if a != "--text"]
+    if len(args) == 2 and args[0] in ("evicap", "playwright"):
+        asyncio.run(_measure(args[0], int(args[1])))
         return
-    heights = [int(h) for h in sys.argv[1:]] or [40_000, 120_000]
+    heights = [int(h) for h in args] or [40_000, 120_000]
     for height in heights:
         for method in ("evicap", "playwright"):
-            subprocess.run([sys.executable, __file__, method, str(height)], check=False)
+            subprocess.run([sys.executable, __file__, method, str(height), *(["--text"] if TEXT[0] else [])],
+                           check=False)
 
 
 if __name__ == "__main__":

@@ -96,3 +96,28 @@ def test_headless_shell_is_found_next_to_playwrights_chromium(only_these: Path, 
     monkeypatch.setattr(browser, "_playwright_chromium", lambda: str(chrome))
     assert find_browser().path == str(shell)
     assert find_browser(headless=False) == browser.BrowserInfo(str(chrome), "playwright")
+
+
+def test_playwrights_chromium_is_found_without_starting_its_driver(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Chromium of the installed Playwright's revision, read from its cache; starting a driver (a node process)
+    just to learn the path is refused here, as it would cost every capture a second driver start."""
+    import playwright.sync_api
+
+    def no_driver() -> None:
+        raise AssertionError("find_browser started a Playwright driver")
+
+    monkeypatch.setattr(playwright.sync_api, "sync_playwright", no_driver)
+    revision = browser._playwright_revision()
+    assert revision and revision.isdigit()
+    cache = tmp_path / "pw-cache"
+    (cache / "chromium-1" / "chrome-linux64").mkdir(parents=True)  # another revision's: not this Playwright's
+    _fake_executable(cache / "chromium-1" / "chrome-linux64", "chrome")
+    chrome_dir = cache / f"chromium-{revision}" / "chrome-linux64"
+    chrome_dir.mkdir(parents=True)
+    chrome = _fake_executable(chrome_dir, "chrome")
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(cache))
+    monkeypatch.delenv("EVICAP_BROWSER", raising=False)
+    assert find_browser(headless=False) == browser.BrowserInfo(str(chrome), "playwright")
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "empty"))
+    assert browser._playwright_chromium() is None

@@ -222,3 +222,32 @@ def _first_records(warc: Path, count: int) -> int:
             if index == count:
                 return int(iterator.get_record_offset())
     raise AssertionError("too few records")
+
+
+def test_media_hashed_ahead_and_the_rest_later_make_the_same_document(tmp_path: Path) -> None:
+    """A capture hashes the page's media while the snapshots are taken, then what was written after: the document
+    lists every image once, in WARC order, as hashing the whole WARC at the end would."""
+    from evicap.detect.media import hash_media, hash_warc_media
+
+    images = [scene(tmp_path / f"{n}.png", seed=n).read_bytes() for n in range(3)]
+    warc = _warc_with(tmp_path, [
+        ("0.png", "image/png", 200, images[0], None),
+        ("gone.png", "image/png", 404, b"no", None),
+        ("1.png", "image/png", 200, images[1], None),
+        ("2.png", "image/png", 200, images[2], None),
+    ])  # fmt: skip
+    scene(tmp_path / "shot.png", seed=7)
+    scene(tmp_path / "element.png", seed=8)
+    shots = [{"path": "shot.png", "role": "screenshot", "media_type": "image/png"},
+             {"path": "dom.html", "role": "dom", "media_type": "text/html"}]
+    element = {"path": "element.png", "role": "screenshot-element", "media_type": "image/png"}
+    whole = hash_media(tmp_path, warc, [*shots, element], capture_id="c")
+    boundary = _first_records(warc, 5)  # warcinfo and two exchanges (request + response each)
+    ahead = hash_warc_media(warc, boundary)
+    assert [m["target_uri"].rsplit("/", 1)[1] for m in ahead.media] == ["0.png"] and ahead.upto == boundary
+    ahead = ahead.with_artifacts(tmp_path, shots)  # the screenshots taken so far; a later one comes after
+    later = hash_media(tmp_path, warc, [*shots, element], capture_id="c", ahead=ahead,
+                       warc_bytes=warc.stat().st_size)
+    assert later["media"] == whole["media"] and later["not_hashed"] == whole["not_hashed"]
+    names = [m.get("target_uri", m.get("artifact", "")).rsplit("/", 1)[-1] for m in later["media"]]
+    assert names == ["0.png", "1.png", "2.png", "shot.png", "element.png"]

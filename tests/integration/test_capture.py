@@ -205,6 +205,41 @@ def test_page_that_never_goes_quiet_ends_within_the_timeout(
     assert b"live feed" in (Path(result.bundle) / "artifacts" / "dom.html").read_bytes()
 
 
+def test_request_started_just_after_load_is_in_the_warc_and_the_screenshot(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    """The quiet wait after load ends once nothing is in flight and nothing started for a short while: a page that,
+    from its load handler, waits a moment, fetches data (slow to answer) and then shows a (slow) image it names
+    has both in the WARC, the text in the DOM and the image in the screenshot."""
+    import io
+
+    from PIL import Image
+
+    red = io.BytesIO()
+    Image.new("RGB", (300, 200), (220, 20, 20)).save(red, "PNG")
+    http_server.route("/late.png", red.getvalue(), content_type="image/png", delay=0.3)
+    http_server.route("/late-data", json.dumps({"caption": "arrived late", "image": "/late.png"}),
+                      content_type="application/json", delay=0.3)
+    url = http_server.route(
+        "/late",
+        "<body style='margin:0;background:#fff'><div id=box style='height:200px'></div><p id=caption>waiting</p>"
+        "<script>addEventListener('load', () => setTimeout(() => fetch('/late-data').then(r => r.json()).then(d => {"
+        "  const img = new Image(); img.src = d.image; document.getElementById('box').append(img);"
+        "  document.getElementById('caption').textContent = d.caption; }), 100));</script></body>",
+    )
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, profile="as-loaded")
+    assert result.status == "complete", result.error
+    responses = {r["uri"]: r for r in warc_records(result.bundle) if r["type"] == "response"}
+    assert responses[http_server.url("/late-data")]["payload"].startswith(b'{"caption": "arrived late"')
+    assert responses[http_server.url("/late.png")]["payload"] == red.getvalue()
+    bundle = Path(result.bundle)
+    assert b"arrived late" in (bundle / "artifacts" / "dom.html").read_bytes()
+    shot = Image.open(bundle / "artifacts" / "screenshot-full.png").convert("RGB")
+    assert shot.getpixel((150, 100)) == (220, 20, 20)
+    manifest = manifest_of(bundle)
+    assert not any(w["code"] == "network-busy" for w in manifest["capture"]["warnings"])
+
+
 def test_page_whose_script_never_yields_is_stopped_and_photographed(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
 ) -> None:

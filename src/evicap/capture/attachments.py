@@ -144,6 +144,7 @@ class _Collector:
         self.warnings: list[CaptureWarning] = []
         self.failed: list[str] = []
         self.page_gone: str | None = None  # set once the renderer crashed or the page closed
+        self._copies: list[asyncio.Future[str]] = []  # WARC copies under way (store)
 
     def path(self, rel_path: str) -> Path:
         return self.staging_dir / rel_path
@@ -177,16 +178,28 @@ class _Collector:
     async def store(
         self, rel_path: str, role: str, media_type: str, digest: FileDigest, *, metadata: bool = False
     ) -> Artifact:
-        """Copy a finished file into the WARC and list it as an Artifact naming that record."""
+        """List a finished file as an Artifact and start copying it into the WARC.
+
+        The copy runs on the WARC's writer thread (records stay whole and in call order) while the browser takes
+        the next snapshot; ``copied()`` waits for every copy and raises the first error of any."""
         uri = evicap_uri(self.inputs.capture_id, rel_path)
         path = self.path(rel_path)
         if metadata:
-            await self.warc.write_metadata(uri, media_type, path.read_bytes(), refers_to_target=self.target)
+            copy = self.warc.write_metadata(uri, media_type, path.read_bytes(), refers_to_target=self.target)
         else:
-            await self.warc.write_resource(uri, media_type, path, refers_to_target=self.target)
+            copy = self.warc.write_resource(uri, media_type, path, refers_to_target=self.target)
+        self._copies.append(asyncio.ensure_future(copy))
         artifact = Artifact(rel_path, role, media_type, digest, warc_record_uri=uri)
         self.artifacts.append(artifact)
         return artifact
+
+    async def copied(self) -> None:
+        """Wait until every file handed to ``store`` is in the WARC."""
+        copies, self._copies = self._copies, []
+        outcomes = await asyncio.gather(*copies, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 async def collect_attachments(
@@ -195,6 +208,13 @@ async def collect_attachments(
     """Write every attachment of a loaded page into ``staging_dir/artifacts`` and the WARC."""
     (staging_dir / layout.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
     run = _Collector(staging_dir, warc, inputs)
+    try:
+        return await _collect(run, page, cdp, inputs)
+    finally:
+        await run.copied()  # also when a step raised: no copy is left running behind the caller
+
+
+async def _collect(run: _Collector, page: Page, cdp: CDPSession, inputs: AttachmentInputs) -> AttachmentResult:
     seen: dict[str, Any] = {}
     if not inputs.skip_rendering:
         # A crashed renderer fails this at once (DevTools calls to it would only time out); the steps after

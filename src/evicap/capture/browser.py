@@ -11,6 +11,7 @@ found, and from where, goes into every manifest.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import shutil
@@ -26,6 +27,7 @@ from playwright.async_api import Browser, async_playwright
 
 from evicap.bundle.model import CaptureWarning
 from evicap.capture import sandbox
+from evicap.capture.sandbox import SandboxPlan
 from evicap.errors import EnvironmentProblem
 
 SYSTEM_CANDIDATES = (
@@ -106,17 +108,60 @@ def _executable(path: str | Path | None) -> str | None:
     return str(path) if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
-def _playwright_chromium() -> str | None:
-    """Path of Playwright's own downloaded Chromium, if it is installed."""
-    sandbox.guard_driver_environment()  # this driver, too, must not see our environment
-    try:
-        from playwright.sync_api import sync_playwright
+# Inside Playwright's cache: chromium-<revision>/<platform dir>/<executable> (Linux, Windows) or an app bundle (macOS).
+PLAYWRIGHT_CHROMIUM_GLOBS = ("*/chrome", "*/chrome.exe", "*/*.app/Contents/MacOS/*")
 
-        with sync_playwright() as p:
-            path = p.chromium.executable_path
-    except Exception:  # playwright's driver missing or broken: treat as not installed
+
+def _playwright_cache_roots() -> list[Path]:
+    """Where Playwright keeps its browsers, as its driver computes it (PLAYWRIGHT_BROWSERS_PATH, else the user's
+    cache directory; "0" means inside the installed package)."""
+    configured = os.environ.get("PLAYWRIGHT_BROWSERS_PATH", "")
+    if configured == "0":
+        return [p / "driver" / "package" / ".local-browsers" for p in _playwright_package()]
+    if configured:
+        return [Path(configured)]
+    roots = [Path(os.environ["XDG_CACHE_HOME"]) / "ms-playwright"] if os.environ.get("XDG_CACHE_HOME") else []
+    return roots + [Path.home() / c for c in PLAYWRIGHT_CACHES]
+
+
+def _playwright_package() -> list[Path]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("playwright")
+    return [Path(spec.origin).parent] if spec and spec.origin else []
+
+
+def _playwright_revision() -> str | None:
+    """The Chromium revision this Playwright drives, from its package's browsers.json (no driver started)."""
+    import json
+
+    for package in _playwright_package():
+        try:
+            listed = json.loads((package / "driver" / "package" / "browsers.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in listed.get("browsers", []):
+            if isinstance(entry, dict) and entry.get("name") == "chromium" and entry.get("revision"):
+                return str(entry["revision"])
+    return None
+
+
+def _playwright_chromium() -> str | None:
+    """Path of Playwright's own downloaded Chromium, if it is installed.
+
+    Read from the file system (the revision in the package's browsers.json, then its directory in the cache)
+    rather than by starting Playwright's driver: a driver costs a node process start (about half a second on a
+    loaded 2-core machine), and the capture starts its own anyway."""
+    revision = _playwright_revision()
+    if revision is None:
         return None
-    return _executable(path)
+    for root in _playwright_cache_roots():
+        folder = root / f"chromium-{revision}"
+        for pattern in PLAYWRIGHT_CHROMIUM_GLOBS:
+            for found in sorted(folder.glob(pattern)):
+                if _executable(found):
+                    return str(found)
+    return None
 
 
 def _playwright_headless_shell(chromium_path: str | None) -> str | None:
@@ -287,14 +332,28 @@ def _launch_hint(message: str, prepared_hint: str | None, no_sandbox: bool) -> s
 @dataclass
 class _Launched:
     sandbox: dict[str, Any]
+    plan: SandboxPlan
+    checking: asyncio.Future[dict[str, Any]] | None = None
 
 
 _LAUNCHED: weakref.WeakKeyDictionary[Browser, _Launched] = weakref.WeakKeyDictionary()
 
 
+async def check_sandbox(browser: Browser) -> None:
+    """Check the renderers of a browser evicap launched, once: call it with a page of ours open in the browser
+    (the first capture's). The check then costs a look at /proc, not a page of its own before the first capture;
+    concurrent captures share the one check. ``sandbox_state`` and ``sandbox_warnings`` say what it found."""
+    launched = _LAUNCHED.get(browser)
+    if launched is None:
+        return
+    if launched.checking is None:
+        launched.checking = asyncio.ensure_future(sandbox.check_renderers(launched.plan))
+    launched.sandbox["checked"] = await asyncio.shield(launched.checking)
+
+
 def sandbox_state(browser: Browser) -> dict[str, Any] | None:
     """What the manifest says about the sandbox of this browser (mode, account, what was checked), or None for a
-    browser evicap did not launch."""
+    browser evicap did not launch. Its renderers are checked by ``check_sandbox``."""
     launched = _LAUNCHED.get(browser)
     return dict(launched.sandbox) if launched else None
 
@@ -350,8 +409,8 @@ async def launch(
                 raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=hint) from exc
             try:
                 state = plan.to_json()
-                state["checked"] = await sandbox.check_renderer(browser, plan)
-                _LAUNCHED[browser] = _Launched(state)
+                state["checked"] = {"verified": False, "reason": "not checked yet: no page was opened"}
+                _LAUNCHED[browser] = _Launched(state, plan)
                 yield browser
             finally:
                 await browser.close()
@@ -361,6 +420,12 @@ async def sandbox_probe(info: BrowserInfo, *, browser_user: str | None = None) -
     """Launch the browser once and say what its sandbox is (``evicap doctor``); EnvironmentProblem when it does
     not start."""
     async with launch(info, browser_user=browser_user) as browser:
+        page = await browser.new_page()
+        try:
+            await page.goto("about:blank")
+            await check_sandbox(browser)
+        finally:
+            await page.close()
         return sandbox_state(browser) or {}
 
 

@@ -39,6 +39,16 @@ from evicap.capture.websockets import WebSocketLog
 from evicap.errors import first_line
 
 QUIET_SECONDS = 1.0  # drain stops waiting for open exchanges after this long without network events
+# After the load event the capture waits for the network to be quiet: nothing in flight (in any frame or worker,
+# bodies being read included) and no HTTP event for this long, counted from the later of the last HTTP event and
+# the load event (docs/architecture.md, "Waiting for quiet"). Playwright's "networkidle" waited a fixed 500 ms
+# after its driver saw the last request end, plus the driver's round trips. A request a page starts from its load
+# handler, an animation frame, the response of another request or a timer of up to about 300 ms after its
+# scripts ran (a polling page's first poll: tests/integration/test_capture.py) is seen within this window.
+QUIET_WINDOW = 0.4
+# Requests that are open by design and do not hold the quiet wait (as in Playwright's "networkidle"): an event
+# stream stays open for as long as the page does. Drain records what arrived of it, marked truncated.
+NEVER_QUIET = ("EventSource",)
 NETWORK_BUFFERS = {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSize": 64 * 1024 * 1024}
 # Network is enabled in these target types; workers have no Page domain and no frames of their own.
 PAGE_TYPES = ("page", "iframe")
@@ -93,6 +103,7 @@ class NetworkRecorder:
         self._cert_origins: set[str] = set()
         self._spool_counter = 0
         self._last_event = 0.0
+        self._last_http = 0.0  # last HTTP event (not a WebSocket frame): what quiet() counts from
 
     @property
     def navigation(self) -> Navigation:
@@ -148,7 +159,7 @@ class NetworkRecorder:
         if target is not None:
             self._targets[channel.key] = target
         for name, handler in handlers.items():
-            channel.on(name, self._bound(handler, channel))
+            channel.on(name, self._bound(handler, channel, http=not name.startswith("Network.webSocket")))
         # Bodies must stay retrievable until we ask for them: raise the per-resource and total buffers.
         await channel.send("Network.enable", NETWORK_BUFFERS)
         await channel.send("Network.setCacheDisabled", {"cacheDisabled": True})
@@ -161,9 +172,13 @@ class NetworkRecorder:
             return
         self._streamers.append(streamer)
 
-    def _bound(self, handler: Callable[[Channel, Event], None], channel: Channel) -> Callable[[Event], None]:
+    def _bound(
+        self, handler: Callable[[Channel, Event], None], channel: Channel, *, http: bool = True
+    ) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
             self._touch()
+            if http:
+                self._last_http = self._last_event
             handler(channel, event)
 
         return on_event
@@ -190,6 +205,25 @@ class NetworkRecorder:
                 self.cut_by_deadline.append(item.url)
             if done.summary is not None:
                 self.exchanges.append(done.summary)
+
+    async def quiet(self, timeout: float, window: float = QUIET_WINDOW) -> bool:
+        """Wait until no exchange is in flight (bodies being read included; event streams excepted) and no HTTP
+        event came for ``window`` seconds. False when the network did not go quiet within ``timeout`` (long
+        polls, polling)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        self._last_http = max(self._last_http, loop.time())  # called at the load event: the window starts here
+        while True:
+            now = loop.time()
+            busy = bool(self._tasks) or any(
+                not flow.done and flow.resource_type not in NEVER_QUIET for flow in self._flows.values()
+            )
+            if not busy and now - self._last_http >= window:
+                return True
+            if now >= until:
+                return False
+            wait = window - (now - self._last_http) if not busy else 0.02
+            await asyncio.sleep(max(0.01, min(wait, until - now)))
 
     async def settle(self, timeout: float) -> None:
         """Wait (up to ``timeout`` s) for the exchanges in flight: a pop-up's, before it is closed."""

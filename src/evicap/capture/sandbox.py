@@ -13,12 +13,14 @@ investigator, next to the signing key, its passphrase and the saved sessions. So
 
 Neither Playwright's driver (node) nor the browser inherits our environment: EVICAP_*, passphrases, tokens,
 proxy settings and credentials are dropped (``scrub_environment``); the browser gets a short allow-list and a
-private HOME. ``check_renderer`` opens a blank page once per launch and reads /proc: the renderer's uid, its
-command line (no ``--no-sandbox``), its seccomp mode and, where readable, its user namespace.
+private HOME. ``check_renderers`` reads /proc once per launch, when the first capture's page is open (or
+``check_renderer`` opens a blank page for it): each renderer's uid, its command line (no ``--no-sandbox``), its
+seccomp mode and, where readable, its user namespace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import re
@@ -234,6 +236,12 @@ def process_facts(pid: int) -> dict[str, Any]:
     }
 
 
+# A renderer Chromium forked a moment ago may not have entered its seccomp filter yet: problems are looked at again
+# this many times, this far apart, before they are reported (one that stays unsandboxed is reported all the same).
+RECHECKS = 3
+RECHECK_SECONDS = 0.1
+
+
 async def check_renderer(browser: Any, plan: SandboxPlan) -> dict[str, Any]:
     """Open a blank page and look at the renderer behind it: is it really sandboxed? (Linux only; elsewhere the
     result says "not checked".)"""
@@ -242,13 +250,33 @@ async def check_renderer(browser: Any, plan: SandboxPlan) -> dict[str, Any]:
     page = await browser.new_page()
     try:
         await page.goto("about:blank")
-        renderers = [f for f in (process_facts(p) for p in descendants(os.getpid()))
-                     if "--type=renderer" in f["cmdline"]]
+        return await check_renderers(plan)
     finally:
         await page.close()
+
+
+def _renderers() -> list[dict[str, Any]]:
+    return [f for f in (process_facts(p) for p in descendants(os.getpid())) if "--type=renderer" in f["cmdline"]]
+
+
+async def check_renderers(plan: SandboxPlan) -> dict[str, Any]:
+    """Look at the renderer processes under this process (a page of ours must be open): are they sandboxed?"""
+    if not os.path.isdir("/proc/self"):
+        return {"verified": False, "reason": "no /proc on this system: not checked"}
+    renderers = _renderers()
+    for _ in range(0 if plan.requested_off else RECHECKS):
+        if not renderers or not _problems(renderers):
+            break
+        await asyncio.sleep(RECHECK_SECONDS)
+        renderers = _renderers()
     if not renderers:
         return {"verified": False, "reason": "no renderer process found under this process"}
     own_ns = _own_userns()
+    return _result(renderers, _problems(renderers, own_ns), plan, own_ns)
+
+
+def _problems(renderers: list[dict[str, Any]], own_ns: str | None = None) -> list[str]:
+    own_ns = own_ns or _own_userns()
     problems = []
     for facts in renderers:
         if facts["uid"] == 0:
@@ -259,6 +287,11 @@ async def check_renderer(browser: Any, plan: SandboxPlan) -> dict[str, Any]:
             problems.append(f"renderer {facts['pid']} has no seccomp-bpf filter")
         if facts["userns"] is not None and facts["userns"] == own_ns:
             problems.append(f"renderer {facts['pid']} shares our user namespace")
+    return problems
+
+
+def _result(renderers: list[dict[str, Any]], problems: list[str], plan: SandboxPlan, own_ns: str | None
+            ) -> dict[str, Any]:
     first = renderers[0]
     result = {
         "verified": not problems,

@@ -38,13 +38,19 @@ from evicap.capture.png import PngWriter
 
 # Upper bound of pixels (device px) per tile: 16 Mpx is 64 MB of RGBA in the renderer, 48 MB of RGB here.
 TILE_PIXELS = 16 * 1024 * 1024
-# Tile height in CSS px for ordinary widths; far below Chromium's 16,384 px texture limit.
-TILE_HEIGHT = 4096
+# Tile height in CSS px for ordinary widths; below Chromium's 16,384 px texture limit. Each tile costs Chromium a
+# fixed ~0.25 s (the beyond-viewport capture lays the page out again) besides its painting: 8192 px tiles take a
+# 40,000 px page in 5 captures instead of 10 (benchmarks/bench_tall_screenshot.py --text).
+TILE_HEIGHT = 8192
 MIN_TILE_HEIGHT = 64
 # Pages wider than this (CSS px) are cut at the right edge; the cut is reported.
 MAX_WIDTH = 16_384
 # Up to this height (and TILE_PIXELS in area) one capture is taken and stored as Chromium encoded it.
 SINGLE_SHOT_MAX_HEIGHT = 16_384
+# zlib level of the stitched PNG. Still lossless; on a screenshot of text and images level 3 deflates about three
+# times as fast as the default 6 for files about 15 % larger (measured on the demo feed; docs/architecture.md).
+STITCH_LEVEL = 3
+BAND_ROWS = 256  # rows handed to the compressor at once (about 1 MB at 1280 px)
 
 
 @dataclass(frozen=True)
@@ -156,12 +162,14 @@ async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> Full
     def encode(png: PngWriter, image: Image.Image | bytes, top: int, bottom: int) -> None:
         tile = image if isinstance(image, Image.Image) else _decode(image)
         rows = round(bottom * scale) - round(top * scale)
-        png.write_rows(_fit(tile, px_width, rows).tobytes())
+        fitted = _fit(tile, px_width, rows)
+        for band in range(0, rows, BAND_ROWS):  # raw rows a band at a time: no second copy of the whole tile
+            png.write_rows(fitted.crop((0, band, px_width, min(rows, band + BAND_ROWS))).tobytes())
 
     pending: asyncio.Future[bytes] | None = None
     try:
         with HashingWriter(path) as out:
-            png = PngWriter(out, px_width, px_height)
+            png = PngWriter(out, px_width, px_height, level=STITCH_LEVEL)
             current: Image.Image | bytes = first
             for index, (top, bottom) in enumerate(bounds):
                 if index + 1 < len(bounds):

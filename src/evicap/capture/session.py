@@ -41,13 +41,14 @@ from evicap.bundle.manifest import (
 from evicap.bundle.model import Artifact, CaptureResult, CaptureWarning, Status
 from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir, publish
 from evicap.capture import facts, safety
-from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
+from evicap.capture.browser import BrowserInfo, check_sandbox, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
 from evicap.capture.pagewatch import POPUP_LOAD, PageWatch, RecordPopup
 from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.target import normalize_target, proxy_failure
 from evicap.capture.uris import evicap_uri
 from evicap.capture.warc import WarcWriter
+from evicap.detect import pdq
 from evicap.errors import CaptureError, EvicapError, first_line
 
 if TYPE_CHECKING:
@@ -159,7 +160,9 @@ async def _new_context(
     return await browser.new_context(**kwargs)
 
 
-async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) -> str | None:
+async def _navigate(
+    run: _Run, page: Page, recorder: NetworkRecorder, deadline: float, progress: Progress
+) -> str | None:
     """Go to the URL within the time limit. Returns a navigation error line, or None when a response arrived."""
     budget = max(1.0, (deadline - time.monotonic()) * LOAD_SHARE)
     progress(f"loading {run.url}")
@@ -177,15 +180,12 @@ async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) 
         else:
             return describe_navigation_error(run.url, message)
     remaining = deadline - time.monotonic()
-    if remaining > 0.5:
-        try:
-            await page.wait_for_load_state("networkidle", timeout=min(remaining, NETWORK_QUIET_CAP) * 1000)
-        except PlaywrightTimeout:
-            run.warnings.append(
-                CaptureWarning("network-busy", "network never went quiet (long-poll, streaming or polling page)")
-            )
-        except PlaywrightError:
-            pass
+    # Quiet as the recorder sees it (every frame and worker, bodies read): ends as soon as nothing is in flight and
+    # nothing started for recorder.QUIET_WINDOW, not after Playwright's fixed 500 ms.
+    if remaining > 0.5 and not await recorder.quiet(min(remaining, NETWORK_QUIET_CAP)):
+        run.warnings.append(
+            CaptureWarning("network-busy", "network never went quiet (long-poll, streaming or polling page)")
+        )
     return None
 
 
@@ -272,6 +272,7 @@ async def stage_capture(
 
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
+    pdq.warm_up()  # the media hashing's libraries load while the page does
     ensure_output_dir(output_dir)
     run = _Run(url=target, options=options)
     deadline = time.monotonic() + options.timeout
@@ -286,9 +287,10 @@ async def stage_capture(
     staging = create_staging(output_dir, name)
     try:
         context = await _new_context(browser, options, storage_state, safety.context_options(guard))
-        run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
         try:
             page = await context.new_page()
+            await check_sandbox(browser)  # its renderers, once per browser, now that a page of ours is open
+            run.warnings.extend(sandbox_warnings(browser))  # safety (issue 12)
             cdp = await context.new_cdp_session(page)
             presented = await present_desktop(cdp, page, browser_info, options.user_agent)  # safety (issue 12)
             user_agent = await page.evaluate("navigator.userAgent")
@@ -302,7 +304,7 @@ async def stage_capture(
             console = ConsoleLog.attach(page)
             await recorder.start()
 
-            nav_error = await _navigate(run, page, snapshots_from, say)
+            nav_error = await _navigate(run, page, recorder, snapshots_from, say)
             profile_run = None
             if nav_error is None:
                 profile_run = await _run_profile(run, page, profile, snapshots_from, staging, say)
@@ -310,6 +312,7 @@ async def stage_capture(
                 await recorder.complete_media(snapshots_from)
             await watch.settle(snapshots_from - time.monotonic())
             await recorder.drain(timeout=max(1.0, min(30.0, snapshots_from - time.monotonic())))
+            media_ahead = await _hash_media_ahead(staging, warc, deadline)  # while the snapshots are taken
             navigation = recorder.navigation
             if nav_error is None and navigation.status is None:
                 nav_error = describe_navigation_error(target, navigation.error or "no response received")
@@ -349,6 +352,7 @@ async def stage_capture(
                 ),
             )
             run.artifacts.extend(attachments.artifacts)
+            media_ahead = _hash_screenshots_ahead(media_ahead, staging, run.artifacts)  # while identifiers are read
             if nav_error is None:  # safety (issue 12): a secret shown as text is in the screenshots and PDF too
                 run.warnings.extend(await safety.visible_secret_warnings(page, guard.scrubber))
             run.warnings.extend(attachments.warnings)
@@ -363,7 +367,8 @@ async def stage_capture(
             if recorder.cut_by_deadline and nav_error is None:
                 run.degrade("partial", f"the capture reached its deadline (--timeout {options.timeout:g} s) before "
                             f"{len(recorder.cut_by_deadline)} whole-body re-fetch(es) ended; the rest is sealed")
-            detection = await _detect(run, staging, warc, navigation.final_url or target, deadline, say)
+            detection = await _detect(run, staging, warc, navigation.final_url or target, deadline, say,
+                                      media_ahead)
             warc_digest = await warc.close()
         finally:
             await _close_quietly(context)
@@ -506,23 +511,51 @@ async def _identifiers(run: _Run, staging: Path, warc: WarcWriter, profile: Any,
 
 
 
+def _media_limits(deadline: float) -> Any:
+    from evicap.detect.media import Limits
+
+    budget = max(MEDIA_MIN_SECONDS, deadline - time.monotonic())
+    return Limits(video_budget=budget, video_timeout=min(Limits().video_timeout, budget))
+
+
+async def _hash_media_ahead(staging: Path, warc: WarcWriter, deadline: float) -> asyncio.Future[Any]:
+    """Start hashing the media of the WARC written so far (the page's exchanges, the page now stopped) in a
+    thread: it runs while the browser takes the snapshots, and _detect hashes only what came after."""
+    from evicap.detect.media import hash_warc_media
+
+    written = await warc.flush()
+    return asyncio.ensure_future(asyncio.to_thread(
+        hash_warc_media, staging / layout.WARC, written, limits=_media_limits(deadline), spool_dir=staging))
+
+
+def _hash_screenshots_ahead(ahead: asyncio.Future[Any], staging: Path, artifacts: list[Artifact]
+                            ) -> asyncio.Future[Any]:
+    """Once the WARC's media are hashed, hash the screenshots taken so far too, in a thread."""
+    listed = [a.to_json() for a in artifacts]
+
+    async def more() -> Any:
+        return await asyncio.to_thread((await ahead).with_artifacts, staging, listed)
+
+    return asyncio.ensure_future(more())
+
+
 async def _detect(
-    run: _Run, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress
+    run: _Run, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress,
+    ahead: asyncio.Future[Any] | None = None,
 ) -> dict[str, Any]:
     """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect.
 
     Video frames are sampled only in the time left before the deadline (at least MEDIA_MIN_SECONDS, taken from the
-    sealing margin), so the capture's one deadline holds; a video left unsampled is listed with the reason."""
+    sealing margin), so the capture's one deadline holds; a video left unsampled is listed with the reason.
+    ``ahead``: the media of the WARC's beginning, being hashed since the page was stopped (_hash_media_ahead)."""
     from evicap.detect.artifact import media_detection
-    from evicap.detect.media import Limits
 
     say("hashing media")
+    hashed_ahead = await ahead if ahead is not None else None
     written = await warc.flush()
-    budget = max(MEDIA_MIN_SECONDS, deadline - time.monotonic())
-    limits = Limits(video_budget=budget, video_timeout=min(Limits().video_timeout, budget))
     document, detection = await asyncio.to_thread(
         media_detection, staging, written, [a.to_json() for a in run.artifacts], run.capture_id,
-        run.options.match_lists, limits=limits,
+        run.options.match_lists, limits=_media_limits(deadline), ahead=hashed_ahead,
     )
     run.artifacts.append(
         await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 import sys
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from evicap.batch.capacity import default_concurrency
 from evicap.batch.case import close_case, open_case, record_outcome
 from evicap.batch.index import CaseIndex
 from evicap.batch.job import SharedBrowser, batch_target_timeout, browser_capture
@@ -33,8 +33,8 @@ INTERRUPTED = 130
 @click.command()
 @click.argument("targets_file", metavar="TARGETS")
 @click.option("--concurrency", type=click.IntRange(1, 4096),
-              help="Captures at once, at most 64 (default: number of cores); with --broker, tasks in flight "
-              "(default 32).")
+              help="Captures at once, at most 64 (default: 2 per core, as memory allows); with --broker, tasks in "
+              "flight (default 32).")
 @click.option(
     "--per-host", type=click.IntRange(1, 64), default=2, show_default=True, help="Captures in flight on one host."
 )
@@ -111,7 +111,7 @@ def batch(
         out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
     directory = ensure_case_dir(plan.output)
     settings = RunSettings(
-        concurrency=concurrency or os.cpu_count() or 2,
+        concurrency=concurrency or default_concurrency(),
         per_host=per_host,
         host_delay=host_delay,
         retries=retries,

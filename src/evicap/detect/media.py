@@ -7,6 +7,7 @@ so memory stays bounded whatever the size) and the screenshots among the bundle'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import tempfile
@@ -150,13 +151,16 @@ class _Prefix(io.RawIOBase):
 
 
 def _warc_entries(
-    warc: Path, limits: Limits, skipped: list[dict[str, Any]], warc_bytes: int | None, spool_dir: Path | None
+    warc: Path, limits: Limits, skipped: list[dict[str, Any]], warc_bytes: int | None, spool_dir: Path | None,
+    start: int = 0,
 ) -> Iterator[dict[str, Any]]:
+    """Media of the WARC's response records from byte ``start`` (a record boundary) to ``warc_bytes``."""
     from warcio.archiveiterator import ArchiveIterator
 
     budget = _Budget(limits.video_budget)
     with open(warc, "rb") as raw:
-        source: Any = raw if warc_bytes is None else io.BufferedReader(_Prefix(raw, warc_bytes), CHUNK)
+        raw.seek(start)
+        source: Any = raw if warc_bytes is None else io.BufferedReader(_Prefix(raw, warc_bytes - start), CHUNK)
         for record in ArchiveIterator(source):
             if record.rec_type != "response" or record.http_headers is None:
                 continue
@@ -213,6 +217,34 @@ def _artifact_entries(root: Path, artifacts: Iterable[dict[str, Any]], limits: L
         yield entry
 
 
+@dataclass(frozen=True)
+class WarcMedia:
+    """The media of a WARC's first ``upto`` bytes, hashed ahead (a capture hashes the page's media while the
+    browser takes its snapshots); ``hash_media`` then reads only what was written after."""
+
+    media: list[dict[str, Any]]
+    not_hashed: list[dict[str, Any]]
+    upto: int
+    limits: Limits
+    artifact_media: tuple[dict[str, Any], ...] = ()  # screenshots hashed ahead too (``with_artifacts``)
+
+    def with_artifacts(self, root: Path, artifacts: Iterable[dict[str, Any]]) -> WarcMedia:
+        """The same, plus the screenshots among ``artifacts`` hashed now (not those hashed ahead already)."""
+        done = {entry["artifact"] for entry in self.artifact_media}
+        fresh = [a for a in artifacts if a.get("path") not in done]
+        more = tuple(_artifact_entries(root, fresh, self.limits))
+        return dataclasses.replace(self, artifact_media=self.artifact_media + more)
+
+
+def hash_warc_media(warc: Path, warc_bytes: int, *, limits: Limits | None = None,
+                    spool_dir: Path | None = None) -> WarcMedia:
+    """Hash the media of the first ``warc_bytes`` (a record boundary) of a WARC still being written."""
+    limits = limits or Limits()
+    skipped: list[dict[str, Any]] = []
+    media = list(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir))
+    return WarcMedia(media, skipped, warc_bytes, limits)
+
+
 def hash_media(
     root: Path,
     warc: Path,
@@ -222,14 +254,22 @@ def hash_media(
     limits: Limits | None = None,
     warc_bytes: int | None = None,
     spool_dir: Path | None = None,
+    ahead: WarcMedia | None = None,
 ) -> dict[str, Any]:
     """The media-hashes document of a bundle (staged or published) whose WARC is ``warc`` (only its first
     ``warc_bytes`` when given: a WARC still open for writing). Bodies are spooled in ``spool_dir`` (a capture's
-    staging directory, on the disk that holds the evidence anyway), else in the system's temporary directory."""
+    staging directory, on the disk that holds the evidence anyway), else in the system's temporary directory.
+    ``ahead``: the media of the WARC's beginning, already hashed (``hash_warc_media``); ``limits`` bound the rest,
+    and the document names the limits of the part hashed ahead (they bounded the page's media)."""
     limits = limits or Limits()
-    skipped: list[dict[str, Any]] = []
-    media = list(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir))
-    media.extend(_artifact_entries(root, artifacts, limits))
+    skipped: list[dict[str, Any]] = list(ahead.not_hashed) if ahead is not None else []
+    media = list(ahead.media) if ahead is not None else []
+    media.extend(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir, start=ahead.upto if ahead else 0))
+    done = {entry["artifact"] for entry in ahead.artifact_media} if ahead is not None else set()
+    media.extend(ahead.artifact_media if ahead is not None else ())
+    media.extend(_artifact_entries(root, [a for a in artifacts if a.get("path") not in done], limits))
+    if ahead is not None:
+        limits = ahead.limits
     return {
         "format": FORMAT,
         "version": VERSION,

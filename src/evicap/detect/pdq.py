@@ -9,6 +9,7 @@ raises ``Unhashable`` with the reason.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,30 @@ def bits_to_hex(bits: Any) -> str:
 def hamming(a: str, b: str) -> int:
     """Bits that differ between two 256-bit hashes given as hex."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+_warming: threading.Thread | None = None
+
+
+def _import_hashing() -> None:
+    try:
+        import numpy  # noqa: F401
+        import pdqhash  # noqa: F401
+        from PIL import Image, PngImagePlugin  # noqa: F401
+    except ImportError:  # reported where the hash is computed (pdq_of_image)
+        pass
+
+
+def warm_up() -> None:
+    """Import pdqhash, numpy and Pillow in a background thread, once per process.
+
+    They take about 0.4 s to import on a 2-core machine; a capture calls this when it starts, so its media
+    hashing, seconds later, finds them loaded instead of waiting for them after the snapshots (the import runs
+    while the browser loads the page). Python's import lock makes a caller that needs them earlier simply wait."""
+    global _warming
+    if _warming is None:
+        _warming = threading.Thread(target=_import_hashing, name="evicap-warm-up", daemon=True)
+        _warming.start()
 
 
 def pdq_version() -> str | None:
