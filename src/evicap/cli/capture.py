@@ -21,7 +21,7 @@ from evicap.bundle.model import CaptureResult
 from evicap.capture.target import normalize_target
 from evicap.cli.options import capture_options
 from evicap.cli.output import Output
-from evicap.cli.runner import build_plan, capture_many, item_for, run
+from evicap.cli.runner import Plan, capture_many, item_for, run
 from evicap.errors import EvicapError, UsageError
 
 STYLE = {"complete": "green", "partial": "yellow", "failed": "red"}
@@ -43,20 +43,31 @@ def show_result(out: Output, result: CaptureResult, as_json: bool) -> None:
         out.err.print(f"  … and {len(result.warnings) - 10} more warnings in the manifest")
 
 
-AfterCapture = Callable[[Any, list[CaptureResult]], Awaitable[None]]
+AfterCapture = Callable[[Any, Plan, list[CaptureResult]], Awaitable[None]]
 
 
-def reporter(out: Output, sealing: Any, langs: tuple[str, ...]) -> AfterCapture:
+def reporter(out: Output, langs: tuple[str, ...]) -> AfterCapture:
     """What runs on the capture's browser before it closes: the court report of every bundle made."""
 
-    async def report(browser: Any, results: list[CaptureResult]) -> None:
+    async def report(browser: Any, plan: Plan, results: list[CaptureResult]) -> None:
         from evicap.cli.report import write_after_capture_async
 
         bundles = [Path(r.bundle) for r in results if r.bundle]
         if bundles:
-            await write_after_capture_async(out, browser, bundles, sealing, langs)
+            await write_after_capture_async(out, browser, bundles, plan.sealing, langs)
 
     return report
+
+
+def key_notice(out: Output, plan: Plan, *, demo: bool = False) -> None:
+    """Say once, before the first capture, that a key was just made or that the key is not encrypted."""
+    if plan.key_created and demo:
+        out.info(f"created a signing key at {plan.key_created} (public key beside it)")
+    elif plan.key_created:
+        out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
+    if not plan.sealing.signer.encrypted and not demo:
+        out.warn(f"signing key {plan.sealing.signer.path} is UNENCRYPTED (file mode 0600 only); "
+                 f"manifests record key_protection {plan.sealing.signer.protection}")
 
 
 def exit_code(results: list[CaptureResult]) -> int:
@@ -80,20 +91,15 @@ def capture(urls: tuple[str, ...], item: str | None, no_report: bool, report_lan
         normalize_target(url)
     for lang in report_langs:
         check_language(lang)
-    plan = build_plan(params)
-    if plan.key_created:
-        out.info(f"created a signing key for you at {plan.key_created} (public key beside it); back it up")
-    if not plan.sealing.signer.encrypted:
-        out.warn(f"signing key {plan.sealing.signer.path} is UNENCRYPTED (file mode 0600 only); "
-                 f"manifests record key_protection {plan.sealing.signer.protection}")
     items = [item_for(item, i, len(urls)) for i in range(len(urls))]
     as_json = bool(params.get("as_json"))
     results = run(
         capture_many(
-            plan, list(urls), items,
+            params, list(urls), items,
             progress=lambda msg: None if as_json else out.err.print(f"[dim]… {escape(msg)}[/]"),
             on_result=lambda r: show_result(out, r, as_json),
-            after=None if no_report else reporter(out, plan.sealing, report_langs),
+            on_plan=lambda plan: key_notice(out, plan),
+            after=None if no_report else reporter(out, report_langs),
         )
     )
     sys.exit(exit_code(results))
@@ -131,18 +137,16 @@ def demo(output: str, as_json: bool, browser_path: str | None) -> None:
         "timeout": 60.0, "viewport": (1280, 900), "profile": "auto", "max_media_size": 64 * 1024 * 1024,
         "browser_path": browser_path, "investigator": os.environ.get("EVICAP_INVESTIGATOR") or "demo investigator",
     }
-    plan = build_plan(params)
-    if plan.key_created:
-        out.info(f"created a signing key at {plan.key_created} (public key beside it)")
     with DemoServer() as server:
         url = server.url("/")
         out.info(f"demo site serving at {url}")
         results = run(
             capture_many(
-                plan, [url], ["DEMO-ITEM-1"],
+                params, [url], ["DEMO-ITEM-1"],
                 progress=lambda msg: out.err.print(f"[dim]… {escape(msg)}[/]"),
                 on_result=lambda r: show_result(out, r, as_json),
-                after=reporter(out, plan.sealing, ("en",)),
+                on_plan=lambda plan: key_notice(out, plan, demo=True),
+                after=reporter(out, ("en",)),
             )
         )
     for result in results:

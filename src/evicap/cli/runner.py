@@ -1,4 +1,9 @@
-"""Turn CLI options into a capture plan (options, browser, sealing) and run captures. Shared by capture and demo."""
+"""Turn CLI options into a capture plan (options, browser, sealing) and run captures. Shared by capture and demo.
+
+``capture_many`` starts the browser first and resolves the rest of the plan (the signing key, the sealing and
+capture code's imports) in a thread meanwhile: Playwright's driver and Chromium take about a second to start on
+another core, which the plan's half second of work would otherwise come before (benchmarks/bench_process.py).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ from evicap.bundle.model import CaptureResult
 from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
 from evicap.capture.egress import parse_networks
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import Sealing, capture_url
 from evicap.capture.target import without_userinfo
 from evicap.errors import CaptureError
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
+
+    from evicap.capture.session import Sealing
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,25 @@ def _match_lists(paths: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(str(Path(p).resolve()) for p in paths or ())
 
 
-def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
+@dataclass(frozen=True)
+class BrowserPlan:
+    """What starting the browser needs: resolved in milliseconds, before the rest of the plan."""
+
+    info: BrowserInfo
+    no_sandbox: bool
+    browser_user: str | None
+
+
+def browser_plan(params: dict[str, Any]) -> BrowserPlan:
+    from evicap.config import load_config
+
+    return BrowserPlan(info=probe_version(find_browser(params.get("browser_path"))),
+                       no_sandbox=bool(params.get("no_sandbox")), browser_user=load_config().browser_user)
+
+
+def build_plan(params: dict[str, Any], *, item: str | None = None, browser: BrowserInfo | None = None) -> Plan:
     """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file."""
+    from evicap.capture.session import Sealing
     from evicap.config import load_config
     from evicap.seal.sealer import SealSettings, load_signer
 
@@ -87,7 +110,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None) -> Plan:
         tsa_all=bool(params.get("tsa_all")),
     )
     signer = load_signer(settings, prompt=_prompt_passphrase, create=True)
-    info = probe_version(find_browser(params.get("browser_path")))
+    info = browser or probe_version(find_browser(params.get("browser_path")))
     return Plan(
         browser_user=config.browser_user,
         options=options,
@@ -116,31 +139,67 @@ def item_for(base: str | None, index: int, count: int) -> str | None:
 
 
 async def capture_many(
+    params: dict[str, Any],
+    urls: Sequence[str],
+    items: Sequence[str | None],
+    progress: Callable[[str], None],
+    on_result: Callable[[CaptureResult], None],
+    on_plan: Callable[[Plan], None] = lambda _plan: None,
+    after: Callable[[Browser, Plan, list[CaptureResult]], Awaitable[None]] | None = None,
+) -> list[CaptureResult]:
+    """Capture URLs one after another with one browser; each in its own fresh context. The browser starts while
+    ``build_plan`` runs in a thread; a plan that fails (bad key, bad list) closes it again and is the error
+    reported, before any capture. ``after`` runs on the same browser before it closes (the default report's PDFs)."""
+    early = browser_plan(params)
+    planning = asyncio.ensure_future(asyncio.to_thread(_plan_while_launching, params, early.info))
+    try:
+        async with launch(early.info, no_sandbox=early.no_sandbox, browser_user=early.browser_user) as browser:
+            plan = await planning
+            on_plan(plan)
+            return await _capture_each(browser, plan, urls, items, progress, on_result, after)
+    except BaseException:
+        if not planning.done():
+            await asyncio.wait([planning])
+        failed = None if planning.cancelled() else planning.exception()
+        if failed is not None:
+            raise failed from None  # the plan's error first: it is the user's to fix
+        raise
+
+
+def _plan_while_launching(params: dict[str, Any], info: BrowserInfo) -> Plan:
+    plan = build_plan(params, browser=info)
+    import evicap.capture.attachments  # what the capture imports later, loaded while the browser still starts
+    import evicap.capture.session  # noqa: F401
+
+    return plan
+
+
+async def _capture_each(
+    browser: Browser,
     plan: Plan,
     urls: Sequence[str],
     items: Sequence[str | None],
     progress: Callable[[str], None],
     on_result: Callable[[CaptureResult], None],
-    after: Callable[[Browser, list[CaptureResult]], Awaitable[None]] | None = None,
+    after: Callable[[Browser, Plan, list[CaptureResult]], Awaitable[None]] | None,
 ) -> list[CaptureResult]:
-    """Capture URLs one after another with one browser; each in its own fresh context. ``after`` runs on the same
-    browser before it closes (the default report's PDFs)."""
+    from evicap.capture.session import capture_url
+
     results: list[CaptureResult] = []
-    async with launch(plan.browser, no_sandbox=plan.options.no_sandbox, browser_user=plan.browser_user) as browser:
-        for url, item in zip(urls, items, strict=True):
-            options = CaptureOptions(**{**plan.options.__dict__, "item": item})
-            try:
-                result = await capture_url(
-                    browser, url, options, plan.output, browser_info=plan.browser, sealing=plan.sealing,
-                    progress=progress,
-                )
-            except CaptureError as error:
-                result = CaptureResult(url=without_userinfo(url), status="failed", bundle=None,
-                                       error=error.one_line(), item=item)
-            results.append(result)
-            on_result(result)
-        if after is not None:
-            await after(browser, results)
+    for url, item in zip(urls, items, strict=True):
+        options = CaptureOptions(**{**plan.options.__dict__, "item": item})
+        try:
+            result = await capture_url(
+                browser, url, options, plan.output, browser_info=plan.browser, sealing=plan.sealing,
+                progress=progress,
+            )
+        except CaptureError as error:
+            result = CaptureResult(url=without_userinfo(url), status="failed", bundle=None,
+                                   error=error.one_line(), item=item)
+        results.append(result)
+        on_result(result)
+    if after is not None:
+        await after(browser, plan, results)
     return results
 
 
