@@ -153,13 +153,14 @@ class RemoteCapture:
                 return result_from_json(meta.get("result"), self.directory)
             if state in ("FAILURE", "REVOKED"):
                 await asyncio.to_thread(self.app.backend.forget, tid)
-                failure = meta.get("result") if isinstance(meta.get("result"), dict) else {}
+                answer = meta.get("result")
+                failure: dict[str, Any] = answer if isinstance(answer, dict) else {}
                 kind = str(failure.get("exc_type") or "")
                 if state == "FAILURE" and kind not in TRANSIENT_FAILURES:
                     # The task catches every EvicapError, so anything else it raised is a bug of ours on the
                     # worker: as in a local batch, it stops the batch and is never retried as transient.
                     raise WorkerBug(f"{kind or 'error'} on worker ({_who(runner)}) capturing {target.url}: "
-                                    f"{first_line(str(failure.get('exc_message') or meta.get('result')))}")
+                                    f"{first_line(RuntimeError(str(failure.get('exc_message') or answer)))}")
                 raise CaptureError(f"the worker's task ended {state}: {str(meta.get('result'))[:200]}",
                                    url=target.url)
             if state == "STARTED":

@@ -36,7 +36,8 @@ INTERRUPTED = 130
               help="Captures at once, at most 64 (default: 2 per core, as memory allows); with --broker, tasks in "
               "flight (default 32).")
 @click.option(
-    "--per-host", type=click.IntRange(1, 64), default=2, show_default=True, help="Captures in flight on one host."
+    "--per-host", type=click.IntRange(1, 64), default=4, show_default=True,
+    help="Captures in flight on one host (a person with four tabs open: docs/batch.md)."
 )
 @click.option(
     "--host-delay",
