@@ -78,8 +78,10 @@ def test_dedicated_and_shared_worker_fetches_are_recorded_with_their_scripts(
 ) -> None:
     http_server.route("/dw.js", "fetch('/from-dedicated').then(() => postMessage('done'))",
                       content_type="text/javascript")
-    http_server.route("/sw.js", "onconnect = (e) => fetch('/from-shared').then(() => e.ports[0].postMessage('ok'))",
+    http_server.route("/sw.js", "fetch('/shared-first');"  # at once, before any page talks to it
+                      "onconnect = (e) => fetch('/from-shared').then(() => e.ports[0].postMessage('ok'))",
                       content_type="text/javascript")
+    http_server.route("/shared-first", "shared worker's first fetch", content_type="text/plain")
     http_server.route("/from-dedicated", "dedicated body", content_type="text/plain")
     http_server.route("/from-shared", "shared body", content_type="text/plain")
     url = http_server.route(
@@ -93,6 +95,7 @@ def test_dedicated_and_shared_worker_fetches_are_recorded_with_their_scripts(
     got = bodies(result.bundle)
     assert got[http_server.url("/from-dedicated")] == b"dedicated body"
     assert got[http_server.url("/from-shared")] == b"shared body"
+    assert got[http_server.url("/shared-first")] == b"shared worker's first fetch"
     assert b"postMessage" in got[http_server.url("/dw.js")]  # the scripts are whole, not "aborted: still loading"
     assert b"onconnect" in got[http_server.url("/sw.js")]
     manifest = manifest_of(result.bundle)
@@ -140,19 +143,31 @@ def test_popup_document_and_exchanges_are_recorded_before_it_is_closed(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
 ) -> None:
     http_server.route("/popup-data", "the pop-up's own request", content_type="text/plain")
-    # The pop-up is attached when the browser creates it, not before it runs (see capture/attach.py): a request
-    # it makes in its very first moments may be missed, and the manifest says the target was attached late.
+    http_server.route("/popup-later", "a request made later", content_type="text/plain")
+    # A pop-up cannot be held for our sessions (capture/attach.py): its document and the fetch it makes at once may
+    # leave before they are attached. They are in the WARC all the same, from Playwright's session of the pop-up.
     popup = http_server.route(
-        "/popup", "<p>pop-up text</p><script>setTimeout(() => fetch('/popup-data'), 300)</script>"
+        "/popup", "<p>pop-up text</p><script>fetch('/popup-data'); setTimeout(() => fetch('/popup-later'), 300)"
+        "</script>"
     )
     url = http_server.route("/opener", f"<h1>opener</h1><script>window.open('{popup}')</script>")
     result = capture(run, browser, browser_info, sealing, url, tmp_output)
     assert result.status == "complete", result.error
     got = bodies(result.bundle)
+    assert b"pop-up text" in got[popup]  # its document, as the server sent it
     assert got[http_server.url("/popup-data")] == b"the pop-up's own request"
+    assert got[http_server.url("/popup-later")] == b"a request made later"
+    requests = [r["uri"] for r in warc_records(result.bundle) if r["type"] == "request"]
+    for each in (popup, http_server.url("/popup-data"), http_server.url("/popup-later")):
+        assert requests.count(each) == 1, each  # recorded once, whichever session saw it
     manifest = manifest_of(result.bundle)
-    (late,) = [t for t in manifest["network"]["targets"] if t["type"] == "page"]
-    assert late["attached"] and late["attached_late"]
+    (target,) = [t for t in manifest["network"]["targets"] if t["type"] == "page"]
+    assert target["attached"] and target["attached_late"]  # said plainly: attached after it started
+    (linking,) = [r for r in warc_records(result.bundle) if (r["uri"] or "").endswith(":targets.json")]
+    links = {x["url"]: x for x in json.loads(linking["payload"])["exchanges"]}
+    assert links[popup]["target"] == links[http_server.url("/popup-data")]["target"] == target["target_id"]
+    if "detail" in links[popup]:  # recorded from Playwright's session of the pop-up: said so
+        assert "Playwright" in links[popup]["detail"]
     (entry,) = manifest["capture"]["popups"]
     assert entry["url"] == popup and entry["action"] == "recorded and closed"
     document = Path(result.bundle) / entry["document"]
@@ -160,6 +175,30 @@ def test_popup_document_and_exchanges_are_recorded_before_it_is_closed(
     assert any(a["role"] == "popup-dom" and a["path"] == entry["document"] for a in manifest["artifacts"])
     resources = bodies(result.bundle, "resource")
     assert any(b"pop-up text" in body for uri, body in resources.items() if uri.endswith("popup-1.html"))
+    assert warcio_check(result.bundle).returncode == 0
+
+
+def test_popup_post_form_body_is_recorded_from_its_first_moment(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    def echo_post(handler: Any) -> None:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    http_server.route_fn("/popup-post", echo_post)
+    url = http_server.route(
+        "/opener-post",
+        "<h1>opener</h1><form method=post action=/popup-post target=_blank><input name=q value='in a pop-up'>"
+        "</form><script>document.forms[0].submit()</script>",
+    )
+    result = capture(run, browser, browser_info, sealing, url, tmp_output)
+    assert result.status == "complete", result.error
+    assert bodies(result.bundle, "request")[http_server.url("/popup-post")].endswith(b"q=in+a+pop-up")
+    assert bodies(result.bundle)[http_server.url("/popup-post")] == b"q=in+a+pop-up"
 
 
 def test_post_form_body_and_download_link_request_are_recorded(

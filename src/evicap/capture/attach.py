@@ -157,11 +157,22 @@ class TargetTree:
     async def discover(self, channel: Channel, context_id: str) -> None:
         """Attach to the context's pop-ups and shared workers as soon as the browser creates them.
 
-        They are no child targets of the page, so auto-attach does not bring them; the browser attaches them
-        before they run only at the browser level with the flat protocol, which Playwright's connection cannot
-        carry (see above). They are attached on ``Target.targetCreated`` instead, while Playwright still holds a
-        new pop-up for its own set-up; a request made before that would be missing, so each such target is
-        listed as attached late."""
+        They are no child targets of the page, so auto-attach does not bring them; they can only be held before
+        they run by a browser-level auto-attach, and that does not hold them for us. Tried (Chromium 156): a
+        browser session (``new_browser_cdp_session``) with ``Target.setAutoAttach`` (flat, as the browser level
+        requires; ``waitForDebuggerOnStart``; filter page + shared_worker) does report each new pop-up and shared
+        worker as waiting, and a second, non-flat ``Target.attachToTarget`` session can be prepared in it; but
+        the target does not wait for us: a ``window.open`` page is held on the renderer side and runs when the
+        first session releases it, which is Playwright's (it holds every new page for its own set-up), and a
+        shared worker ran its first fetch while our flat session still held it. (Holding it longer does not
+        help, and the flat session's ``Runtime.runIfWaitingForDebugger`` cannot even be sent: Playwright drops
+        every message of a flat session it did not create, see above.)
+
+        So they are attached on ``Target.targetCreated``, and listed as attached late. What that costs: a
+        shared worker's script is fetched through its page's Fetch before it runs, and its session is ready
+        by then in practice (tested: its first fetch is recorded); a pop-up's document and first requests may
+        leave before its session is ready, and are recorded from Playwright's own session of the pop-up
+        (popups.py), which is ready before the pop-up runs."""
         self._context_id = context_id
         channel.on("Target.targetCreated", lambda e: self._created(channel, e))
         await channel.send("Target.setDiscoverTargets", {"discover": True})

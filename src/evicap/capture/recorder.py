@@ -350,6 +350,12 @@ class NetworkRecorder:
         self._by_id[rid] = flow
         return flow
 
+    async def write_observed(self, flow: Flow, body: bytes | None, *, truncated: str | None = None,
+                             outcome: str = "recorded", detail: str | None = None) -> None:
+        """An exchange no session of ours saw (a pop-up's first moments, popups.py), written from another
+        session's account of it; ``detail`` says whose."""
+        await self._write(flow, body, truncated=truncated, outcome=outcome, detail=detail)
+
     def finish(self, flow: Flow) -> None:
         self.spawn(self._finish(flow))
 

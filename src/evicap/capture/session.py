@@ -43,7 +43,8 @@ from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir
 from evicap.capture import facts, safety
 from evicap.capture.browser import BrowserInfo, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
-from evicap.capture.pagewatch import POPUP_LOAD, PageWatch, RecordPopup
+from evicap.capture.pagewatch import PageWatch
+from evicap.capture.popups import EarlyRequests, popup_recorder
 from evicap.capture.recorder import NetworkRecorder
 from evicap.capture.target import normalize_target, proxy_failure
 from evicap.capture.uris import evicap_uri
@@ -296,7 +297,11 @@ async def stage_capture(
             run.warnings.extend(await safety.check_egress(guard, context, warc, run.capture_id))  # safety (issue 12)
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options, user_agent={
                 "userAgent": presented["user_agent"], "userAgentMetadata": presented["client_hints"]})
-            watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
+            early = EarlyRequests(page, options.max_body_size)
+            early.attach(context)
+            watch = PageWatch(record_popup=popup_recorder(
+                capture_id=run.capture_id, scrubber=run.scrubber, add_artifact=run.artifacts.append,
+                recorder=recorder, early=early, staging=staging, warc=warc, until=snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
             console = ConsoleLog.attach(page)
             await recorder.start()
@@ -395,45 +400,13 @@ async def _targets_record(run: _Run, warc: WarcWriter, recorder: NetworkRecorder
     """Which target and frame each exchange came from, inside the WARC itself (docs/warc-records.md)."""
     exchanges = [
         {"url": x.url, "method": x.method, "target": x.target, "frame": x.frame,
-         "request_record": x.request_record, "response_record": x.response_record}
+         "request_record": x.request_record, "response_record": x.response_record,
+         **({"detail": x.detail} if x.detail else {})}
         for x in recorder.exchanges if x.request_record
     ]
     facts_json = {"targets": [t.to_json() for t in recorder.targets], "exchanges": exchanges}
     body = (json.dumps(facts_json, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     await warc.write_metadata(evicap_uri(run.capture_id, TARGETS_RECORD), "application/json", body)
-
-
-def _popup_recorder(
-    run: _Run, context: BrowserContext, recorder: NetworkRecorder, staging: Path, warc: WarcWriter, until: float
-) -> RecordPopup:
-    """Records each pop-up before PageWatch closes it: its exchanges (the recorder attaches to it and every
-    target below it) and its document as it stood (artifacts/popup-N.html, also in the WARC)."""
-    count = 0
-
-    async def record(popup: Page) -> dict[str, Any]:
-        nonlocal count
-        count += 1
-        name = f"popup-{count}"
-        left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
-        try:
-            await popup.wait_for_load_state("load", timeout=left * 1000)
-            await popup.wait_for_load_state("networkidle", timeout=min(3.0, left) * 1000)
-        except PlaywrightError:
-            pass
-        await recorder.settle(min(3.0, left))  # its bodies are read before closing it takes them away
-        html = await asyncio.wait_for(popup.content(), max(1.0, left))
-        rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
-        body = html.encode("utf-8")
-        if run.scrubber is not None:  # safety (issue 12)
-            body = run.scrubber.scrub_bytes(body, rel)
-        digest = write_bytes(staging / rel, body)
-        uri = evicap_uri(run.capture_id, f"{name}.html")
-        await warc.write_resource(uri, "text/html; charset=utf-8", body)
-        run.artifacts.append(Artifact(rel, "popup-dom", "text/html; charset=utf-8", digest, warc_record_uri=uri,
-                                      description=f"document of pop-up {popup.url} before it was closed"))
-        return {"url": popup.url, "document": rel, "target": name}
-
-    return record
 
 
 async def _close_quietly(context: BrowserContext) -> None:
