@@ -324,3 +324,34 @@ def test_event_stream_still_open_at_the_end_keeps_what_arrived_and_says_so(
     assert b"data: tick 0" in record["payload"] and b"data: tick 2" in record["payload"]
     warnings = manifest_of(result.bundle)["capture"]["warnings"]
     assert any(w["url"] == events and "still open when the capture ended" in w["message"] for w in warnings)
+
+
+def count_body(handler: Any) -> None:
+    """Reads the request body and answers with its length."""
+    body = str(len(handler.rfile.read(int(handler.headers.get("Content-Length") or 0)))).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/plain")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def test_blob_and_file_post_bodies_read_after_the_request_are_in_its_record(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    # Blob and File bodies are not in requestWillBeSent: the recorder asks for them (Network.getRequestPostData),
+    # and the request's records wait for the answer (bounded), so a quick response cannot overtake it.
+    http_server.route_fn("/blob", count_body)
+    http_server.route_fn("/file", count_body)
+    url = http_server.route(
+        "/posts",
+        "<h1>posts</h1><script>fetch('/blob', {method: 'POST', body: new Blob(['blob body'])});"
+        "const form = new FormData(); form.append('f', new File(['file content'], 'a.txt'));"
+        "fetch('/file', {method: 'POST', body: form});</script>",
+    )
+    result = capture(run, browser, browser_info, sealing, url, tmp_output)
+    assert result.status == "complete", result.error
+    requests = bodies(result.bundle, "request")
+    assert requests[http_server.url("/blob")] == b"blob body"
+    assert b"file content" in requests[http_server.url("/file")]
+    assert not [w for w in manifest_of(result.bundle)["capture"]["warnings"] if w["code"] == "post-body-missing"]
