@@ -355,3 +355,26 @@ def test_blob_and_file_post_bodies_read_after_the_request_are_in_its_record(
     assert requests[http_server.url("/blob")] == b"blob body"
     assert b"file content" in requests[http_server.url("/file")]
     assert not [w for w in manifest_of(result.bundle)["capture"]["warnings"] if w["code"] == "post-body-missing"]
+
+
+def test_targets_that_end_at_once_are_named_and_the_popup_action_is_what_happened(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    http_server.route("/gone", "<p>closed at once</p>")
+    url = http_server.route(
+        "/closer",
+        "<h1>closer</h1><script>window.open('/gone').close();"
+        "new Worker(URL.createObjectURL(new Blob(['close()'])));</script>",
+    )
+    result = capture(run, browser, browser_info, sealing, url, tmp_output)
+    assert result.status == "complete", result.error
+    manifest = manifest_of(result.bundle)
+    targets = manifest["network"]["targets"]
+    unattached = [t for t in targets if not t["attached"]]
+    named = [w for w in manifest["capture"]["warnings"] if w["code"] == "target-unattached"]
+    assert len(named) >= len(unattached) >= 1  # every target we could not record is a warning
+    for target in unattached:
+        assert target["error"] and any(target["type"] in w["message"] for w in named)
+    (entry,) = manifest["capture"]["popups"]
+    assert "closed by the page" in entry["action"] or entry["action"] == "recorded and closed"
+    assert entry["action"] != "recorded and closed" or "record_error" not in entry  # never "recorded" when it was not

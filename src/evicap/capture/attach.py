@@ -239,9 +239,10 @@ class TargetTree:
                 record.error = f"not recorded ({record.type} targets carry no page traffic)"
         except PlaywrightError as exc:
             record.error = first_line(exc)
-            if not child.closed:  # a target that ended before we were ready has nothing left to record
-                self.warn("target-unattached", f"could not record {record.type} {record.url}: {record.error}",
-                          record.url or None)
+            # A target that ended before we were ready is named too: what it did in its moment is not recorded.
+            why = "it ended before its session was ready" if child.closed else record.error
+            self.warn("target-unattached", f"could not record {record.type} {record.url or '(no URL yet)'}: {why}",
+                      record.url or None)
         finally:
             if waiting and not child.closed:
                 try:

@@ -25,7 +25,6 @@ from playwright.async_api import Error as PlaywrightError
 from evicap.bundle import layout
 from evicap.bundle.hashing import write_bytes
 from evicap.bundle.model import Artifact
-from evicap.capture.attach import PageChannel
 from evicap.capture.flows import Flow, Hop
 from evicap.capture.pagewatch import POPUP_LOAD, RecordPopup
 from evicap.capture.recorder import NetworkRecorder
@@ -34,6 +33,7 @@ from evicap.capture.warc import WarcWriter
 from evicap.errors import first_line
 
 FROM_PLAYWRIGHT = "from Playwright's session of the pop-up (it ran before a session of ours was attached)"
+UNNAMED = "the pop-up closed before its target id could be read"
 # Playwright names resource types in lower case; CDP (and the rest of the manifest) as below.
 RESOURCE_TYPES = {
     "document": "Document", "stylesheet": "Stylesheet", "image": "Image", "media": "Media", "font": "Font",
@@ -117,17 +117,28 @@ class EarlyRequests:
         except PlaywrightError:  # the pop-up closed under us: what the recorder's own sessions saw stays
             return None
 
-    async def write(self, popup: Page, recorder: NetworkRecorder, timeout: float) -> int:
-        """Write every exchange of ``popup`` that no session of ours recorded; returns how many."""
+    @staticmethod
+    async def target_of(popup: Page) -> str | None:
+        """The pop-up's target id (its exchanges are linked to it), or None when it is already gone."""
+        try:
+            cdp = await popup.context.new_cdp_session(popup)
+        except PlaywrightError:
+            return None
+        try:
+            return str((await cdp.send("Target.getTargetInfo"))["targetInfo"]["targetId"])
+        except PlaywrightError:
+            return None
+        finally:
+            await _detach(cdp)
+
+    async def write(self, popup: Page, target: str | None, recorder: NetworkRecorder, timeout: float) -> int:
+        """Write every exchange of ``popup`` (target id ``target``) that no session of ours recorded; returns
+        how many. A pop-up that closed before its id could be read has its exchanges written without a target,
+        and their detail says so."""
         tasks = self._pending.get(popup, [])
         if tasks:
             await asyncio.wait(tasks, timeout=max(0.1, timeout))
-        cdp = await popup.context.new_cdp_session(popup)
-        try:
-            target = str((await cdp.send("Target.getTargetInfo"))["targetInfo"]["targetId"])
-        finally:
-            await _detach(cdp)
-        below = _below(recorder, target)
+        below = _below(recorder, target) if target is not None else {None}
         seen = Counter((x.method, x.url) for x in recorder.exchanges if x.target in below)
         written = 0
         for task in tasks:
@@ -138,12 +149,14 @@ class EarlyRequests:
             if seen[key] > 0:  # a session of ours recorded it: that record stands
                 seen[key] -= 1
                 continue
-            flow = Flow(observed.hop.url, observed.resource_type, target if observed.in_main_frame else None,
-                        PageChannel(cdp, key=f"popup:{target}"), target)
+            detail = observed.detail if target is not None else f"{observed.detail}; {UNNAMED}"
+            # The flow's channel is never asked anything: the exchange is written as Playwright reported it.
+            flow = Flow(f"playwright:{written}", observed.resource_type,
+                        target if observed.in_main_frame else None, recorder.page, target)
             flow.hops.append(observed.hop)
             flow.post_data = observed.post_data
             await recorder.write_observed(flow, observed.body, truncated=observed.truncated,
-                                          outcome=observed.outcome, detail=observed.detail)
+                                          outcome=observed.outcome, detail=detail)
             written += 1
         return written
 
@@ -196,6 +209,7 @@ def popup_recorder(
         nonlocal count
         count += 1
         name = f"popup-{count}"
+        target = await early.target_of(popup)  # first, while it is surely open
         left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
         try:
             await popup.wait_for_load_state("load", timeout=left * 1000)
@@ -203,7 +217,7 @@ def popup_recorder(
         except PlaywrightError:
             pass
         await recorder.settle(min(3.0, left))  # its bodies are read before closing it takes them away
-        backfilled = await early.write(popup, recorder, min(3.0, left))
+        backfilled = await early.write(popup, target, recorder, min(3.0, left))
         html = await asyncio.wait_for(popup.content(), max(1.0, left))
         rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
         body = html.encode("utf-8")
