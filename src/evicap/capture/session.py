@@ -104,7 +104,8 @@ class _Run:
             self.status, self.reason = status, reason
 
 
-def _first_line(error: BaseException) -> str:
+def _reason(error: BaseException) -> str:
+    """An error's first line without Playwright's "Page.goto: " prefix."""
     return first_line(error).replace("Page.goto: ", "").strip()
 
 
@@ -170,7 +171,7 @@ async def _navigate(run: _Run, page: Page, deadline: float, progress: Progress) 
             CaptureWarning("load-timeout", f"load event not reached within {budget:.0f} s; captured what loaded")
         )
     except PlaywrightError as exc:
-        message = _first_line(exc)
+        message = _reason(exc)
         if "net::ERR_ABORTED" in message:
             # A navigation that became a download, or was replaced by another one: not an error of the target.
             run.warnings.append(CaptureWarning("navigation-aborted", message, url=run.url))
@@ -243,7 +244,7 @@ async def acquire(staged: StagedCapture, sealing: Sealing, progress: Progress | 
         error = await _seal(run, staging, sealing, say)
         final = publish(staging, staged.output_dir, staged.name)
     except (OSError, EvicapError) as exc:
-        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
+        reason = exc.one_line() if isinstance(exc, EvicapError) else _reason(exc)
         message = f"capture of {staged.url} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=staged.url) from exc
     return CaptureResult(
@@ -390,7 +391,7 @@ async def stage_capture(
     except (PlaywrightError, OSError, EvicapError) as exc:
         # The browser, Playwright or the OS failed (crash, unwritable bundle): keep what was written, say where.
         # Anything else is a bug of ours: it propagates (one line, traceback with --debug), never retried.
-        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
+        reason = exc.one_line() if isinstance(exc, EvicapError) else _reason(exc)
         message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=target) from exc
     return StagedCapture(target, run, staging, output_dir, name, manifest)
