@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import capture_url
 from evicap.capture.websockets import MEDIA_TYPE
-from tests.integration.capture_helpers import make_sealing, manifest_of, warc_records, warcio_check
+from tests.integration.capture_helpers import capture_sealed, make_sealing, manifest_of, warc_records, warcio_check
 from tests.wsecho import EchoServer
 
 
@@ -27,7 +26,7 @@ def sealing(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def capture(run: Any, browser: Any, browser_info: Any, sealing: Any, url: str, out: Path, **opts: Any) -> Any:
     options = CaptureOptions(**{"timeout": 20.0, "case": "CASE-T", "item": "T", **opts})
-    return run(capture_url(browser, url, options, out, browser_info=browser_info, sealing=sealing))
+    return run(capture_sealed(browser, url, options, out, browser_info=browser_info, sealing=sealing))
 
 
 def bodies(bundle: str, kind: str = "response") -> dict[str, bytes]:

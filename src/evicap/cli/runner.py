@@ -14,7 +14,8 @@ from evicap.bundle.model import CaptureResult
 from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
 from evicap.capture.egress import parse_networks
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import Sealing, capture_url
+from evicap.capture.session import capture_url
+from evicap.capture.staged import Sealing, acquire
 from evicap.capture.target import without_userinfo
 from evicap.errors import CaptureError
 
@@ -130,10 +131,11 @@ async def capture_many(
         for url, item in zip(urls, items, strict=True):
             options = CaptureOptions(**{**plan.options.__dict__, "item": item})
             try:
-                result = await capture_url(
+                staged = await capture_url(
                     browser, url, options, plan.output, browser_info=plan.browser, sealing=plan.sealing,
                     progress=progress,
                 )
+                result = await acquire(staged, plan.sealing, progress)
             except CaptureError as error:
                 result = CaptureResult(url=without_userinfo(url), status="failed", bundle=None,
                                        error=error.one_line(), item=item)
