@@ -88,12 +88,6 @@ def publish(staging: Path, output: Path, name: str) -> Path:
     raise BundleError(f"too many bundles named {name} in {output}", path=str(output))
 
 
-def relative_inside(root: Path, path: Path) -> str:
-    """`path` relative to `root` with forward slashes, refusing anything outside root."""
-    rel = path.resolve().relative_to(root.resolve())
-    return rel.as_posix()
-
-
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o666) -> None:
     """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
 
