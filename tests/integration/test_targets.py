@@ -8,6 +8,7 @@ import base64
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,9 @@ def test_popup_document_and_exchanges_are_recorded_before_it_is_closed(
     requests = [r["uri"] for r in warc_records(result.bundle) if r["type"] == "request"]
     for each in (popup, http_server.url("/popup-data"), http_server.url("/popup-later")):
         assert requests.count(each) == 1, each  # recorded once, whichever session saw it
+    (document_record,) = [r for r in warc_records(result.bundle) if r["type"] == "response" and r["uri"] == popup]
+    when = datetime.fromisoformat(document_record["headers"].get_header("WARC-Date").replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - when).total_seconds()) < 600  # when it was sent, not a made-up date
     manifest = manifest_of(result.bundle)
     (target,) = [t for t in manifest["network"]["targets"] if t["type"] == "page"]
     assert target["attached"] and target["attached_late"]  # said plainly: attached after it started

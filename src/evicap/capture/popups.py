@@ -83,8 +83,9 @@ class EarlyRequests:
         try:
             headers = await request.headers_array()
             response = await request.response()
-            hop = Hop(request.url, request.method, {"headers": _joined(headers)},
-                      (request.timing.get("startTime") or 0) / 1000 or None)
+            started = float(request.timing.get("startTime") or -1)  # ms since the epoch; -1 when unknown
+            wall = started / 1000 if started > 0 else None
+            hop = Hop(request.url, request.method, {"headers": _joined(headers)}, wall)
             observed = Observed(hop, RESOURCE_TYPES.get(request.resource_type, "Other"),
                                 request.frame == page.main_frame, request.post_data_buffer, None)
             if response is None:
