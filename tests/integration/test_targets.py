@@ -101,6 +101,10 @@ def test_dedicated_and_shared_worker_fetches_are_recorded_with_their_scripts(
     manifest = manifest_of(result.bundle)
     kinds = {t["type"] for t in manifest["network"]["targets"] if t["attached"]}
     assert {"worker", "shared_worker"} <= kinds
+    # Its script was held in the page's Fetch until the worker's session had its commands: attached before it ran.
+    # (Checked by delaying our attach by 1 s: without the hold both of its fetches are missing, with it neither.)
+    (shared,) = [t for t in manifest["network"]["targets"] if t["type"] == "shared_worker"]
+    assert not shared["attached_late"]
     assert not [w for w in manifest["capture"]["warnings"] if "still" in w["message"] and "/dw.js" in w["message"]]
 
 

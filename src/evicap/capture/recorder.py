@@ -365,6 +365,9 @@ class NetworkRecorder:
     def finish(self, flow: Flow) -> None:
         self.spawn(self._finish(flow))
 
+    async def shared_worker_ready(self, url: str) -> None:
+        await self.tree.shared_worker_ready(url)
+
     def blocked(self, channel: Channel, refusal: Blocked) -> None:
         self.blocked_requests.append(refusal)
         where = f" (address {refusal.address})" if refusal.address else ""
