@@ -385,3 +385,17 @@ def test_targets_that_end_at_once_are_named_and_the_popup_action_is_what_happene
     (entry,) = manifest["capture"]["popups"]
     assert "closed by the page" in entry["action"] or entry["action"] == "recorded and closed"
     assert entry["action"] != "recorded and closed" or "record_error" not in entry  # never "recorded" when it was not
+
+
+def test_popup_bodies_over_the_memory_budget_are_asked_for_again_when_written(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evicap.capture import popups
+
+    monkeypatch.setattr(popups, "EARLY_BODY_BUDGET", 0)  # no body held in memory until its pop-up is recorded
+    popup = http_server.route("/budget-popup", "<p>read when written</p>")
+    url = http_server.route("/budget-opener", f"<h1>opener</h1><script>window.open('{popup}')</script>")
+    result = capture(run, browser, browser_info, sealing, url, tmp_output)
+    assert result.status == "complete", result.error
+    assert b"read when written" in bodies(result.bundle)[popup]

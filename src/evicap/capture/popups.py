@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, Request
+from playwright.async_api import BrowserContext, Page, Request, Response
 from playwright.async_api import Error as PlaywrightError
 
 from evicap.bundle import layout
@@ -34,6 +34,9 @@ from evicap.errors import first_line
 
 FROM_PLAYWRIGHT = "from Playwright's session of the pop-up (it ran before a session of ours was attached)"
 UNNAMED = "the pop-up closed before its target id could be read"
+# Bodies of pop-up requests held in memory until their pop-up is recorded, at most; past it they are asked for
+# again when written (Chromium still has them unless the pop-up closed).
+EARLY_BODY_BUDGET = 64 * 1024 * 1024
 # Playwright names resource types in lower case; CDP (and the rest of the manifest) as below.
 RESOURCE_TYPES = {
     "document": "Document", "stylesheet": "Stylesheet", "image": "Image", "media": "Media", "font": "Font",
@@ -55,6 +58,7 @@ class Observed:
     truncated: str | None = None
     outcome: str = "recorded"
     detail: str = FROM_PLAYWRIGHT
+    later: Request | None = None  # body not held (over EARLY_BODY_BUDGET): read when written, if still there
 
 
 @dataclass
@@ -64,6 +68,7 @@ class EarlyRequests:
     main: Page  # the captured page: its own requests are the recorder's alone
     max_body_size: int | None
     _pending: dict[Page, list[asyncio.Task[Observed | None]]] = field(default_factory=dict)
+    _held: int = 0  # body bytes held in memory until their pop-up is recorded
 
     def attach(self, context: BrowserContext) -> None:
         context.on("requestfinished", lambda request: self._observe(request, None))
@@ -99,24 +104,39 @@ class EarlyRequests:
                 "headers": _joined(await response.headers_array()),
                 "remoteIPAddress": address["ipAddress"] if address else None,
             }
-            try:
-                observed.body = await response.body()
-            except PlaywrightError as exc:  # a redirect hop has none; the browser may not have kept it
-                observed.body = b""
-                if not 300 <= response.status < 400:
-                    observed.outcome, observed.truncated = "no-body", "unspecified"
-                    observed.detail = f"the browser did not give the body: {first_line(exc)}; {FROM_PLAYWRIGHT}"
-            limit = self.max_body_size
-            if limit is not None and observed.body is not None and len(observed.body) > limit:
-                observed.body, observed.truncated = observed.body[:limit], "length"
-                observed.outcome = "truncated"
-                observed.detail = f"body cut at max_body_size ({limit} bytes); {FROM_PLAYWRIGHT}"
+            await self._body(observed, response)
+            self._limit(observed)
+            if observed.body is not None and self._held + len(observed.body) > EARLY_BODY_BUDGET:
+                observed.body, observed.later = None, request  # memory stays bounded: read again when written
+            self._held += len(observed.body or b"")
             if failure is not None and observed.outcome == "recorded":
                 observed.outcome, observed.truncated = "truncated", "disconnect"
                 observed.detail = f"{failure}; {FROM_PLAYWRIGHT}"
             return observed
         except PlaywrightError:  # the pop-up closed under us: what the recorder's own sessions saw stays
             return None
+
+    @staticmethod
+    async def _body(observed: Observed, response: Response) -> None:
+        try:
+            observed.body = await response.body()
+        except PlaywrightError as exc:  # a redirect hop has none; the browser may not have kept it
+            observed.body = b""
+            if not 300 <= response.status < 400:
+                observed.outcome, observed.truncated = "no-body", "unspecified"
+                observed.detail = f"the browser did not give the body: {first_line(exc)}; {FROM_PLAYWRIGHT}"
+
+    def _release(self, observed: Observed) -> None:
+        if observed.later is None:
+            self._held -= len(observed.body or b"")
+        observed.body = None
+
+    def _limit(self, observed: Observed) -> None:
+        limit = self.max_body_size
+        if limit is not None and observed.body is not None and len(observed.body) > limit:
+            observed.body, observed.truncated = observed.body[:limit], "length"
+            observed.outcome = "truncated"
+            observed.detail = f"body cut at max_body_size ({limit} bytes); {FROM_PLAYWRIGHT}"
 
     @staticmethod
     async def target_of(popup: Page) -> str | None:
@@ -149,7 +169,17 @@ class EarlyRequests:
             key = (observed.hop.method, observed.hop.url)
             if seen[key] > 0:  # a session of ours recorded it: that record stands
                 seen[key] -= 1
+                self._release(observed)
                 continue
+            if observed.later is not None:  # its body was not held: asked for now, one at a time
+                try:
+                    response = await observed.later.response()
+                    if response is not None:
+                        await self._body(observed, response)
+                        self._limit(observed)
+                except PlaywrightError as exc:
+                    observed.body, observed.outcome, observed.truncated = b"", "no-body", "unspecified"
+                    observed.detail = f"the browser did not give the body: {first_line(exc)}; {FROM_PLAYWRIGHT}"
             detail = observed.detail if target is not None else f"{observed.detail}; {UNNAMED}"
             # The flow's channel is never asked anything: the exchange is written as Playwright reported it.
             flow = Flow(f"playwright:{written}", observed.resource_type,
@@ -158,6 +188,7 @@ class EarlyRequests:
             flow.post_data = observed.post_data
             await recorder.write_observed(flow, observed.body, truncated=observed.truncated,
                                           outcome=observed.outcome, detail=detail)
+            self._release(observed)
             written += 1
         return written
 
