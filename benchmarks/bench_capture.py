@@ -31,7 +31,8 @@ from playwright.async_api import Browser
 
 from evicap.capture.browser import BrowserInfo, find_browser, launch, probe_version
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import Sealing, capture_url
+from evicap.capture.session import capture_url
+from evicap.capture.staged import Sealing, acquire
 from evicap.demo.server import DemoServer
 from evicap.seal.sealer import SealSettings, load_signer
 
@@ -140,9 +141,10 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
                     item=f"bench-{n}", investigator="benchmark", timeout=60.0, profile=args.profile
                 )
                 clock = PhaseClock()
-                result = await capture_url(
+                staged = await capture_url(
                     browser, url, options, bundles, browser_info=info, sealing=sealing, progress=clock.mark
                 )
+                result = await acquire(staged, sealing, clock.mark)
                 for name, seconds in clock.finish().items():
                     phases.setdefault(name, []).append(seconds)
                 return result

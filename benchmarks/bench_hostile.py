@@ -31,7 +31,8 @@ from tests.servers import LocalServer
 
 from evicap.capture.browser import find_browser, launch, probe_version
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import SEAL_MARGIN, Sealing, capture_url
+from evicap.capture.session import SEAL_MARGIN, capture_url
+from evicap.capture.staged import Sealing, acquire
 from evicap.seal.sealer import SealSettings, load_signer
 
 VIDEO = bytes(range(256)) * 4096
@@ -96,8 +97,9 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
                 out.mkdir()
                 with burners(load and not args.no_load):
                     started = time.monotonic()
-                    result = await capture_url(browser, url, CaptureOptions(timeout=timeout), out,
+                    staged = await capture_url(browser, url, CaptureOptions(timeout=timeout), out,
                                                browser_info=info, sealing=sealing)
+                    result = await acquire(staged, sealing)
                     took = time.monotonic() - started
                 shots = result.bundle is not None and all(
                     (Path(result.bundle) / "artifacts" / f).is_file()

@@ -16,7 +16,8 @@ session's Playwright ``browser`` lives on that loop, so a test is an ordinary fu
 
         assert run(go()) == "Hi"
 
-Or with the capture API: ``result = run(capture_url(browser, url, CaptureOptions(...), tmp_output))``.
+Or with the capture API: ``staged = run(capture_url(browser, url, CaptureOptions(...), tmp_output, ...))`` then
+``run(acquire(staged, sealing))`` (``tests.integration.capture_helpers.capture_sealed`` does both).
 Close the contexts/pages you open (``browser.new_context()`` gives isolation: cookies, cache).
 
 Servers (function-scoped, fresh route table per test; see tests/servers.py):

@@ -477,8 +477,9 @@ def captured(run: Any, browser: Any, browser_info: Any, tsa: LocalTSA,  # noqa: 
              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(bundle, signer public key) of one real capture of a small page with an image and a redirect."""
     from evicap.capture.options import CaptureOptions
-    from evicap.capture.session import Sealing, capture_url
+    from evicap.capture.staged import Sealing
     from evicap.config import load_config
+    from tests.integration.capture_helpers import capture_sealed
     from tests.servers import LocalServer
 
     root = tmp_path_factory.mktemp("captured")
@@ -493,7 +494,7 @@ def captured(run: Any, browser: Any, browser_info: Any, tsa: LocalTSA,  # noqa: 
         signer = generate_key(root / "signing-key.pem", None)
         settings = SealSettings.resolve(load_config(env={"XDG_CONFIG_HOME": str(root)}), key=root / "signing-key.pem",
                                         tsa=[tsa.url()], tsa_ca=[tsa.ca_pem])
-        result = run(capture_url(browser, server.url("/start"), CaptureOptions(investigator="Jane Roe", timeout=30),
+        result = run(capture_sealed(browser, server.url("/start"), CaptureOptions(investigator="Jane Roe", timeout=30),
                                  root / "out", browser_info=browser_info,
                                  sealing=Sealing(signer=signer, settings=settings, actor_name="Jane Roe")))
     finally:

@@ -43,10 +43,11 @@ def test_real_capture_of_a_url_chromium_rewrites_verifies(
     path: str, run: Any, browser: Any, browser_info: Any, tsa: LocalTSA, tmp_path: Path  # noqa: F811
 ) -> None:
     from evicap.capture.options import CaptureOptions
-    from evicap.capture.session import Sealing, capture_url
+    from evicap.capture.staged import Sealing
     from evicap.config import load_config
     from evicap.seal.keys import generate_key
     from evicap.seal.sealer import SealSettings
+    from tests.integration.capture_helpers import capture_sealed
     from tests.servers import LocalServer
 
     server = LocalServer().start()
@@ -57,7 +58,7 @@ def test_real_capture_of_a_url_chromium_rewrites_verifies(
         signer = generate_key(tmp_path / "signing-key.pem", None)
         settings = SealSettings.resolve(load_config(env={"XDG_CONFIG_HOME": str(tmp_path)}),
                                         key=tmp_path / "signing-key.pem", tsa=[tsa.url()], tsa_ca=[tsa.ca_pem])
-        result = run(capture_url(browser, url, CaptureOptions(investigator="Jane Roe", timeout=30), tmp_path / "out",
+        result = run(capture_sealed(browser, url, CaptureOptions(investigator="Jane Roe", timeout=30), tmp_path / "out",
                                  browser_info=browser_info,
                                  sealing=Sealing(signer=signer, settings=settings, actor_name="Jane Roe")))
     finally:

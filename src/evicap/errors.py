@@ -20,10 +20,17 @@ Core modules never print and never exit.
 from __future__ import annotations
 
 
-def first_line(error: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (or its type when empty): how foreign errors reach a report."""
+def first_line(error: BaseException | str, limit: int = 300, *, typed: bool = False) -> str:
+    """The first line of an exception's message, or of a text: how foreign errors reach a report.
+
+    An exception with no message gives its type's name; ``typed`` puts the type's name before the line
+    (``TimeoutError: ...``) where the kind of failure matters to the reader. An empty text gives ""."""
     text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:limit]
+    line = text.splitlines()[0] if text else ""
+    if isinstance(error, BaseException):
+        name = type(error).__name__
+        line = f"{name}: {line}" if typed else (line or name)
+    return line[:limit]
 
 
 class EvicapError(Exception):

@@ -19,6 +19,7 @@ from typing import Any
 
 from playwright.async_api import BrowserContext, Page
 
+from evicap.bundle.staging import atomic_write
 from evicap.capture.browser import BrowserInfo, launch
 from evicap.config import load_config
 from evicap.errors import ConfigError, UsageError
@@ -146,18 +147,7 @@ def save_session(name: str, state: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
     path = directory / f"{_check_name(name)}.json"
-    temp = directory / f".{name}.json.tmp-{os.getpid()}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
+    atomic_write(path, json.dumps(state, indent=1).encode("utf-8"), mode=0o600)
     return path
 
 

@@ -13,7 +13,9 @@ import jsonschema
 from warcio.archiveiterator import ArchiveIterator
 
 from evicap.bundle.manifest import schema
-from evicap.capture.session import Sealing
+from evicap.bundle.model import CaptureResult
+from evicap.capture.session import capture_url
+from evicap.capture.staged import Sealing, acquire
 from evicap.config import load_config
 from evicap.seal.keys import generate_key
 from evicap.seal.sealer import SealSettings
@@ -65,3 +67,11 @@ def warc_text(bundle: str | Path) -> bytes:
     """The whole WARC decompressed: for 'this value appears nowhere' assertions."""
     with gzip.open(warc_path(bundle), "rb") as handle:
         return handle.read()
+
+
+async def capture_sealed(browser: Any, url: str, options: Any, output: Path, *, browser_info: Any, sealing: Sealing,
+                         progress: Any = None) -> CaptureResult:
+    """What `evicap capture` does with one URL: capture_url (a staged capture), then the one acquire step."""
+    staged = await capture_url(browser, url, options, output, browser_info=browser_info, sealing=sealing,
+                               progress=progress)
+    return await acquire(staged, sealing, progress)

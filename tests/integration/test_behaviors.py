@@ -11,10 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import capture_url
 from evicap.profiles import detect_wall, load_profile, run_profile
 from evicap.profiles.loader import parse_profile
-from tests.integration.capture_helpers import make_sealing, manifest_of, warc_records
+from tests.integration.capture_helpers import capture_sealed, make_sealing, manifest_of, warc_records
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 PNG_1PX = bytes.fromhex(
@@ -102,7 +101,7 @@ def test_generic_feed_capture_has_every_post_and_image_in_the_dom_snapshot_and_t
     url = serve_feed(http_server)
     options = CaptureOptions(timeout=60.0, profile="generic")
     sealing = make_sealing(tmp_path)
-    result = run(capture_url(browser, url, options, tmp_output, browser_info=browser_info, sealing=sealing))
+    result = run(capture_sealed(browser, url, options, tmp_output, browser_info=browser_info, sealing=sealing))
     assert result.status == "complete", (result.error, result.warnings)
     dom = (Path(result.bundle) / "artifacts" / "dom.html").read_text("utf-8")
     responses = {r["uri"]: r for r in warc_records(result.bundle) if r["type"] == "response"}
@@ -249,7 +248,7 @@ def test_a_login_wall_makes_the_capture_partial_with_the_reason(
     url = http_server.route("/post/1", (FIXTURES / "walls" / "login.html").read_bytes())
     options = CaptureOptions(timeout=30.0, profile="generic")
     result = run(
-        capture_url(browser, url, options, tmp_output, browser_info=browser_info, sealing=make_sealing(tmp_path))
+        capture_sealed(browser, url, options, tmp_output, browser_info=browser_info, sealing=make_sealing(tmp_path))
     )
     assert result.status == "partial"
     assert "login" in (result.error or "")
@@ -344,7 +343,7 @@ def test_login_saves_a_private_session_that_a_capture_uses_without_bundling_it(
     options = CaptureOptions(timeout=30.0, profile="generic", session="case-7")
     url = http_server.url("/account")
     result = run(
-        capture_url(browser, url, options, tmp_output, browser_info=browser_info, sealing=make_sealing(tmp_path))
+        capture_sealed(browser, url, options, tmp_output, browser_info=browser_info, sealing=make_sealing(tmp_path))
     )
     assert result.status == "complete", (result.error, result.warnings)
     bundle = Path(result.bundle)

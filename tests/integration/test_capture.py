@@ -12,10 +12,16 @@ import pytest
 from click.testing import CliRunner
 
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import capture_url
 from evicap.cli.main import cli
 from evicap.sessions import save_session
-from tests.integration.capture_helpers import make_sealing, manifest_of, warc_records, warc_text, warcio_check
+from tests.integration.capture_helpers import (
+    capture_sealed,
+    make_sealing,
+    manifest_of,
+    warc_records,
+    warc_text,
+    warcio_check,
+)
 from tests.servers import free_port
 
 PNG_1PX = bytes.fromhex(
@@ -31,7 +37,7 @@ def sealing(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def capture(run: Any, browser: Any, browser_info: Any, sealing: Any, url: str, out: Path, **opts: Any) -> Any:
     options = CaptureOptions(**{"timeout": 20.0, "case": "CASE-1", "item": "ITEM-1", **opts})
-    return run(capture_url(browser, url, options, out, browser_info=browser_info, sealing=sealing))
+    return run(capture_sealed(browser, url, options, out, browser_info=browser_info, sealing=sealing))
 
 
 def test_https_page_becomes_a_complete_verifiable_bundle(
@@ -401,13 +407,13 @@ def test_a_bundle_that_cannot_be_published_keeps_its_work_and_says_where(
     run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from evicap.capture import session as session_module
+    from evicap.capture import staged as staged_module  # the acquire step publishes
     from evicap.errors import BundleError, CaptureError
 
     def refuse(staging: Path, output: Path, name: str) -> Path:
         raise BundleError(f"cannot publish bundle {output / name}: No space left on device")
 
-    monkeypatch.setattr(session_module, "publish", refuse)
+    monkeypatch.setattr(staged_module, "publish", refuse)
     url = http_server.route("/kept", "<h1>keep me</h1>")
     with pytest.raises(CaptureError) as caught:
         capture(run, browser, browser_info, sealing, url, tmp_output)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import SEAL_MARGIN, capture_url
-from tests.integration.capture_helpers import make_sealing, manifest_of, warc_records, warcio_check
+from evicap.capture.session import SEAL_MARGIN
+from tests.integration.capture_helpers import capture_sealed, make_sealing, manifest_of, warc_records, warcio_check
 
 VIDEO = bytes(range(256)) * 4096  # 1 MiB of "video"
 
@@ -39,7 +39,7 @@ def cpu_burners() -> Iterator[None]:
 def capture(run: Any, browser: Any, browser_info: Any, sealing: Any, url: str, out: Path, timeout: float) -> Any:
     options = CaptureOptions(timeout=timeout, case="CASE-D", item="D")
     started = time.monotonic()
-    result = run(capture_url(browser, url, options, out, browser_info=browser_info, sealing=sealing))
+    result = run(capture_sealed(browser, url, options, out, browser_info=browser_info, sealing=sealing))
     return result, time.monotonic() - started
 
 

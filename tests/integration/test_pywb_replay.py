@@ -32,9 +32,8 @@ from typing import Any
 import pytest
 
 from evicap.capture.options import CaptureOptions
-from evicap.capture.session import capture_url
 from evicap.demo.server import SITE_DIR, DemoServer
-from tests.integration.capture_helpers import make_sealing, warc_path, warcio_check
+from tests.integration.capture_helpers import capture_sealed, make_sealing, warc_path, warcio_check
 from tests.servers import LocalServer, free_port
 
 COLLECTION = "evidence"
@@ -138,7 +137,7 @@ def _capture_all(run: Any, browser: Any, browser_info: Any, out: Path) -> tuple[
             server.url("/img/evidence.png"),
         )
         for url in (site.demo_feed, site.redirect_start):
-            result = run(capture_url(browser, url, options, out, browser_info=browser_info, sealing=sealing))
+            result = run(capture_sealed(browser, url, options, out, browser_info=browser_info, sealing=sealing))
             assert result.status == "complete", result.error
             bundles.append(Path(result.bundle))
     return site, [warc_path(bundle) for bundle in bundles]

@@ -160,7 +160,7 @@ class RemoteCapture:
                     # The task catches every EvicapError, so anything else it raised is a bug of ours on the
                     # worker: as in a local batch, it stops the batch and is never retried as transient.
                     raise WorkerBug(f"{kind or 'error'} on worker ({_who(runner)}) capturing {target.url}: "
-                                    f"{first_line(RuntimeError(str(failure.get('exc_message') or answer)))}")
+                                    f"{first_line(str(failure.get('exc_message') or answer))}")
                 raise CaptureError(f"the worker's task ended {state}: {str(meta.get('result'))[:200]}",
                                    url=target.url)
             if state == "STARTED":

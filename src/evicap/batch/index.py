@@ -9,7 +9,6 @@ results arrive, so a reader or a crash never sees half a file. At the end it is 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from evicap import clock
 from evicap.batch.targets import Target, TargetList, TargetProblem
 from evicap.bundle import layout
+from evicap.bundle.staging import atomic_write
 from evicap.errors import BundleError, UsageError
 from evicap.verify.report import Check
 
@@ -244,21 +244,6 @@ def read_index_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
         raise BundleError(f"{path} is not an evicap case index", path=str(path))
     return data
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def problems_of(targets: Iterable[TargetProblem]) -> list[dict[str, Any]]:

@@ -106,10 +106,12 @@ def browser_capture(shared: SharedBrowser, base: CaptureOptions, output: Path, s
     """A CaptureFn running ``capture_url`` on the shared browser. A cancelled capture (second Ctrl-C, hang
     guard) keeps its staging directory: evidence is never deleted; the next run sets it aside (batch.case)."""
     from evicap.capture.session import capture_url
+    from evicap.capture.staged import acquire
 
     async def capture(target: Target, attempt: int) -> CaptureResult:
         browser = await shared.get()
         options = target_options(base, target)
-        return await capture_url(browser, target.url, options, output, browser_info=shared.info, sealing=sealing)
+        staged = await capture_url(browser, target.url, options, output, browser_info=shared.info, sealing=sealing)
+        return await acquire(staged, sealing)
 
     return capture

@@ -34,12 +34,13 @@ from evicap.batch.index import read_index_json
 from evicap.batch.job import SharedBrowser, target_options
 from evicap.batch.wire import TASK_NAME, Task, apply_options, error_json, result_json
 from evicap.bundle import layout
+from evicap.bundle.model import CaptureResult
 from evicap.errors import CaptureError, EnvironmentProblem, EvicapError, UsageError
 
 if TYPE_CHECKING:
     from evicap.capture.browser import BrowserInfo
     from evicap.capture.options import CaptureOptions
-    from evicap.capture.session import Sealing
+    from evicap.capture.staged import Sealing
 
 QUEUE = "evicap"
 DEFAULT_VISIBILITY = 600.0  # seconds: 3x the default attempt (60 s + 20 s sealing margin + 120 s hang guard)
@@ -163,8 +164,9 @@ class WorkerRuntime:
         except EvicapError as error:
             return error_json(error, worker)
 
-    def _capture(self, task: Task, directory: Path, worker: dict[str, Any]) -> Any:
+    def _capture(self, task: Task, directory: Path, worker: dict[str, Any]) -> CaptureResult:
         from evicap.capture.session import capture_url
+        from evicap.capture.staged import acquire
 
         options = target_options(apply_options(self.options, task.options), task.target)
         options.extra.update(batch_run=task.run, batch_attempt=task.attempt, batch_worker=worker)
@@ -178,10 +180,11 @@ class WorkerRuntime:
         shared = self._shared
         assert shared is not None
 
-        async def go() -> Any:
+        async def go() -> CaptureResult:
             browser = await shared.get()
-            return await capture_url(browser, task.target.url, options, directory, browser_info=self.info,
-                                     sealing=sealing)
+            staged = await capture_url(browser, task.target.url, options, directory, browser_info=self.info,
+                                       sealing=sealing)
+            return await acquire(staged, sealing)
 
         try:
             return self._loop.run_until_complete(asyncio.wait_for(go(), task.guard))

@@ -1,4 +1,4 @@
-"""Staging directories and atomic publication of bundles.
+"""Staging directories, atomic publication of bundles, and the one atomic file writer.
 
 A bundle is written into ``OUTPUT/.staging-<name>-<random>`` and renamed to ``OUTPUT/<name>`` only when whole, so an
 interrupted capture never leaves anything that looks like a finished bundle. Names derived from URLs or items are
@@ -88,7 +88,27 @@ def publish(staging: Path, output: Path, name: str) -> Path:
     raise BundleError(f"too many bundles named {name} in {output}", path=str(output))
 
 
-def relative_inside(root: Path, path: Path) -> str:
-    """`path` relative to `root` with forward slashes, refusing anything outside root."""
-    rel = path.resolve().relative_to(root.resolve())
-    return rel.as_posix()
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o666) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
+
+    The bytes go to a temporary file beside it (created with ``mode``, less the umask; never through a link),
+    fsynced, renamed over ``path``, and the directory fsynced; on any failure the temporary file is removed and
+    ``path`` is left as it was. The one atomic writer of evicap (case index, watch state, saved sessions, custody
+    head, request marks)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)  # left by a crashed run of the same pid
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

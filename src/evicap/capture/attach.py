@@ -15,6 +15,7 @@ JSON encode per message and changes nothing in what the browser does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,9 @@ Handler = Callable[[Event], Any]
 # seen as the page made it); "other" and browser-internal types carry no page traffic.
 RECORDED_TYPES = ("iframe", "worker", "shared_worker", "page")
 AUTO_ATTACH = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": False}
+# How long a shared worker's script is held in its page's Fetch, at most, for the worker's session to be handed
+# its commands.
+SHARED_WORKER_HOLD = 3.0
 
 
 class Channel(Protocol):
@@ -74,6 +78,8 @@ class ChildChannel:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, list[Handler]] = {}
         self.closed = False
+        self.sent: set[str] = set()  # methods handed to the target (answered or not)
+        self.sending = asyncio.Event()  # set at each hand-over
 
     async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         if self.closed:
@@ -84,6 +90,8 @@ class ChildChannel:
         message = json.dumps({"id": call_id, "method": method, "params": params or {}})
         try:
             await self._parent.send("Target.sendMessageToTarget", {"sessionId": self.key, "message": message})
+            self.sent.add(method)
+            self.sending.set()
             return await future
         finally:
             self._pending.pop(call_id, None)
@@ -124,7 +132,7 @@ class TargetRecord:
     session: str
     attached: bool = False
     error: str | None = None
-    late: bool = False  # attached after it started (pop-up, shared worker): its first requests may be missing
+    late: bool = False  # attached after it started (a pop-up; a shared worker not held): first requests may be missing
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,15 +161,29 @@ class TargetTree:
     _children: dict[str, ChildChannel] = field(default_factory=dict)
     _context_id: str | None = None  # browser context of the capture
     _asked: set[str] = field(default_factory=set)
+    _worker_urls: dict[str, str] = field(default_factory=dict)  # shared worker target id -> its script URL
+    _worker_sessions: dict[str, ChildChannel] = field(default_factory=dict)  # script URL -> the worker's session
+    _workers_gone: set[str] = field(default_factory=set)  # script URLs of shared workers we could not attach to
 
     async def discover(self, channel: Channel, context_id: str) -> None:
         """Attach to the context's pop-ups and shared workers as soon as the browser creates them.
 
-        They are no child targets of the page, so auto-attach does not bring them; the browser attaches them
-        before they run only at the browser level with the flat protocol, which Playwright's connection cannot
-        carry (see above). They are attached on ``Target.targetCreated`` instead, while Playwright still holds a
-        new pop-up for its own set-up; a request made before that would be missing, so each such target is
-        listed as attached late."""
+        They are no child targets of the page, so auto-attach does not bring them; they can only be held before
+        they run by a browser-level auto-attach, and that does not hold them for us. Tried (Chromium 156): a
+        browser session (``new_browser_cdp_session``) with ``Target.setAutoAttach`` (flat, as the browser level
+        requires; ``waitForDebuggerOnStart``; filter page + shared_worker) does report each new pop-up and shared
+        worker as waiting, and a second, non-flat ``Target.attachToTarget`` session can be prepared in it; but
+        the target does not wait for us: a ``window.open`` page is held on the renderer side and runs when the
+        first session releases it, which is Playwright's (it holds every new page for its own set-up), and a
+        shared worker ran its first fetch while our flat session still held it. (Holding it longer does not
+        help, and the flat session's ``Runtime.runIfWaitingForDebugger`` cannot even be sent: Playwright drops
+        every message of a flat session it did not create, see above.)
+
+        So they are attached on ``Target.targetCreated``. A shared worker is held all the same: its script
+        response passes its page's Fetch, which keeps it paused until the worker's session has been handed its
+        commands (``shared_worker_ready``); such a worker is not listed late. A pop-up is listed attached late:
+        its document and first requests may leave before its session is ready, and are recorded from
+        Playwright's own session of the pop-up (popups.py), which is ready before the pop-up runs."""
         self._context_id = context_id
         channel.on("Target.targetCreated", lambda e: self._created(channel, e))
         await channel.send("Target.setDiscoverTargets", {"discover": True})
@@ -174,7 +196,36 @@ class TargetTree:
         if not (info.get("type") == "shared_worker" or (info.get("type") == "page" and info.get("openerId"))):
             return
         self._asked.add(target_id)
+        if info.get("type") == "shared_worker":
+            self._worker_urls[target_id] = str(info.get("url") or "")
         self.spawn(self._attach_late(channel, target_id, info))
+
+    async def shared_worker_ready(self, url: str) -> None:
+        """Called while a shared worker's script response is held in its page's Fetch: returns once the worker's
+        session has been handed ``Network.enable`` (bounded by SHARED_WORKER_HOLD). The worker answers nothing
+        before it runs, and it cannot run before it has its script; the commands it was handed are carried out
+        first when it starts (tested: with our attach delayed by 1 s, its first fetches are recorded only with
+        this hold). A worker handed them in time is attached before it ran: it is not listed late."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + SHARED_WORKER_HOLD
+        appear_by = loop.time() + SHARED_WORKER_HOLD / 3  # the browser reports the target as its script is fetched
+        while loop.time() < until:
+            child = self._worker_sessions.get(url)
+            if url in self._workers_gone or (child is not None and child.closed):
+                return
+            if child is None:
+                if url not in self._worker_urls.values() and loop.time() > appear_by:
+                    return
+                await asyncio.sleep(0.01)
+                continue
+            if "Network.enable" in child.sent:
+                for record in self.targets:
+                    if record.session == child.key:
+                        record.late = False
+                return
+            child.sending.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(child.sending.wait(), max(0.0, until - loop.time()))
 
     async def _attach_late(self, channel: Channel, target_id: str, info: Event) -> None:
         try:
@@ -184,6 +235,8 @@ class TargetTree:
             self.targets.append(TargetRecord(target_id, str(info.get("type")), url or "", "page", "",
                                              error=first_line(exc)))
             self.warn("target-unattached", f"could not record {info.get('type')} {url}: {first_line(exc)}", url)
+            if target_id in self._worker_urls:
+                self._workers_gone.add(self._worker_urls[target_id])
 
     async def watch(self, channel: Channel, parent_id: str | None = None) -> None:
         """Listen for targets below ``channel`` and switch auto-attach on there."""
@@ -207,6 +260,8 @@ class TargetTree:
         session_id = str(event["sessionId"])
         child = ChildChannel(parent, session_id)
         self._children[session_id] = child
+        if str(info.get("targetId")) in self._worker_urls:
+            self._worker_sessions[self._worker_urls[str(info.get("targetId"))]] = child
         record = TargetRecord(
             target_id=str(info.get("targetId")),
             type=str(info.get("type")),
@@ -228,9 +283,10 @@ class TargetTree:
                 record.error = f"not recorded ({record.type} targets carry no page traffic)"
         except PlaywrightError as exc:
             record.error = first_line(exc)
-            if not child.closed:  # a target that ended before we were ready has nothing left to record
-                self.warn("target-unattached", f"could not record {record.type} {record.url}: {record.error}",
-                          record.url or None)
+            # A target that ended before we were ready is named too: what it did in its moment is not recorded.
+            why = "it ended before its session was ready" if child.closed else record.error
+            self.warn("target-unattached", f"could not record {record.type} {record.url or '(no URL yet)'}: {why}",
+                      record.url or None)
         finally:
             if waiting and not child.closed:
                 try:

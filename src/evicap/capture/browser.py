@@ -28,7 +28,7 @@ from playwright.async_api import Browser, async_playwright
 from evicap.bundle.model import CaptureWarning
 from evicap.capture import sandbox
 from evicap.capture.sandbox import SandboxPlan
-from evicap.errors import EnvironmentProblem
+from evicap.errors import EnvironmentProblem, first_line
 
 SYSTEM_CANDIDATES = (
     "chromium",
@@ -404,7 +404,7 @@ async def launch(
                     handle_sigint=handle_sigint,
                 )
             except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc)
                 hint = _launch_hint(str(exc), prepared.hint, no_sandbox)
                 raise EnvironmentProblem(f"could not start browser {info.path}: {first}", hint=hint) from exc
             try:

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from evicap.capture.types import CertificateChain
+from evicap.errors import first_line
 
 # securityDetails fields copied into the JSON as the browser reported them (CDP names, snake_cased).
 SECURITY_FIELDS = {
@@ -93,7 +94,7 @@ def describe_certificate(der: bytes) -> dict[str, Any]:
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
-        facts["parse_error"] = str(exc).splitlines()[0] if str(exc) else "unparseable certificate"
+        facts["parse_error"] = first_line(str(exc)) or "unparseable certificate"
         return facts
     facts.update(
         subject=cert.subject.rfc4514_string(),

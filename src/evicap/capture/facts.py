@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class CaptureFacts(Protocol):
-    """The parts of a running capture that the manifest reports (see session._Run)."""
+    """The parts of a running capture that the manifest reports (see staged.CaptureRun)."""
 
     url: str
     options: CaptureOptions

@@ -41,6 +41,7 @@ class Flow:
     request_extras: list[Event] = field(default_factory=list)
     response_extras: list[Event] = field(default_factory=list)
     post_data: bytes | None = None
+    post_read: asyncio.Future[None] | None = None  # Network.getRequestPostData in flight: its records wait for it
     # Set when the body was taken through Fetch (streaming.py): where it is and whether the page got it.
     stream: asyncio.Future[StreamedBody] | None = None
     paused: Event | None = None  # the Fetch.requestPaused event, when we took the body

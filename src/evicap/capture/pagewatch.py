@@ -125,9 +125,11 @@ class PageWatch:
             self.popups.append(entry)
 
         async def record_and_close() -> None:
+            recorded = False
             if self.record_popup is not None:
                 try:
                     entry.update(await self.record_popup(popup))
+                    recorded = True
                 except Exception as exc:  # a pop-up that closed itself, a crashed renderer
                     entry["record_error"] = first_line(exc)
             else:
@@ -136,12 +138,16 @@ class PageWatch:
                 except Exception:
                     pass
             entry["url"] = popup.url
+            done = "recorded" if recorded else "not recorded" if self.record_popup is not None else None
+            if popup.is_closed():  # the page closed it (or itself) before we did: said as it happened
+                entry["action"] = ", ".join(filter(None, [done, "closed by the page"]))
+                return
             try:
                 await popup.close()
             except Exception as exc:
-                entry["action"] = f"close failed: {first_line(exc)}"
+                entry["action"] = ", ".join(filter(None, [done, f"close failed: {first_line(exc)}"]))
                 return
-            entry["action"] = "recorded and closed" if self.record_popup is not None else "closed"
+            entry["action"] = f"{done} and closed" if done else "closed"
             entry["closed_at"] = utc_now()
 
         self._spawn(record_and_close())

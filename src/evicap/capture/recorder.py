@@ -54,6 +54,7 @@ NETWORK_BUFFERS = {"maxTotalBufferSize": 512 * 1024 * 1024, "maxResourceBufferSi
 PAGE_TYPES = ("page", "iframe")
 
 
+POST_DATA_SECONDS = 5.0  # how long a flow's records wait for its request body (Network.getRequestPostData)
 # How long the page may take, after the freeze, to finish a document already on its way (see drain).
 DOCUMENT_SETTLE_SECONDS = 3.0
 
@@ -259,8 +260,13 @@ class NetworkRecorder:
                     await self._write_open(flow)
             self._stopped = True
             for streamer in self._streamers:  # no new document from here on, in any frame...
-                with contextlib.suppress(PlaywrightError):
+                try:
                     await asyncio.wait_for(streamer.freeze(), 2.0)
+                except TimeoutError:  # a browser too busy to answer: said, and the capture goes on
+                    self.warn("page-not-frozen", "a frame's new documents could not be refused in time (the "
+                              "browser did not answer within 2 s); a later navigation may show in the snapshots")
+                except PlaywrightError:
+                    pass
             await self._document_settled(min(timeout, DOCUMENT_SETTLE_SECONDS))
             with contextlib.suppress(PlaywrightError, TimeoutError):
                 await asyncio.wait_for(self.page.send("Page.stopLoading"), 2.0)  # ...nor one half-loaded
@@ -384,8 +390,17 @@ class NetworkRecorder:
         self._by_id[rid] = flow
         return flow
 
+    async def write_observed(self, flow: Flow, body: bytes | None, *, truncated: str | None = None,
+                             outcome: str = "recorded", detail: str | None = None) -> None:
+        """An exchange no session of ours saw (a pop-up's first moments, popups.py), written from another
+        session's account of it; ``detail`` says whose."""
+        await self._write(flow, body, truncated=truncated, outcome=outcome, detail=detail)
+
     def finish(self, flow: Flow) -> None:
         self.spawn(self._finish(flow))
+
+    async def shared_worker_ready(self, url: str) -> None:
+        await self.tree.shared_worker_ready(url)
 
     def blocked(self, channel: Channel, refusal: Blocked) -> None:
         self.blocked_requests.append(refusal)
@@ -419,7 +434,8 @@ class NetworkRecorder:
         self._flows[key] = flow
         self._by_id[rid] = flow
         if event["request"].get("hasPostData"):
-            self.spawn(self._fetch_post_data(flow, event["request"]))
+            flow.post_read = asyncio.ensure_future(self._fetch_post_data(flow, event["request"]))
+            self.spawn(flow.post_read)
         if channel is self.page:
             self.nav.on_document(flow, event)
 
@@ -576,6 +592,13 @@ class NetworkRecorder:
         if flow.done:
             return
         flow.done = True
+        if flow.post_read is not None and not flow.post_read.done():  # a blob or file body is read afterwards
+            try:
+                await asyncio.wait_for(asyncio.shield(flow.post_read), POST_DATA_SECONDS)
+            except TimeoutError:
+                url = flow.hops[0].url
+                self.warn("post-body-missing", f"{flow.hops[0].method} {url}: the browser did not give the request "
+                          f"body within {POST_DATA_SECONDS:g} s; the request record has none", url)
         summaries = await write_flow(self.warc, self._redactor, flow, body, size=size, truncated=truncated,
                                      outcome=outcome, detail=detail)
         for summary in summaries:

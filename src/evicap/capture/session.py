@@ -1,4 +1,4 @@
-"""capture_url(): one URL in, one sealed evidence bundle out.
+"""capture_url(): one URL in, one staged capture out (``staged.acquire`` seals and publishes it).
 
 The order matters and is the record's order:
   1. check the URL, make a staging directory, open the WARC;
@@ -6,12 +6,10 @@ The order matters and is the record's order:
   3. recorder on before navigation; dialogs and pop-ups watched;
   4. navigate, wait for quiet within the time limit, run the site profile's steps;
   5. complete ranged media, write attachments (each also into the WARC), drain and close the WARC;
-  6. SHA256SUMS, manifest.json (schema-checked), seal (signature, timestamp, custody log);
-  7. publish by rename. A capture that could not be sealed is never reported complete.
-
-Steps 1-5 are ``stage_capture`` (returns a StagedCapture: the staging directory and the manifest's facts), 6-7
-are ``acquire``, the one step that turns any staged capture into a sealed, published bundle (capture, batch and
-demo all go through it, by ``capture_url``). Everything in 2-5 runs under one deadline (docs/architecture.md).
+  6. the manifest's facts: a StagedCapture (staging directory, run, facts), neither sealed nor published.
+Then ``staged.acquire`` (SHA256SUMS, manifest.json, seal, publish by rename) is the one step that turns any staged
+capture into a sealed bundle: capture, batch, demo and watch all call it. Everything in 2-5 runs under one
+deadline (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -20,12 +18,8 @@ import asyncio
 import json
 import shutil
 import time
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -34,28 +28,22 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from evicap import clock
 from evicap.bundle import layout
 from evicap.bundle.hashing import write_bytes
-from evicap.bundle.manifest import (
-    write_checksums,
-    write_manifest,
-)
-from evicap.bundle.model import Artifact, CaptureResult, CaptureWarning, Status
-from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir, publish
+from evicap.bundle.model import Artifact, CaptureWarning
+from evicap.bundle.staging import bundle_name, create_staging, ensure_output_dir
 from evicap.capture import facts, safety
 from evicap.capture.browser import BrowserInfo, check_sandbox, present_desktop, sandbox_state, sandbox_warnings
 from evicap.capture.options import CaptureOptions
-from evicap.capture.pagewatch import POPUP_LOAD, PageWatch, RecordPopup
+from evicap.capture.pagewatch import PageWatch
+from evicap.capture.popups import EarlyRequests, popup_recorder
 from evicap.capture.recorder import NetworkRecorder
+from evicap.capture.staged import CaptureRun, Progress, Sealing, StagedCapture, acquire
 from evicap.capture.target import normalize_target, proxy_failure
 from evicap.capture.uris import evicap_uri
 from evicap.capture.warc import WarcWriter
 from evicap.detect import pdq
 from evicap.errors import CaptureError, EvicapError, first_line
 
-if TYPE_CHECKING:
-    from evicap.seal.keys import Signer
-    from evicap.seal.sealer import SealSettings
-
-Progress = Callable[[str], None]
+__all__ = ["Sealing", "StagedCapture", "acquire", "capture_url", "describe_navigation_error"]
 
 # Share of the time limit spent waiting for the load event; the rest goes to quiet-waiting and behaviors.
 LOAD_SHARE = 0.6
@@ -74,38 +62,8 @@ NETWORK_QUIET_CAP = 10.0
 TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to capture it anyway (recorded)"
 
 
-@dataclass(frozen=True)
-class Sealing:
-    """How to seal: a loaded signer and the seal settings (see evicap.seal)."""
-
-    signer: Signer
-    settings: SealSettings
-    actor_name: str | None = None
-    acquired_details: Mapping[str, Any] = field(default_factory=dict)  # more for the custody log's "acquired"
-
-
-@dataclass
-class _Run:
-    """Mutable state of one capture while it runs."""
-
-    url: str
-    options: CaptureOptions
-    capture_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: datetime = field(default_factory=clock.now)
-    warnings: list[CaptureWarning] = field(default_factory=list)
-    artifacts: list[Artifact] = field(default_factory=list)
-    status: Status = "complete"
-    reason: str | None = None
-    scrubber: Any = None  # safety (issue 12): evicap.capture.secrets.Scrubber of this capture
-
-    def degrade(self, status: Status, reason: str) -> None:
-        """Lower the status (complete > partial > failed); the first reason for the worst status wins."""
-        rank = {"complete": 0, "partial": 1, "failed": 2}
-        if rank[status] > rank[self.status]:
-            self.status, self.reason = status, reason
-
-
-def _first_line(error: BaseException) -> str:
+def _reason(error: BaseException) -> str:
+    """An error's first line without Playwright's "Page.goto: " prefix."""
     return first_line(error).replace("Page.goto: ", "").strip()
 
 
@@ -161,7 +119,7 @@ async def _new_context(
 
 
 async def _navigate(
-    run: _Run, page: Page, recorder: NetworkRecorder, deadline: float, progress: Progress
+    run: CaptureRun, page: Page, recorder: NetworkRecorder, deadline: float, progress: Progress
 ) -> str | None:
     """Go to the URL within the time limit. Returns a navigation error line, or None when a response arrived."""
     budget = max(1.0, (deadline - time.monotonic()) * LOAD_SHARE)
@@ -173,7 +131,7 @@ async def _navigate(
             CaptureWarning("load-timeout", f"load event not reached within {budget:.0f} s; captured what loaded")
         )
     except PlaywrightError as exc:
-        message = _first_line(exc)
+        message = _reason(exc)
         if "net::ERR_ABORTED" in message:
             # A navigation that became a download, or was replaced by another one: not an error of the target.
             run.warnings.append(CaptureWarning("navigation-aborted", message, url=run.url))
@@ -190,7 +148,7 @@ async def _navigate(
 
 
 async def _write_json_artifact(
-    run: _Run, staging: Path, warc: WarcWriter, rel_path: str, role: str, data: Any, target: str | None
+    run: CaptureRun, staging: Path, warc: WarcWriter, rel_path: str, role: str, data: Any, target: str | None
 ) -> Artifact:
     if run.scrubber is not None:  # safety (issue 12)
         data = run.scrubber.scrub_json(data, rel_path)
@@ -199,18 +157,6 @@ async def _write_json_artifact(
     uri = evicap_uri(run.capture_id, rel_path)
     await warc.write_metadata(uri, "application/json", body, refers_to_target=target)
     return Artifact(rel_path, role, "application/json", digest, warc_record_uri=uri)
-
-
-@dataclass
-class StagedCapture:
-    """A capture written whole into its staging directory, with its manifest facts; not sealed, not published."""
-
-    url: str
-    run: _Run
-    staging: Path
-    output_dir: Path
-    name: str  # the bundle's final name
-    manifest: dict[str, Any]  # every fact but the checksums
 
 
 async def capture_url(
@@ -222,59 +168,18 @@ async def capture_url(
     browser_info: BrowserInfo,
     sealing: Sealing,
     progress: Progress | None = None,
-) -> CaptureResult:
-    """Capture one URL into a sealed bundle under output_dir: ``stage_capture`` then ``acquire``. Never raises for
-    a capture that went wrong: the result says failed/partial with a one-line reason. Raises EvicapError for bad
-    input or environment, CaptureError when the browser or the OS stopped the capture."""
-    staged = await stage_capture(
-        browser, url, options, output_dir, browser_info=browser_info, sealing=sealing, progress=progress
-    )
-    return await acquire(staged, sealing, progress)
-
-
-async def acquire(staged: StagedCapture, sealing: Sealing, progress: Progress | None = None) -> CaptureResult:
-    """The one acquire step of capture, batch and demo: checksums and manifest, seal, publish by rename."""
-    say = progress or (lambda _msg: None)
-    run, staging = staged.run, staged.staging
-    try:
-        checksums = write_checksums(staging, run.artifacts)
-        manifest = dict(staged.manifest, checksums={"path": layout.CHECKSUMS, "sha256": checksums.sha256})
-        manifest_digest = write_manifest(staging, manifest)
-        error = await _seal(run, staging, sealing, say)
-        final = publish(staging, staged.output_dir, staged.name)
-    except (OSError, EvicapError) as exc:
-        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
-        message = f"capture of {staged.url} stopped: {reason}; partial work kept in {staging}"
-        raise CaptureError(message, url=staged.url) from exc
-    return CaptureResult(
-        url=staged.url,
-        status="failed" if error else run.status,
-        bundle=str(final),
-        error=error or run.reason,
-        manifest_sha256=manifest_digest.sha256,
-        item=run.options.item,
-        warnings=run.warnings,
-    )
-
-
-async def stage_capture(
-    browser: Browser,
-    url: str,
-    options: CaptureOptions,
-    output_dir: Path,
-    *,
-    browser_info: BrowserInfo,
-    sealing: Sealing,
-    progress: Progress | None = None,
 ) -> StagedCapture:
-    """Everything the browser gives, under one deadline, into a new staging directory under output_dir."""
+    """Capture one URL into a new staging directory under output_dir, under one deadline: everything the browser
+    gives, the manifest's facts, not sealed, not published (``staged.acquire`` does that). Never raises for a
+    capture that went wrong: the staged run says failed/partial with a one-line reason. Raises EvicapError for bad
+    input or environment, CaptureError when the browser or the OS stopped the capture."""
     from evicap.capture.attachments import AttachmentInputs, ConsoleLog, collect_attachments
 
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
     pdq.warm_up()  # the media hashing's libraries load while the page does
     ensure_output_dir(output_dir)
-    run = _Run(url=target, options=options)
+    run = CaptureRun(url=target, options=options)
     deadline = time.monotonic() + options.timeout
     snapshots_from = deadline - min(SNAPSHOT_MAX, max(SNAPSHOT_MIN, options.timeout * SNAPSHOT_SHARE))
     storage_state = _session_state(options)
@@ -299,7 +204,11 @@ async def stage_capture(
             run.warnings.extend(await safety.check_egress(guard, context, warc, run.capture_id))  # safety (issue 12)
             recorder = NetworkRecorder(cdp, warc, spool_dir=staging / ".spool", options=options, user_agent={
                 "userAgent": presented["user_agent"], "userAgentMetadata": presented["client_hints"]})
-            watch = PageWatch(record_popup=_popup_recorder(run, context, recorder, staging, warc, snapshots_from))
+            early = EarlyRequests(page, options.max_body_size)
+            early.attach(context)
+            watch = PageWatch(record_popup=popup_recorder(
+                capture_id=run.capture_id, scrubber=run.scrubber, add_artifact=run.artifacts.append,
+                recorder=recorder, early=early, staging=staging, warc=warc, until=snapshots_from))
             await watch.attach(context, page, cdp, ignore_tls_errors=options.ignore_tls_errors)
             console = ConsoleLog.attach(page)
             await recorder.start()
@@ -391,55 +300,23 @@ async def stage_capture(
     except (PlaywrightError, OSError, EvicapError) as exc:
         # The browser, Playwright or the OS failed (crash, unwritable bundle): keep what was written, say where.
         # Anything else is a bug of ours: it propagates (one line, traceback with --debug), never retried.
-        reason = exc.one_line() if isinstance(exc, EvicapError) else _first_line(exc)
+        reason = exc.one_line() if isinstance(exc, EvicapError) else _reason(exc)
         message = f"capture of {target} stopped: {reason}; partial work kept in {staging}"
         raise CaptureError(message, url=target) from exc
     return StagedCapture(target, run, staging, output_dir, name, manifest)
 
 
-async def _targets_record(run: _Run, warc: WarcWriter, recorder: NetworkRecorder) -> None:
+async def _targets_record(run: CaptureRun, warc: WarcWriter, recorder: NetworkRecorder) -> None:
     """Which target and frame each exchange came from, inside the WARC itself (docs/warc-records.md)."""
     exchanges = [
         {"url": x.url, "method": x.method, "target": x.target, "frame": x.frame,
-         "request_record": x.request_record, "response_record": x.response_record}
+         "request_record": x.request_record, "response_record": x.response_record,
+         **({"detail": x.detail} if x.detail else {})}
         for x in recorder.exchanges if x.request_record
     ]
     facts_json = {"targets": [t.to_json() for t in recorder.targets], "exchanges": exchanges}
     body = (json.dumps(facts_json, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     await warc.write_metadata(evicap_uri(run.capture_id, TARGETS_RECORD), "application/json", body)
-
-
-def _popup_recorder(
-    run: _Run, context: BrowserContext, recorder: NetworkRecorder, staging: Path, warc: WarcWriter, until: float
-) -> RecordPopup:
-    """Records each pop-up before PageWatch closes it: its exchanges (the recorder attaches to it and every
-    target below it) and its document as it stood (artifacts/popup-N.html, also in the WARC)."""
-    count = 0
-
-    async def record(popup: Page) -> dict[str, Any]:
-        nonlocal count
-        count += 1
-        name = f"popup-{count}"
-        left = min(POPUP_LOAD, max(1.0, until - time.monotonic()))
-        try:
-            await popup.wait_for_load_state("load", timeout=left * 1000)
-            await popup.wait_for_load_state("networkidle", timeout=min(3.0, left) * 1000)
-        except PlaywrightError:
-            pass
-        await recorder.settle(min(3.0, left))  # its bodies are read before closing it takes them away
-        html = await asyncio.wait_for(popup.content(), max(1.0, left))
-        rel = f"{layout.ARTIFACTS_DIR}/{name}.html"
-        body = html.encode("utf-8")
-        if run.scrubber is not None:  # safety (issue 12)
-            body = run.scrubber.scrub_bytes(body, rel)
-        digest = write_bytes(staging / rel, body)
-        uri = evicap_uri(run.capture_id, f"{name}.html")
-        await warc.write_resource(uri, "text/html; charset=utf-8", body)
-        run.artifacts.append(Artifact(rel, "popup-dom", "text/html; charset=utf-8", digest, warc_record_uri=uri,
-                                      description=f"document of pop-up {popup.url} before it was closed"))
-        return {"url": popup.url, "document": rel, "target": name}
-
-    return record
 
 
 async def _close_quietly(context: BrowserContext) -> None:
@@ -463,7 +340,7 @@ def _resolve_profile(options: CaptureOptions, url: str) -> Any:
     return resolve_profile(options.profile, url)
 
 
-async def _run_profile(run: _Run, page: Page, profile: Any, deadline: float, staging: Path, say: Progress) -> Any:
+async def _run_profile(run: CaptureRun, page: Page, profile: Any, deadline: float, staging: Path, say: Progress) -> Any:
     from evicap.profiles import run_profile
 
     say(f"running profile {profile.name}")
@@ -475,7 +352,7 @@ async def _run_profile(run: _Run, page: Page, profile: Any, deadline: float, sta
 
 
 async def _profile_artifacts(
-    run: _Run, staging: Path, warc: WarcWriter, profile_run: Any, target: str, found_ids: list[dict[str, Any]]
+    run: CaptureRun, staging: Path, warc: WarcWriter, profile_run: Any, target: str, found_ids: list[dict[str, Any]]
 ) -> None:
     from evicap.profiles.identifiers import attach_to_items
 
@@ -492,7 +369,9 @@ async def _profile_artifacts(
         )
 
 
-async def _identifiers(run: _Run, staging: Path, warc: WarcWriter, profile: Any, target: str) -> list[dict[str, Any]]:
+async def _identifiers(
+    run: CaptureRun, staging: Path, warc: WarcWriter, profile: Any, target: str
+) -> list[dict[str, Any]]:
     """Platform identifiers read back from the WARC written so far (see evicap.profiles.identifiers)."""
     from evicap.profiles.identifiers import from_warc
 
@@ -540,7 +419,7 @@ def _hash_screenshots_ahead(ahead: asyncio.Future[Any], staging: Path, artifacts
 
 
 async def _detect(
-    run: _Run, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress,
+    run: CaptureRun, staging: Path, warc: WarcWriter, target: str, deadline: float, say: Progress,
     ahead: asyncio.Future[Any] | None = None,
 ) -> dict[str, Any]:
     """media-hashes.json (an artifact, also in the WARC) and hash-list matches for the manifest: evicap.detect.
@@ -565,32 +444,3 @@ async def _detect(
         kind, distance = match["signal_type"], match["distance"]
         say(f"hash-list match: {match['list']}: {match['label']} ({kind}, distance {distance}) {where}")
     return detection
-
-
-async def _seal(run: _Run, staging: Path, sealing: Sealing, say: Progress) -> str | None:
-    """Seal the staged bundle. Returns None when sealed, else the one-line reason it is not complete."""
-    from evicap.seal.sealer import Actor, seal_bundle
-
-    say("sealing")
-    try:
-        # Off the event loop: a time-stamp authority may take seconds, and batch runs other captures meanwhile.
-        result = await asyncio.to_thread(
-            seal_bundle,
-            staging,
-            sealing.signer,
-            sealing.settings,
-            actor=Actor(sealing.actor_name or run.options.investigator or "unknown", sealing.signer.fingerprint),
-            acquired={
-                "capture_id": run.capture_id,
-                "url": run.url,
-                "status": run.status,
-                "case": run.options.case,
-                "item": run.options.item,
-                **sealing.acquired_details,  # a distributed batch's worker: machine, worker id, attempt
-            },
-        )
-    except EvicapError as exc:
-        return f"not sealed: {exc.one_line()}"
-    run.warnings.extend(result.warnings)
-    return None
-

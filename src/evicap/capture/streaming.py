@@ -40,11 +40,11 @@ WORKER_DESTINATIONS = ("worker", "sharedworker")
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "image/svg")
 
 
-def worker_script(flow: Flow) -> bool:
+def worker_script(flow: Flow, destinations: tuple[str, ...] = WORKER_DESTINATIONS) -> bool:
     """Whether the request fetches a dedicated or shared worker's script (Sec-Fetch-Dest says so)."""
     sent = [flow.hops[-1].request.get("headers") or {}, *[(e.get("headers") or {}) for e in flow.request_extras]]
     return any(
-        str(value).lower() in WORKER_DESTINATIONS
+        str(value).lower() in destinations
         for headers in sent
         for name, value in headers.items()
         if name.lower() == "sec-fetch-dest"
@@ -82,6 +82,8 @@ class StreamHost(Protocol):
     def unseen(self, channel: Channel, event: dict[str, Any]) -> Flow | None: ...
 
     def finish(self, flow: Flow) -> None: ...
+
+    async def shared_worker_ready(self, url: str) -> None: ...
 
 
 class FetchStreamer:
@@ -160,6 +162,8 @@ class FetchStreamer:
             path.unlink(missing_ok=True)
             flow.stream.set_result(StreamedBody(None, 0, "unspecified", f"{why}; body not readable: {exc}"))
         finally:
+            if worker_script(flow, ("sharedworker",)):  # it cannot run before it has its script: held until
+                await self.host.shared_worker_ready(flow.hops[0].url)  # its session is handed its commands
             await self._continue(fetch_id)
             self.host.finish(flow)
 

@@ -14,7 +14,7 @@ import click
 
 from evicap import __version__
 from evicap.cli.output import Output
-from evicap.errors import EvicapError
+from evicap.errors import EvicapError, first_line
 
 # Each command lives in its own module, imported only when that command runs (or help lists them all): `evicap
 # verify` on a workstation should not pay for importing Playwright and the capture engine.
@@ -74,8 +74,7 @@ class EvicapGroup(click.Group):
         except Exception as error:  # a bug: still one line, unless --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            Output().error(f"internal error: {type(error).__name__}: {first} (rerun with --debug for details)")
+            Output().error(f"internal error: {first_line(error, typed=True)} (rerun with --debug for details)")
             sys.exit(2)
 
 

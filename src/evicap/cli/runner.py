@@ -25,7 +25,7 @@ from evicap.errors import CaptureError
 if TYPE_CHECKING:
     from playwright.async_api import Browser
 
-    from evicap.capture.session import Sealing
+    from evicap.capture.staged import Sealing
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def browser_plan(params: dict[str, Any]) -> BrowserPlan:
 
 def build_plan(params: dict[str, Any], *, item: str | None = None, browser: BrowserInfo | None = None) -> Plan:
     """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file."""
-    from evicap.capture.session import Sealing
+    from evicap.capture.staged import Sealing
     from evicap.config import load_config
     from evicap.seal.sealer import SealSettings, load_signer
 
@@ -184,15 +184,17 @@ async def _capture_each(
     after: Callable[[Browser, Plan, list[CaptureResult]], Awaitable[None]] | None,
 ) -> list[CaptureResult]:
     from evicap.capture.session import capture_url
+    from evicap.capture.staged import acquire
 
     results: list[CaptureResult] = []
     for url, item in zip(urls, items, strict=True):
         options = CaptureOptions(**{**plan.options.__dict__, "item": item})
         try:
-            result = await capture_url(
+            staged = await capture_url(
                 browser, url, options, plan.output, browser_info=plan.browser, sealing=plan.sealing,
                 progress=progress,
             )
+            result = await acquire(staged, plan.sealing, progress)
         except CaptureError as error:
             result = CaptureResult(url=without_userinfo(url), status="failed", bundle=None,
                                    error=error.one_line(), item=item)

@@ -226,10 +226,6 @@ def load_profile(name: str) -> Profile:
     return profile
 
 
-def load_all() -> list[Profile]:
-    return [load_profile(name) for name in sorted(available_profiles())]
-
-
 def resolve_profile(name: str | None, url: str) -> Profile:
     """The profile a capture of ``url`` runs: the named one, or for ``auto`` the first whose domains match."""
     if name and name != AUTO:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from playwright.async_api import Page
 
 from evicap.bundle.model import Artifact, CaptureWarning
+from evicap.errors import first_line
 from evicap.profiles.loader import Profile
 from evicap.profiles.steps import STEPS, NetworkTracker, StepContext
 from evicap.profiles.walls import Wall, detect_wall
@@ -72,11 +73,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"[:300]
-
-
 async def run_profile(
     page: Page, profile: Profile, *, deadline: float, artifacts_dir: Path, status: int | None = None
 ) -> ProfileRun:
@@ -109,7 +105,7 @@ async def run_profile(
                 outcome, detail = "timeout", f"stopped after {budget:.1f}s"
             except Exception as error:  # page trouble: a missing selector, a detached element, a closed frame
                 timeout_like = "Timeout" in type(error).__name__
-                outcome, detail = ("timeout" if timeout_like else "failed"), _first_line(error)
+                outcome, detail = ("timeout" if timeout_like else "failed"), first_line(error, typed=True)
             run.steps.append(StepRecord(step.label, step.kind, started, _now(), outcome, detail))
             if outcome in ("failed", "timeout") and not step.params.get("optional", False):
                 run.warnings.append(
@@ -138,8 +134,9 @@ async def run_profile(
                 )
             )
         except Exception as error:
-            run.steps.append(StepRecord("detect walls", "detect-walls", started, _now(), "failed", _first_line(error)))
-            run.warnings.append(CaptureWarning("wall-check-failed", f"could not check for walls: {_first_line(error)}"))
+            failure = first_line(error, typed=True)
+            run.steps.append(StepRecord("detect walls", "detect-walls", started, _now(), "failed", failure))
+            run.warnings.append(CaptureWarning("wall-check-failed", f"could not check for walls: {failure}"))
     finally:
         network.detach()
     run.items = ctx.items

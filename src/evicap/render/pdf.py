@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
+from evicap.errors import first_line
 from evicap.render.document import PdfHeader, RenderError
 
 if TYPE_CHECKING:
@@ -78,8 +79,7 @@ async def html_to_pdf(browser: Browser, html: Path, pdf: Path, header: PdfHeader
         )
     except Exception as error:  # Playwright's errors: browser gone, timeout, page crash
         part.unlink(missing_ok=True)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RenderError(f"could not print {html} to PDF: {first}") from error
+        raise RenderError(f"could not print {html} to PDF: {first_line(error)}") from error
     finally:
         await context.close()
     part.replace(pdf)

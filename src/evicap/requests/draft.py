@@ -23,7 +23,7 @@ import jsonschema
 from evicap.bundle import layout
 from evicap.errors import UsageError
 from evicap.requests import prefill, validate
-from evicap.requests.catalog import Instrument, Provider, instrument, labels, provider, schema
+from evicap.requests.catalog import Instrument, Provider, instrument, provider, schema
 from evicap.seal.custody import Actor, append_event
 from evicap.seal.keys import Signer
 
@@ -233,8 +233,3 @@ def write_request(request: dict[str, Any], output: Path, bundles: tuple[Path, ..
         append_event(bundle / layout.CUSTODY, signer, actor, "requested", details, manifest_sha256)
         logged.append(str(bundle))
     return DraftResult(request["id"], output, files, logged)
-
-
-def category_label(key: str, lang: str) -> str:
-    entry = labels()["categories"].get(key)
-    return entry.get(lang, entry["en"]) if entry else key

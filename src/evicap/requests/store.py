@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evicap.bundle.staging import atomic_write
 from evicap.errors import UsageError
 
 SENT = "sent.json"
@@ -101,9 +102,8 @@ def mark_sent(case_dir: Path, request_id: str, sent_on: dt.date, now: dt.datetim
         drafted = request.drafted_at[:10]
         raise UsageError(f"{request_id} was drafted on {drafted}: it cannot have been sent on {sent_on}")
     moment = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    tmp = request.directory / (SENT + ".tmp")
-    tmp.write_text(json.dumps({"sent_on": sent_on.isoformat(), "marked_at": moment}) + "\n", "utf-8")
-    os.replace(tmp, request.directory / SENT)
+    marked = json.dumps({"sent_on": sent_on.isoformat(), "marked_at": moment}) + "\n"
+    atomic_write(request.directory / SENT, marked.encode("utf-8"))
     loaded = _load(request.directory / "request.json")
     assert loaded is not None
     return loaded

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from evicap.bundle.staging import atomic_write
 from evicap.errors import BundleError
 from evicap.seal.keys import Signer, fingerprint_of
 from evicap.seal.signing import canonical_json
@@ -96,12 +96,7 @@ def write_head(path: Path, signer: Signer, seq: int, line: bytes, manifest_sha25
         "signer": {"fingerprint": signer.fingerprint, "public_key": public_b64(signer)},
     }
     head["signature"] = base64.b64encode(signer.sign(canonical_json(head))).decode("ascii")
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(staged, "wb") as handle:
-        handle.write(canonical_json(head) + b"\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staged, path)
+    atomic_write(path, canonical_json(head) + b"\n")
 
 
 def check_head(

@@ -45,7 +45,7 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
-from evicap.errors import TimestampError
+from evicap.errors import TimestampError, first_line
 from evicap.seal.token import ess_problem, is_signer, strict_der, token_facts
 
 local_clock = time.time
@@ -215,7 +215,7 @@ def check_token(
         return _check_token(tsr_bytes, data, anchors, nonce)
     except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as error:
         # rfc3161-client and cryptography parse lazily: a malformed part shows when it is first read.
-        raise TimestampError(f"time-stamp token is malformed: {_first_line(str(error))}") from None
+        raise TimestampError(f"time-stamp token is malformed: {first_line(error, 200)}") from None
 
 
 def _check_token(
@@ -273,7 +273,7 @@ def _check_token(
     except VerificationError as error:
         raise TimestampError(_verification_reason(str(error), authority)) from None
     except ValueError as error:
-        raise TimestampError(f"token cannot be verified: {_first_line(str(error))}") from None
+        raise TimestampError(f"token cannot be verified: {first_line(error, 200)}") from None
     first = facts.ess[0]
     return TimestampInfo(
         gen_time=tst.gen_time.astimezone(dt.UTC) if tst.gen_time.tzinfo else tst.gen_time.replace(tzinfo=dt.UTC),
@@ -314,7 +314,7 @@ def _verification_reason(text: str, authority: str) -> str:
         return f"authority certificate unusable for time-stamping: {text}"
     if "signature" in lowered or "digest" in lowered:
         return f"bad signature on the token from {authority}"
-    return f"token verification failed: {_first_line(text)}"
+    return f"token verification failed: {(first_line(text, 200) or 'unknown error')}"
 
 
 def _network_reason(error: BaseException, timeout: float) -> str:
@@ -326,9 +326,5 @@ def _network_reason(error: BaseException, timeout: float) -> str:
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused (authority down?)"
     text = getattr(reason, "strerror", None) or str(reason)
-    return f"cannot reach authority: {_first_line(text)}"
+    return f"cannot reach authority: {(first_line(text, 200) or 'unknown error')}"
 
-
-def _first_line(text: str) -> str:
-    text = text.strip()
-    return text.splitlines()[0][:200] if text else "unknown error"

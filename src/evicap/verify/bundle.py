@@ -25,7 +25,7 @@ from typing import Any
 
 from evicap.bundle import layout
 from evicap.config import DEFAULT_CLOCK_TOLERANCE
-from evicap.errors import EvicapError, VerificationError
+from evicap.errors import EvicapError, VerificationError, first_line
 from evicap.verify.artifacts import HashingReader, check_artifact, compare_digest, open_artifact
 from evicap.verify.inventory import bundle_inventory, root_checks
 from evicap.verify.paths import PathProblem, path_problem, read_small
@@ -52,7 +52,7 @@ def _load_manifest(root: Path) -> tuple[bytes | None, dict[str, Any] | None, lis
     try:
         parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).splitlines()[0][:200]
+        reason = "nested too deeply" if isinstance(error, RecursionError) else first_line(error, 200)
         return data, None, [failed("manifest", f"{layout.MANIFEST} is not valid UTF-8 JSON: {reason}")]
     if not isinstance(parsed, dict):
         return data, None, [failed("manifest", f"{layout.MANIFEST} is not a JSON object")]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from evicap.batch.index import atomic_write
+from evicap.bundle.staging import atomic_write
 from evicap.errors import BundleError, UsageError
 
 STATE = "watch-state.json"
