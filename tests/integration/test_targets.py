@@ -271,6 +271,39 @@ def test_egress_gate_refuses_requests_of_every_target_before_they_leave(
     assert "egress" not in manifest["environment"]["options"]
 
 
+def test_a_shared_workers_refused_request_is_named_because_the_gate_cannot_stop_it(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    """Chromium pauses no request of a shared worker for DevTools: the policy cannot hold it, so the capture says
+    so for the worker and names each refused request it made, recorded as it happened (never silent)."""
+    http_server.route("/forbidden-shared", "reached", content_type="text/plain")
+    http_server.route("/gsw.js", "fetch('/forbidden-shared');", content_type="text/javascript")
+    url = http_server.route("/gated-shared", "<h1>gated</h1><script>new SharedWorker('/gsw.js')</script>")
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, egress=RefuseForbidden())
+    assert result.status == "complete", result.error
+    warnings = manifest_of(result.bundle)["capture"]["warnings"]
+    assert any(w["code"] == "egress-unenforced" and w["url"] == http_server.url("/gsw.js") for w in warnings)
+    refused = http_server.url("/forbidden-shared")
+    assert [w for w in warnings if w["code"] == "egress-bypassed" and w["url"] == refused], warnings
+    assert bodies(result.bundle)[refused] == b"reached"
+
+
+def test_a_popups_refused_first_request_is_stopped_or_named(
+    run: Any, browser: Any, browser_info: Any, sealing: Any, http_server: Any, tmp_output: Path
+) -> None:
+    """A pop-up runs before our sessions can hold it (capture/attach.py): its document request is refused by the
+    gate when ours saw it in time, and otherwise named as having left although the policy refuses it."""
+    popup = http_server.route("/forbidden-popup", "<p>pop-up</p>")
+    url = http_server.route("/opens-forbidden", f"<h1>opener</h1><script>window.open('{popup}')</script>")
+    result = capture(run, browser, browser_info, sealing, url, tmp_output, egress=RefuseForbidden())
+    warnings = manifest_of(result.bundle)["capture"]["warnings"]
+    named = {w["code"] for w in warnings if w["url"] == popup}
+    reached = [r for r in http_server.requests if r.path == "/forbidden-popup"]
+    assert named & {"egress-blocked", "egress-bypassed"}, warnings
+    if reached:
+        assert "egress-bypassed" in named
+
+
 def test_cross_site_https_frame_certificate_comes_from_the_frames_own_session(
     run: Any, browser: Any, browser_info: Any, sealing: Any, https_server: Any, tmp_output: Path
 ) -> None:

@@ -98,6 +98,7 @@ class NetworkRecorder:
         self._by_id: dict[str, Flow] = {}
         self._streamers: list[FetchStreamer] = []
         self._targets: dict[str, str] = {}  # session key -> target id
+        self._ungated: set[str] = set()  # session keys whose requests the gate cannot stop (shared workers)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False  # set when drain() stops the page: later cancellations are ours
         self._not_kept: dict[str, Wanted] = {}  # GET bodies the browser did not keep, by URL
@@ -137,6 +138,13 @@ class NetworkRecorder:
     async def _attach_target(self, channel: Channel, record: TargetRecord) -> None:
         if self.user_agent is not None and record.type in PAGE_TYPES:  # one browser, one face, in every process
             await channel.send("Emulation.setUserAgentOverride", self.user_agent)
+        if record.type == "shared_worker" and self.gate is not None:
+            # Chromium pauses no request of a shared worker for DevTools (neither its own Fetch nor its page's),
+            # so the egress policy cannot stop them: each is checked as soon as it is seen, and named if refused.
+            self._ungated.add(channel.key)
+            self.warn("egress-unenforced", f"shared worker {record.url}: its requests cannot be stopped by the "
+                      "egress policy; each one is checked as it leaves and named if the policy refuses it",
+                      record.url or None)
         await self._enable(channel, record.target_id, record.type)
         if record.type == "page":  # a pop-up: its frames commit there
             await channel.send("Page.enable")
@@ -393,8 +401,10 @@ class NetworkRecorder:
     async def write_observed(self, flow: Flow, body: bytes | None, *, truncated: str | None = None,
                              outcome: str = "recorded", detail: str | None = None) -> None:
         """An exchange no session of ours saw (a pop-up's first moments, popups.py), written from another
-        session's account of it; ``detail`` says whose."""
+        session's account of it; ``detail`` says whose. No gate of ours held it either: a refused one is named."""
         await self._write(flow, body, truncated=truncated, outcome=outcome, detail=detail)
+        if self.gate is not None and flow.hops:
+            await self._ungated_request(flow.hops[0].url, "a pop-up, before it could be held,")
 
     def finish(self, flow: Flow) -> None:
         self.spawn(self._finish(flow))
@@ -438,6 +448,8 @@ class NetworkRecorder:
             self.spawn(flow.post_read)
         if channel is self.page:
             self.nav.on_document(flow, event)
+        if channel.key in self._ungated and self.gate is not None:
+            self.spawn(self._ungated_request(url, "a shared worker"))
 
     def _extras(self, channel: Channel, rid: str) -> tuple[list[Event], list[Event]]:
         flow = self._network_flow(channel, rid)
@@ -470,6 +482,15 @@ class NetworkRecorder:
         if not decision.allowed:
             self.warn("egress-rebinding", f"{url} came from {decision.address} ({decision.rule}) although its name "
                       "was allowed: DNS rebinding?", url)
+
+    async def _ungated_request(self, url: str, who: str) -> None:
+        """A request the gate could not hold (a shared worker's, a pop-up's first): it has left; say so when the
+        policy refuses it."""
+        assert self.gate is not None
+        decision = await self.gate.check(url)
+        if not decision.allowed:
+            self.warn("egress-bypassed", f"{who} requested {url} ({decision.address}, {decision.rule}), which the "
+                      "egress policy refuses; it could not be stopped and is recorded as it happened", url)
 
     def _on_finished(self, channel: Channel, event: Event) -> None:
         flow = self._network_flow(channel, event["requestId"], finished=True)
