@@ -29,9 +29,11 @@ from evicap.capture.flows import Flow, StreamedBody
 INTERCEPTED_TYPES = ("Document", "Media", "Other", "XHR", "Fetch")
 STREAM_THRESHOLD = 8 * 1024 * 1024  # Content-Length above this: stream to disk
 FULFIL_LIMIT = 16 * 1024 * 1024  # streamed bodies up to this size are handed back to the page
-# 1 MiB reads: each arrives base64 in one DevTools message; bigger reads left ~100 MiB of message buffers
-# behind in the Python process (measured: 4 MiB reads +116 MiB RSS for a 256 MiB body, 1 MiB reads +32 MiB).
-READ_SIZE = 1 * 1024 * 1024
+# 512 KiB reads: each arrives base64 in one DevTools message, which Playwright's node driver parses and passes
+# on; its garbage grows with the message (benchmarks/bench_large_body.py, 256 MiB body, Python + driver at one
+# moment: 4 MiB reads left +116 MiB in Python; 1 MiB reads 282 MB summed, driver 217; 512 KiB 208 MB, driver
+# 155, no slower; 128-256 KiB no smaller). The driver alone holds about 120 MB when idle.
+READ_SIZE = 512 * 1024
 UNSEEN = "recorded from the Fetch interception of its frame (no attached session reported it in time)"
 # A worker's script is requested by its frame and answered in the worker's own process, which we may attach to
 # only after the answer went by: its body is read from the frame's Fetch interception instead.
