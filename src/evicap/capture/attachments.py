@@ -79,6 +79,9 @@ class AttachmentInputs:
     step_timeout: float = 60.0  # seconds for the browser side of any one attachment
     deadline: float | None = None  # time.monotonic() by which the snapshots end (each step gets MIN_STEP at least)
     scrubber: Any = None  # safety (issue 12): evicap.capture.secrets.Scrubber, applied before anything is written
+    # Called once the screenshots are written, while DOM, MHTML and PDF are still to come (the session hashes
+    # them meanwhile); given the artifacts written so far.
+    on_screenshots: Callable[[Sequence[Artifact]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,8 @@ async def _collect(run: _Collector, page: Page, cdp: CDPSession, inputs: Attachm
         shot = await _full_page(run, cdp)
         if shot is not None:
             seen["screenshot"] = _shot_facts(shot)
+        if inputs.on_screenshots is not None:
+            inputs.on_screenshots(list(run.artifacts))
         await _text_file(run, "dom", layout.DOM, "dom", "text/html; charset=utf-8", page.content)
         await _text_file(run, "mhtml", layout.MHTML, "mhtml", "multipart/related", lambda: _mhtml(cdp))
         await _pdf(run, cdp)

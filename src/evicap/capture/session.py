@@ -18,6 +18,7 @@ import asyncio
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from evicap.capture.staged import CaptureRun, Progress, Sealing, StagedCapture, 
 from evicap.capture.target import normalize_target, proxy_failure
 from evicap.capture.uris import evicap_uri
 from evicap.capture.warc import WarcWriter
-from evicap.detect import pdq
+from evicap.detect import pdq, video
 from evicap.errors import CaptureError, EvicapError, first_line
 
 __all__ = ["Sealing", "StagedCapture", "acquire", "capture_url", "describe_navigation_error"]
@@ -178,6 +179,7 @@ async def capture_url(
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
     pdq.warm_up()  # the media hashing's libraries load while the page does
+    video.warm_up()  # and ffmpeg tells its version (the media-hashes document names it)
     ensure_output_dir(output_dir)
     run = CaptureRun(url=target, options=options)
     deadline = time.monotonic() + options.timeout
@@ -222,6 +224,7 @@ async def capture_url(
             await watch.settle(snapshots_from - time.monotonic())
             await recorder.drain(timeout=max(1.0, min(30.0, snapshots_from - time.monotonic())))
             media_ahead = await _hash_media_ahead(staging, warc, deadline)  # while the snapshots are taken
+            hashing: list[asyncio.Future[Any]] = []
             navigation = recorder.navigation
             if nav_error is None and navigation.status is None:
                 nav_error = describe_navigation_error(target, navigation.error or "no response received")
@@ -258,10 +261,12 @@ async def capture_url(
                     skip_rendering=nav_error is not None,
                     scrubber=guard.scrubber,
                     deadline=deadline,
+                    on_screenshots=lambda shots: hashing.append(_hash_screenshots_ahead(media_ahead, staging, shots)),
                 ),
             )
             run.artifacts.extend(attachments.artifacts)
-            media_ahead = _hash_screenshots_ahead(media_ahead, staging, run.artifacts)  # while identifiers are read
+            # The screenshots were hashed while the DOM, MHTML and PDF were taken; without them, nothing more.
+            media_ahead = hashing[0] if hashing else _hash_screenshots_ahead(media_ahead, staging, run.artifacts)
             if nav_error is None:  # safety (issue 12): a secret shown as text is in the screenshots and PDF too
                 run.warnings.extend(await safety.visible_secret_warnings(page, guard.scrubber))
             run.warnings.extend(attachments.warnings)
@@ -407,7 +412,7 @@ async def _hash_media_ahead(staging: Path, warc: WarcWriter, deadline: float) ->
         hash_warc_media, staging / layout.WARC, written, limits=_media_limits(deadline), spool_dir=staging))
 
 
-def _hash_screenshots_ahead(ahead: asyncio.Future[Any], staging: Path, artifacts: list[Artifact]
+def _hash_screenshots_ahead(ahead: asyncio.Future[Any], staging: Path, artifacts: Sequence[Artifact]
                             ) -> asyncio.Future[Any]:
     """Once the WARC's media are hashed, hash the screenshots taken so far too, in a thread."""
     listed = [a.to_json() for a in artifacts]

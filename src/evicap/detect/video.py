@@ -9,10 +9,12 @@ before they reach Python.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,18 @@ def ffmpeg_path() -> str | None:
 
 
 def ffmpeg_version() -> str | None:
+    """The first line of ``ffmpeg -version``, asked once per process and executable (0.1 s each time)."""
     path = ffmpeg_path()
-    if path is None:
-        return None
+    return None if path is None else _version_of(path)
+
+
+def warm_up() -> None:
+    """Ask ffmpeg its version in a background thread now, so that the media-hashes document has it at once."""
+    threading.Thread(target=ffmpeg_version, name="evicap-ffmpeg-version", daemon=True).start()
+
+
+@functools.lru_cache(maxsize=4)
+def _version_of(path: str) -> str | None:
     try:
         out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=20,
                              env=_child_environment()).stdout
