@@ -86,7 +86,7 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
             "/busy", "<h1>busy</h1><script>setTimeout(() => { for (;;) {} }, 300)</script>"), 15.0, True),
     ]
     settings = SealSettings(key=work / "bench-key.pem", key_is_default=True, no_timestamp=True)
-    sealing = Sealing(signer=load_signer(settings), settings=settings, actor_name="benchmark")
+    sealing = Sealing(signer=load_signer(settings, create=True), settings=settings, actor_name="benchmark")
     info = probe_version(find_browser())
     print(f"browser            {info.version} ({info.path})")
     print(f"sealing margin     {SEAL_MARGIN:g} s after --timeout")
