@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evicap import clock
-from evicap.batch.targets import Target, TargetList, TargetProblem
+from evicap.batch.targets import Target, TargetList
 from evicap.bundle import layout
 from evicap.bundle.staging import atomic_write
 from evicap.errors import BundleError, UsageError
@@ -244,10 +244,6 @@ def read_index_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
         raise BundleError(f"{path} is not an evicap case index", path=str(path))
     return data
-
-
-def problems_of(targets: Iterable[TargetProblem]) -> list[dict[str, Any]]:
-    return [p.to_json() for p in targets]
 
 
 def verify_index(directory: Path, *, trusted_keys: Iterable[Path] = (), tsa_cas: Iterable[Path] = ()) -> list[Check]:

@@ -31,7 +31,7 @@ from celery.signals import worker_process_shutdown
 
 from evicap.batch.claims import claim, published_attempt, set_aside_half_made
 from evicap.batch.index import read_index_json
-from evicap.batch.job import SharedBrowser, target_options
+from evicap.batch.job import SharedBrowser, browser_capture
 from evicap.batch.wire import TASK_NAME, Task, apply_options, error_json, result_json
 from evicap.bundle import layout
 from evicap.bundle.model import CaptureResult
@@ -165,11 +165,9 @@ class WorkerRuntime:
             return error_json(error, worker)
 
     def _capture(self, task: Task, directory: Path, worker: dict[str, Any]) -> CaptureResult:
-        from evicap.capture.session import capture_url
-        from evicap.capture.staged import acquire
-
-        options = target_options(apply_options(self.options, task.options), task.target)
-        options.extra.update(batch_run=task.run, batch_attempt=task.attempt, batch_worker=worker)
+        applied = apply_options(self.options, task.options)
+        base = dataclasses.replace(applied, extra={**applied.extra, "batch_run": task.run,
+                                                   "batch_attempt": task.attempt, "batch_worker": worker})
         sealing = dataclasses.replace(
             self.sealing, acquired_details={"worker": worker, "batch_run": task.run, "attempt": task.attempt}
         )
@@ -177,17 +175,12 @@ class WorkerRuntime:
             self._loop = asyncio.new_event_loop()
             self._shared = SharedBrowser(self.info, no_sandbox=self.options.no_sandbox,
                                          browser_user=self.browser_user)
-        shared = self._shared
-        assert shared is not None
-
-        async def go() -> CaptureResult:
-            browser = await shared.get()
-            staged = await capture_url(browser, task.target.url, options, directory, browser_info=self.info,
-                                       sealing=sealing)
-            return await acquire(staged, sealing)
+        assert self._shared is not None
+        capture = browser_capture(self._shared, base, directory, sealing)  # the local batch's own capture step
+        go = capture(task.target, task.attempt)
 
         try:
-            return self._loop.run_until_complete(asyncio.wait_for(go(), task.guard))
+            return self._loop.run_until_complete(asyncio.wait_for(go, task.guard))
         except TimeoutError:
             raise CaptureError(f"capture hung past the batch's guard of {task.guard:g} s (its staging directory "
                                "is kept)", url=task.target.url) from None

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser
 
     from evicap.capture.staged import Sealing
+    from evicap.config import Config
 
 
 @dataclass(frozen=True)
@@ -58,23 +59,28 @@ class BrowserPlan:
 
     info: BrowserInfo
     no_sandbox: bool
-    browser_user: str | None
+    config: Config  # read once: build_plan takes the rest from it
+
+    @property
+    def browser_user(self) -> str | None:
+        return self.config.browser_user
 
 
 def browser_plan(params: dict[str, Any]) -> BrowserPlan:
     from evicap.config import load_config
 
     return BrowserPlan(info=probe_version(find_browser(params.get("browser_path"))),
-                       no_sandbox=bool(params.get("no_sandbox")), browser_user=load_config().browser_user)
+                       no_sandbox=bool(params.get("no_sandbox")), config=load_config())
 
 
-def build_plan(params: dict[str, Any], *, item: str | None = None, browser: BrowserInfo | None = None) -> Plan:
-    """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file."""
+def build_plan(params: dict[str, Any], *, item: str | None = None, early: BrowserPlan | None = None) -> Plan:
+    """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file.
+    ``early``: the browser and config already resolved (capture_many starts the browser with them)."""
     from evicap.capture.staged import Sealing
     from evicap.config import load_config
     from evicap.seal.sealer import SealSettings, load_signer
 
-    config = load_config()
+    config = early.config if early is not None else load_config()
     proxy, proxy_auth = _proxy(params.get("proxy"))
     parse_networks([*config.allow_networks, *(params.get("allow_networks") or ())])  # a bad CIDR fails here
     options = CaptureOptions(
@@ -110,7 +116,7 @@ def build_plan(params: dict[str, Any], *, item: str | None = None, browser: Brow
         tsa_all=bool(params.get("tsa_all")),
     )
     signer = load_signer(settings, prompt=_prompt_passphrase, create=True)
-    info = browser or probe_version(find_browser(params.get("browser_path")))
+    info = early.info if early is not None else probe_version(find_browser(params.get("browser_path")))
     return Plan(
         browser_user=config.browser_user,
         options=options,
@@ -151,7 +157,7 @@ async def capture_many(
     ``build_plan`` runs in a thread; a plan that fails (bad key, bad list) closes it again and is the error
     reported, before any capture. ``after`` runs on the same browser before it closes (the default report's PDFs)."""
     early = browser_plan(params)
-    planning = asyncio.ensure_future(asyncio.to_thread(_plan_while_launching, params, early.info))
+    planning = asyncio.ensure_future(asyncio.to_thread(_plan_while_launching, params, early))
     try:
         async with launch(early.info, no_sandbox=early.no_sandbox, browser_user=early.browser_user) as browser:
             plan = await planning
@@ -166,8 +172,8 @@ async def capture_many(
         raise
 
 
-def _plan_while_launching(params: dict[str, Any], info: BrowserInfo) -> Plan:
-    plan = build_plan(params, browser=info)
+def _plan_while_launching(params: dict[str, Any], early: BrowserPlan) -> Plan:
+    plan = build_plan(params, early=early)
     import evicap.capture.attachments  # what the capture imports later, loaded while the browser still starts
     import evicap.capture.session  # noqa: F401
 

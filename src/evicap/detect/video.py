@@ -49,9 +49,16 @@ def ffmpeg_version() -> str | None:
     return None if path is None else _version_of(path)
 
 
+_warming: threading.Thread | None = None
+
+
 def warm_up() -> None:
-    """Ask ffmpeg its version in a background thread now, so that the media-hashes document has it at once."""
-    threading.Thread(target=ffmpeg_version, name="evicap-ffmpeg-version", daemon=True).start()
+    """Ask ffmpeg its version in a background thread, once per process, so that the media-hashes document has it
+    at once."""
+    global _warming
+    if _warming is None:
+        _warming = threading.Thread(target=ffmpeg_version, name="evicap-ffmpeg-version", daemon=True)
+        _warming.start()
 
 
 @functools.lru_cache(maxsize=4)
