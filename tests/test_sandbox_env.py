@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from evicap.capture.browser import client_hints, desktop_user_agent, launch_args
-from evicap.capture.sandbox import browser_environment, scrub_environment
+from evicap.capture.sandbox import FEATURES_OFF, SandboxPlan, browser_environment, scrub_environment, wrapper_script
 
 OURS = {
     "EVICAP_KEY_PASSPHRASE": "pw", "EVICAP_BROWSER_ARGS": "--x", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "t",
@@ -42,3 +43,23 @@ def test_sandbox_flag_only_when_asked() -> None:
     assert "--no-sandbox" in launch_args(no_sandbox=True)
     args = launch_args()
     assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args and "--dns-prefetch-disable" in args
+
+
+def test_launch_wrapper_joins_every_feature_list_into_one_switch(tmp_path: Path) -> None:
+    """Chromium applies only the last --disable-features: the wrapper must hand it one list holding all of them."""
+    fake = tmp_path / "browser"
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n', encoding="utf-8")
+    fake.chmod(0o700)
+    plan = SandboxPlan("chromium", "someone", 1000, 1000, False)
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text(wrapper_script(plan, str(fake)), encoding="utf-8")
+    args = ["--headless", "--disable-features=PaintHolding,HttpsUpgrades", "--enable-features=A",
+            "--user-data-dir=/tmp/a dir", *launch_args(), "--enable-features=B", "about:blank"]
+    out = subprocess.run(["sh", str(wrapper), *args], capture_output=True, text=True, check=True).stdout
+    got = out.splitlines()
+    disabled = [a for a in got if a.startswith("--disable-features=")]
+    assert len(disabled) == 1 and [a for a in got if a.startswith("--enable-features=")] == ["--enable-features=A,B"]
+    names = disabled[0].removeprefix("--disable-features=").split(",")
+    assert {"PaintHolding", "HttpsUpgrades", *FEATURES_OFF} <= set(names)
+    others = [a for a in args if not a.startswith(("--disable-features=", "--enable-features="))]
+    assert [a for a in got if not a.startswith(("--disable-features=", "--enable-features="))] == others

@@ -252,6 +252,10 @@ def test_webrtc_sends_no_udp_around_the_proxy(http_server: LocalServer, tmp_path
         args = manifest["environment"]["browser"]["args"]
         assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args
         assert "--dns-prefetch-disable" in args
+        # What the running browser really turned off, read from its command line (one switch, all lists joined).
+        checked = manifest["environment"]["browser"]["sandbox"]["checked"]
+        assert checked["verified"] is True
+        assert {"NetworkPrediction", "Prerender2", "NoStatePrefetch"} <= set(checked["features_off"])
     finally:
         stun.close()
 

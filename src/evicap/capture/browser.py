@@ -75,10 +75,8 @@ CAPTURE_ARGS = (
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
     "--enforce-webrtc-ip-permission-check",
     "--dns-prefetch-disable",
-    "--disable-features=NetworkPrediction,Prerender2,NoStatePrefetch,PreloadMediaEngagementData,"
-    "OptimizationHints,MediaRouter,Translate,InterestFeedContentSuggestions",
+    "--disable-features=" + ",".join(sandbox.FEATURES_OFF),
     "--disable-blink-features=AutomationControlled",
-    "--disable-features=OptimizationHints,MediaRouter,Translate",
     "--metrics-recording-only",
     "--mute-audio",
     "--hide-scrollbars",

@@ -150,17 +150,50 @@ class Prepared:
     hint: str | None
 
 
+# Features evicap turns off (one --disable-features switch: Chromium keeps only the last of several).
+FEATURES_OFF = ("NetworkPrediction", "Prerender2", "NoStatePrefetch", "PreloadMediaEngagementData",
+                "OptimizationHints", "MediaRouter", "Translate", "InterestFeedContentSuggestions")
+
+# Chromium keeps only the last --disable-features (and --enable-features) of its command line and drops the
+# others whole. Playwright passes lists of its own before ours, so the wrapper joins every list into one switch
+# each: nothing anyone asked to turn off is silently left on.
 WRAPPER = """#!/bin/sh
-# Written by evicap for one browser launch: the browser runs as {user} (uid {uid}) so that Chromium's sandbox
-# can start (it refuses to as root). Its fresh profile directory is handed to that account first.
+# Written by evicap for one browser launch.{why}
+disabled=""
+enabled=""
 for arg in "$@"; do
+  shift
+  case "$arg" in
+    --disable-features=*) disabled="${{disabled:+$disabled,}}${{arg#--disable-features=}}" ;;
+    --enable-features=*) enabled="${{enabled:+$enabled,}}${{arg#--enable-features=}}" ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+[ -n "$disabled" ] && set -- "--disable-features=$disabled" "$@"
+[ -n "$enabled" ] && set -- "--enable-features=$enabled" "$@"
+{prepare}exec {run}{browser} "$@"
+"""
+DROP_WHY = """
+# The browser runs as {user} (uid {uid}) so that Chromium's sandbox can start (it refuses to as root); its fresh
+# profile directory is handed to that account first."""
+DROP_PREPARE = """for arg in "$@"; do
   case "$arg" in
     --user-data-dir=*) chown -R {uid}:{gid} -- "${{arg#--user-data-dir=}}" ;;
   esac
 done
-exec {setpriv} --reuid={uid} --regid={gid} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs \\
-  -- {browser} "$@"
 """
+DROP_RUN = "{setpriv} --reuid={uid} --regid={gid} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "
+
+
+def wrapper_script(plan: SandboxPlan, browser_path: str) -> str:
+    """The shell script Playwright starts instead of the browser: joins the feature switches, and when dropping
+    from root, hands the profile to the browser's account and starts the browser as that account."""
+    if not plan.dropped:
+        return WRAPPER.format(why="", prepare="", run="", browser=shlex.quote(browser_path))
+    ids = {"uid": plan.uid, "gid": plan.gid}
+    return WRAPPER.format(
+        why=DROP_WHY.format(user=plan.user, **ids), prepare=DROP_PREPARE.format(**ids),
+        run=DROP_RUN.format(setpriv=shlex.quote(_setpriv() or "setpriv"), **ids), browser=shlex.quote(browser_path))
 
 
 @contextmanager
@@ -173,15 +206,14 @@ def prepared(plan: SandboxPlan, browser_path: str) -> Iterator[Prepared]:
         hint = None
         if plan.dropped:
             os.chown(home, plan.uid, plan.gid)
-            wrapper_dir = Path(tempfile.mkdtemp(prefix="evicap-launch-"))  # 0700, root's: the browser cannot edit it
-            wrapper = wrapper_dir / "browser"
-            wrapper.write_text(WRAPPER.format(user=plan.user, uid=plan.uid, gid=plan.gid,
-                                              setpriv=shlex.quote(_setpriv() or "setpriv"),
-                                              browser=shlex.quote(browser_path)), encoding="utf-8")
-            wrapper.chmod(0o700)
-            executable = str(wrapper)
             hint = (f"the browser runs as {plan.user}: it must be able to read and run {browser_path} "
                     "(a browser under /root is not reachable; install the system chromium) -- " + SANDBOX_HINT)
+        if os.name == "posix":
+            wrapper_dir = Path(tempfile.mkdtemp(prefix="evicap-launch-"))  # 0700, ours: the browser cannot edit it
+            wrapper = wrapper_dir / "browser"
+            wrapper.write_text(wrapper_script(plan, browser_path), encoding="utf-8")
+            wrapper.chmod(0o700)
+            executable = str(wrapper)
         yield Prepared(executable, browser_environment(os.environ, home), hint)
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -272,7 +304,26 @@ async def check_renderers(plan: SandboxPlan) -> dict[str, Any]:
     if not renderers:
         return {"verified": False, "reason": "no renderer process found under this process"}
     own_ns = _own_userns()
-    return _result(renderers, _problems(renderers, own_ns), plan, own_ns)
+    features, feature_problems = browser_features()
+    result = _result(renderers, _problems(renderers, own_ns) + feature_problems, plan, own_ns)
+    result["features_off"] = features
+    return result
+
+
+def browser_features() -> tuple[list[str], list[str]]:
+    """The features the running browser really has turned off, read from its command line, and what is wrong
+    with them: Chromium applies only the last --disable-features switch, so each of ours must be in it."""
+    browsers = [f for f in (process_facts(p) for p in descendants(os.getpid()))
+                if "--remote-debugging-pipe" in f["cmdline"] and not any(a.startswith("--type=") for a in f["cmdline"])]
+    if not browsers:
+        return [], ["the browser process was not found: its command line is not checked"]
+    switches = [a.removeprefix("--disable-features=") for a in browsers[0]["cmdline"]
+                if a.startswith("--disable-features=")]
+    effective = switches[-1].split(",") if switches else []
+    problems = [f"feature {name} is not turned off in the browser" for name in FEATURES_OFF if name not in effective]
+    if len(switches) > 1:
+        problems.append(f"{len(switches)} --disable-features switches: Chromium applies only the last")
+    return effective, problems
 
 
 def _problems(renderers: list[dict[str, Any]], own_ns: str | None = None) -> list[str]:
