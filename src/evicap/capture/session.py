@@ -178,7 +178,7 @@ async def capture_url(
 
     say = progress or (lambda _msg: None)
     target = normalize_target(url)
-    pdq.warm_up()  # the media hashing's libraries load while the page does
+    pdq.warm_up()  # once per process: the CLI's plan has usually done it while the browser started
     video.warm_up()  # and ffmpeg tells its version (the media-hashes document names it)
     ensure_output_dir(output_dir)
     run = CaptureRun(url=target, options=options)

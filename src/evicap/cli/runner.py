@@ -76,6 +76,13 @@ def browser_plan(params: dict[str, Any]) -> BrowserPlan:
 def build_plan(params: dict[str, Any], *, item: str | None = None, early: BrowserPlan | None = None) -> Plan:
     """Resolve config + CLI into CaptureOptions and a loaded signer. CLI beats environment beats config file.
     ``early``: the browser and config already resolved (capture_many starts the browser with them)."""
+    from evicap.detect import pdq, video
+
+    # The media hashing's libraries load, and ffmpeg tells its version, while the browser starts: later, during
+    # the page's load, their half second of CPU would slow the page (2 cores) and hold up the event loop that
+    # answers the browser's paused requests.
+    pdq.warm_up()
+    video.warm_up()
     from evicap.capture.staged import Sealing
     from evicap.config import load_config
     from evicap.seal.sealer import SealSettings, load_signer

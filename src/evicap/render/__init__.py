@@ -19,9 +19,30 @@ sheet, images only from the document's own directory tree or data: URIs; ``rende
 output that contains a <script element or an inline event handler, whatever the templates did.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from evicap.render.catalog import LANGUAGES, Language, check_language, translations
-from evicap.render.document import Document, PdfHeader, RenderError
-from evicap.render.pdf import html_to_pdf, pdf_files
+
+if TYPE_CHECKING:
+    from evicap.render.document import Document, PdfHeader, RenderError
+    from evicap.render.pdf import html_to_pdf, pdf_files
+
+# The template engine and the PDF printer are imported on first use: `evicap capture` checks its --report-lang
+# before the browser starts, and Jinja's import (about 0.07 s) is not worth waiting for then.
+_LAZY = {"Document": "document", "PdfHeader": "document", "RenderError": "document", "html_to_pdf": "pdf",
+         "pdf_files": "pdf"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "LANGUAGES",

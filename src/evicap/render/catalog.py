@@ -13,9 +13,6 @@ import io
 from dataclasses import dataclass
 from importlib import resources
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
 from evicap.errors import UsageError
 
 DOMAIN = "evicap"
@@ -54,6 +51,9 @@ def translations(code: str) -> gettext.NullTranslations:
     check_language(code)
     if code == "en":
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo  # imported here: checking a language code needs no Babel
+    from babel.messages.pofile import read_po
+
     source = resources.files("evicap").joinpath("locale", code, "LC_MESSAGES", f"{DOMAIN}.po")
     with source.open("rb") as handle:
         catalog = read_po(handle, locale=code, domain=DOMAIN)
