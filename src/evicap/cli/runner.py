@@ -182,7 +182,10 @@ async def capture_many(
 def _plan_while_launching(params: dict[str, Any], early: BrowserPlan) -> Plan:
     plan = build_plan(params, early=early)
     import evicap.capture.attachments  # what the capture imports later, loaded while the browser still starts
-    import evicap.capture.session  # noqa: F401
+    import evicap.capture.session
+
+    if plan.sealing.settings.tsa:  # the RFC 3161 machinery, imported by the seal only when an authority is asked
+        import evicap.seal.timestamp  # noqa: F401
 
     return plan
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evicap.bundle import layout
 from evicap.bundle.model import CaptureWarning
@@ -36,7 +36,9 @@ from evicap.seal.clock import clock_state
 from evicap.seal.custody import Actor, append_event, sha256_file
 from evicap.seal.keys import PASSPHRASE_ENV, PassphrasePrompt, Signer, generate_key, load_key
 from evicap.seal.signing import SignatureMismatch, verify_signature
-from evicap.seal.timestamp import Stamp, TimestampOutcome, load_trust_anchors, request_timestamp
+
+if TYPE_CHECKING:
+    from evicap.seal.timestamp import Stamp
 
 CLOCK_OFFSET_WARN_SECONDS = 60.0
 
@@ -225,23 +227,11 @@ def _timestamp(
     then recorded as a note, and the offset measured now describes the clock that timed the capture)."""
     custody = directory / layout.CUSTODY
     warnings: list[CaptureWarning] = []
-    if not settings.tsa:
-        outcome = TimestampOutcome((), ())
-        reason = "no time-stamp authority configured"
-    else:
-        try:
-            anchors = load_trust_anchors(settings.tsa_ca)
-        except TimestampError as error:
-            anchors, outcome, reason = [], TimestampOutcome((), ()), error.message
-        else:
-            outcome = request_timestamp(
-                manifest_bytes, settings.tsa, anchors, settings.tsa_timeout, every=settings.tsa_all
-            )
-            reason = "no time-stamp authority gave a valid token"
-    attempts = [{"tsa": f.tsa_url, "error": f.reason} for f in outcome.failures]
-    for failure in outcome.failures:
+    stamps, failures, reason = _ask_authorities(manifest_bytes, settings)
+    attempts = [{"tsa": f.tsa_url, "error": f.reason} for f in failures]
+    for failure in failures:
         warnings.append(CaptureWarning("timestamp-failed", f"{failure.tsa_url}: {failure.reason}"))
-    if not outcome.stamps:
+    if not stamps:
         if at_sealing:
             append_event(
                 custody,
@@ -254,7 +244,7 @@ def _timestamp(
         return SealResult(False, None, None, None, [*warnings, _untimestamped(reason)])
     clock = clock_state()
     names: list[str] = []
-    for stamp in outcome.stamps:
+    for stamp in stamps:
         name = _next_token_name(directory)
         _write_new(directory / name, stamp.token)
         names.append(name)
@@ -270,8 +260,23 @@ def _timestamp(
                     "recorded in the custody log",
                 )
             )
-    first = outcome.stamps[0]
+    first = stamps[0]
     return SealResult(True, first.tsa_url, first.info.gen_time, first.clock_offset_seconds, warnings, tuple(names))
+
+
+def _ask_authorities(manifest_bytes: bytes, settings: SealSettings) -> tuple[Sequence[Stamp], Sequence[Any], str]:
+    """The tokens the authorities gave, their failures, and why there is no token if there is none. The RFC 3161
+    machinery is imported only when an authority is configured."""
+    if not settings.tsa:
+        return (), (), "no time-stamp authority configured"
+    from evicap.seal.timestamp import load_trust_anchors, request_timestamp
+
+    try:
+        anchors = load_trust_anchors(settings.tsa_ca)
+    except TimestampError as error:
+        return (), (), error.message
+    outcome = request_timestamp(manifest_bytes, settings.tsa, anchors, settings.tsa_timeout, every=settings.tsa_all)
+    return outcome.stamps, outcome.failures, "no time-stamp authority gave a valid token"
 
 
 def _next_token_name(directory: Path) -> str:
