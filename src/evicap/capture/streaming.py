@@ -29,11 +29,13 @@ from evicap.capture.flows import Flow, StreamedBody
 INTERCEPTED_TYPES = ("Document", "Media", "Other", "XHR", "Fetch")
 STREAM_THRESHOLD = 8 * 1024 * 1024  # Content-Length above this: stream to disk
 FULFIL_LIMIT = 16 * 1024 * 1024  # streamed bodies up to this size are handed back to the page
-# 512 KiB reads: each arrives base64 in one DevTools message, which Playwright's node driver parses and passes
-# on; its garbage grows with the message (benchmarks/bench_large_body.py, 256 MiB body, Python + driver at one
-# moment: 4 MiB reads left +116 MiB in Python; 1 MiB reads 282 MB summed, driver 217; 512 KiB 208 MB, driver
-# 155, no slower; 128-256 KiB no smaller). The driver alone holds about 120 MB when idle.
-READ_SIZE = 512 * 1024
+# 88 KiB reads. Each read arrives base64 in one DevTools message, which Playwright's node driver parses and
+# passes on. A message under V8's large-object size (128 KiB) lives in the young generation and is collected
+# within the next read or two; a larger one waits in the old generation for a full collection, so the driver grows
+# by tens of MB over a large body. Measured with benchmarks/bench_large_body.py, 256 MiB body, the peak of Python
+# plus driver at one moment: 512 KiB reads 228-240 MB (driver 178-189) in 20-22 s; 88 KiB reads 160 MB (driver
+# 118, its idle size) in 27 s. The driver alone holds about 105-117 MB when idle.
+READ_SIZE = 88 * 1024
 UNSEEN = "recorded from the Fetch interception of its frame (no attached session reported it in time)"
 # A worker's script is requested by its frame and answered in the worker's own process, which we may attach to
 # only after the answer went by: its body is read from the frame's Fetch interception instead.
