@@ -6,7 +6,14 @@ import subprocess
 from pathlib import Path
 
 from evicap.capture.browser import client_hints, desktop_user_agent, launch_args
-from evicap.capture.sandbox import FEATURES_OFF, SandboxPlan, browser_environment, scrub_environment, wrapper_script
+from evicap.capture.sandbox import (
+    FEATURES_OFF,
+    SandboxPlan,
+    browser_environment,
+    features_off_in,
+    scrub_environment,
+    wrapper_script,
+)
 
 OURS = {
     "EVICAP_KEY_PASSPHRASE": "pw", "EVICAP_BROWSER_ARGS": "--x", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_TOKEN": "t",
@@ -63,3 +70,13 @@ def test_launch_wrapper_joins_every_feature_list_into_one_switch(tmp_path: Path)
     assert {"PaintHolding", "HttpsUpgrades", *FEATURES_OFF} <= set(names)
     others = [a for a in args if not a.startswith(("--disable-features=", "--enable-features="))]
     assert [a for a in got if not a.startswith(("--disable-features=", "--enable-features="))] == others
+
+
+def test_a_feature_list_chromium_drops_is_reported() -> None:
+    ours = "--disable-features=" + ",".join(FEATURES_OFF)
+    effective, problems = features_off_in(["chromium", ours, "--headless"])
+    assert effective == list(FEATURES_OFF) and problems == []
+    effective, problems = features_off_in(["chromium", ours, "--disable-features=PaintHolding"])
+    assert effective == ["PaintHolding"]
+    assert "feature Prerender2 is not turned off in the browser" in problems
+    assert any("2 --disable-features switches" in p for p in problems)

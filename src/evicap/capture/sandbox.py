@@ -329,8 +329,12 @@ def browser_features() -> tuple[list[str], list[str]]:
                 if "--remote-debugging-pipe" in f["cmdline"] and not any(a.startswith("--type=") for a in f["cmdline"])]
     if not browsers:
         return [], ["the browser process was not found: its command line is not checked"]
-    switches = [a.removeprefix("--disable-features=") for a in browsers[0]["cmdline"]
-                if a.startswith("--disable-features=")]
+    return features_off_in(browsers[0]["cmdline"])
+
+
+def features_off_in(cmdline: list[str]) -> tuple[list[str], list[str]]:
+    """What a browser command line really turns off (its last --disable-features), and what is wrong with it."""
+    switches = [a.removeprefix("--disable-features=") for a in cmdline if a.startswith("--disable-features=")]
     effective = switches[-1].split(",") if switches else []
     problems = [f"feature {name} is not turned off in the browser" for name in FEATURES_OFF if name not in effective]
     if len(switches) > 1:
