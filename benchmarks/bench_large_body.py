@@ -4,13 +4,19 @@ Serves SIZE bytes of pseudo-random data (application/octet-stream, Content-Lengt
 navigates a fresh context to it, and reports: wall time, the Python process's peak RSS and its growth over the
 baseline, and whether the body stored in the WARC is whole (SHA-256 of the record payload == served body).
 
-    .venv/bin/python benchmarks/bench_large_body.py [SIZE_MIB]
+    .venv/bin/python benchmarks/bench_large_body.py [SIZE_MIB] [--cli]
+
+``--cli`` instead runs the whole ``evicap capture URL --profile as-loaded --no-timestamp --no-report`` command
+and samples, every 50 ms, the summed RSS of its Python process and Playwright's node driver: what a user's
+capture of such a response holds (the Python process then also holds the capture's other libraries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -101,12 +107,56 @@ async def capture(url: str, out: Path, sample: list[int]) -> tuple[float, Networ
     return elapsed, recorder
 
 
+def whole_command(url: str, work: Path) -> None:
+    """The whole CLI capture of ``url``: peak of Python + driver RSS at one moment, and the stored body's digest."""
+    evicap = str(Path(sys.executable).with_name("evicap"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config")}
+    command = [evicap, "capture", url, "--profile", "as-loaded", "--no-timestamp", "--no-report",
+               "-o", str(work / "out")]
+    started = time.monotonic()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    watched = psutil.Process(child.pid)
+    peak = (0, 0)
+    while child.poll() is None:
+        try:
+            python = watched.memory_info().rss
+        except psutil.Error:
+            break
+        driver = driver_rss(watched)
+        peak = max(peak, (python, driver), key=sum)
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    print(f"command:          {' '.join(command[1:3])} ... exit {child.returncode} in {elapsed:.1f} s")
+    print(f"summed peak:      {sum(peak) / MIB:.0f} MiB of Python + Playwright's node driver at one moment "
+          f"(Python {peak[0] / MIB:.0f}, driver {peak[1] / MIB:.0f})")
+    warcs = list((work / "out").glob("*/artifacts/capture.warc.gz"))
+    stored = None
+    for warc in warcs:
+        with open(warc, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
+                    digest = hashlib.sha256()
+                    content = record.content_stream()
+                    while block := content.read(MIB):
+                        digest.update(block)
+                    stored = digest.hexdigest()
+    whole = stored == expected_sha256(Handler.size)
+    print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
+
+
 def main() -> None:
-    size = int(sys.argv[1]) * MIB if len(sys.argv) > 1 else 256 * MIB
+    cli = "--cli" in sys.argv[1:]
+    sizes = [a for a in sys.argv[1:] if a != "--cli"]
+    size = int(sizes[0]) * MIB if sizes else 256 * MIB
     Handler.size = size
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/big.bin"
+    if cli:
+        with tempfile.TemporaryDirectory() as tmp:
+            whole_command(url, Path(tmp))
+        server.shutdown()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "capture.warc.gz"
         samples: list[int] = []
