@@ -33,6 +33,7 @@ from evicap.capture.media import Wanted, ranged_media, refetch_whole
 from evicap.capture.navigation import MAX_LISTED_HOPS, NavigationTracker
 from evicap.capture.options import CaptureOptions
 from evicap.capture.streaming import FetchStreamer
+from evicap.capture.tls_chains import ChainCollector
 from evicap.capture.types import CertificateChain, ExchangeSummary, Navigation
 from evicap.capture.warc import WarcWriter
 from evicap.capture.websockets import WebSocketLog
@@ -80,7 +81,7 @@ class NetworkRecorder:
         self.options = options
         self.max_body_size = options.max_body_size
         self.gate: EgressGate | None = options.egress
-        self.certificates: dict[str, CertificateChain] = {}
+        self.chains = ChainCollector(self.spawn, self.warn, self._certificate_channels)
         self.exchanges: list[ExchangeSummary] = []
         self.warnings: list[CaptureWarning] = []
         self.blocked_requests: list[Blocked] = []
@@ -102,7 +103,6 @@ class NetworkRecorder:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False  # set when drain() stops the page: later cancellations are ours
         self._not_kept: dict[str, Wanted] = {}  # GET bodies the browser did not keep, by URL
-        self._cert_origins: set[str] = set()
         self._spool_counter = 0
         self._last_event = 0.0
         self._last_http = 0.0  # last HTTP event (not a WebSocket frame): what quiet() counts from
@@ -110,6 +110,11 @@ class NetworkRecorder:
     @property
     def navigation(self) -> Navigation:
         return self.nav.navigation
+
+    @property
+    def certificates(self) -> dict[str, CertificateChain]:
+        """TLS chains by origin (tls_chains.py)."""
+        return self.chains.chains
 
     @property
     def redactions(self) -> list[str]:
@@ -470,7 +475,7 @@ class NetworkRecorder:
         flow.hops[-1].response = event["response"]
         if event.get("type"):
             flow.resource_type = event["type"]
-        self._maybe_certificate(channel, event["response"])
+        self.chains.seen(channel, event["response"])
         address = event["response"].get("remoteIPAddress")
         if address and self.gate is not None and hasattr(self.gate, "check_address"):
             self.spawn(self._rebinding(flow.hops[-1].url, str(address)))
@@ -629,45 +634,8 @@ class NetworkRecorder:
                           f"{summary.method} {summary.url}: {summary.outcome}: {summary.detail or 'no detail'}",
                           summary.url)
 
-    # -- certificates ----------------------------------------------------------------------------------------
-
-    def _maybe_certificate(self, channel: Channel, response: Event) -> None:
-        parts = urlsplit(response.get("url", ""))
-        if parts.scheme != "https" or not response.get("securityDetails"):
-            return
-        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        if origin in self._cert_origins:
-            return
-        self._cert_origins.add(origin)
-        self.spawn(self._fetch_certificate(channel, origin, response))
-
-    async def _fetch_certificate(self, channel: Channel, origin: str, response: Event) -> None:
-        """The origin's chain from the session that saw the response; a cross-site frame's own session knows it
-        when its parent's does not (site isolation keeps it in the frame's process)."""
-        chain: tuple[bytes, ...] = ()
-        error: str | None = None
-        for attempt in range(3):  # a frame's session is known once the frame's document has finished loading
-            for asked in self._certificate_channels(channel, origin):
-                try:
-                    result = await asked.send("Network.getCertificate", {"origin": origin})
-                except PlaywrightError as exc:
-                    error = first_line(exc)
-                    continue
-                chain = tuple(base64.b64decode(item) for item in result.get("tableNames", []))
-                if chain:
-                    break
-            if chain:
-                break
-            await asyncio.sleep(0.3 * (attempt + 1))
-        if not chain:
-            reason = f"not available: {error}" if error else "not reported by the browser"
-            self.warn("certificate-missing", f"certificate chain of {origin} {reason}")
-            return
-        self.certificates[origin] = CertificateChain(
-            origin, chain, dict(response["securityDetails"]), response.get("remoteIPAddress")
-        )
-
     def _certificate_channels(self, first: Channel, origin: str) -> list[Channel]:
+        """The sessions that reached ``origin``, ``first`` first: whom to ask for its certificate chain."""
         channels = [first]
         for flow in self._flows.values():
             for candidate in (flow.body_channel, flow.channel):
