@@ -3,6 +3,7 @@ nothing of ours in any child's environment, no WebRTC UDP around the proxy, an o
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -330,6 +331,40 @@ def test_egress_policy_blocks_the_internal_network_and_records_it(http_server: L
         manifest = manifest_of(next(p for p in (tmp_path / "out2").iterdir() if p.is_dir()))
         assert manifest["capture"]["egress_blocked"] == []
         assert manifest["environment"]["options"]["allow_networks"] == ["127.0.0.2/32"]
+    finally:
+        internal.server.shutdown()
+        internal.server.server_close()
+
+
+def test_speculative_prefetches_that_pass_the_gate_are_named_when_the_policy_refuses_them(
+    http_server: LocalServer, tmp_path: Path
+) -> None:
+    """Chromium makes the prefetches a page lists in its speculation rules outside DevTools' Fetch interception,
+    so the gate cannot hold them (docs/safety.md). A <link rel=prefetch> does pass through it and is refused."""
+    internal = _Internal()
+    internal.start()
+    try:
+        base = f"http://127.0.0.2:{internal.port}"
+        rules = json.dumps({"prefetch": [{"source": "list", "urls": [f"{base}/prefetched"]}],
+                            "prerender": [{"source": "list", "urls": [f"{base}/prerendered"]}]})
+        page = (f"<p>page</p><script type='speculationrules'>{rules}</script>"
+                f"<link rel='prefetch' href='{base}/link-prefetched'>")
+        url = http_server.route("/", body=page)
+        done = subprocess.run(
+            [EVICAP, "capture", url, "--output", str(tmp_path / "out"), "--no-timestamp", "--profile", "as-loaded"],
+            env=_egress_config(tmp_path), capture_output=True, text=True, timeout=240,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "/link-prefetched" not in internal.hits
+        speculative = [path for path in internal.hits if path in ("/prefetched", "/prerendered")]
+        assert speculative, "Chromium no longer prefetches on speculation rules: update docs/safety.md"
+        manifest = manifest_of(next(p for p in (tmp_path / "out").iterdir() if p.is_dir()))
+        warnings = manifest["capture"]["warnings"]
+        bypassed = {w["url"] for w in warnings if w["code"] == "egress-bypassed"}
+        assert {base + path for path in speculative} <= bypassed
+        assert base + "/link-prefetched" not in bypassed
+        assert base + "/link-prefetched" in {r["url"] for r in manifest["capture"]["egress_blocked"]}
+        assert not any(w["code"] == "egress-rebinding" for w in warnings)
     finally:
         internal.server.shutdown()
         internal.server.server_close()

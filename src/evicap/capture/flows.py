@@ -47,6 +47,16 @@ class Flow:
     paused: Event | None = None  # the Fetch.requestPaused event, when we took the body
     done: bool = False
     started: float = 0.0  # loop time of requestWillBeSent
+    speculative: str | None = None  # Sec-Purpose of a prefetch the browser made on the page's speculation rules
+
+    @staticmethod
+    def purpose_of(request: Event) -> str | None:
+        """``Sec-Purpose`` (or the older ``Purpose``) when the browser makes the request on speculation: a
+        prefetch or prerender a page asked for (speculation rules, ``<link rel=prefetch>``); else None."""
+        for name, value in (request.get("headers") or {}).items():
+            if name.lower() in ("sec-purpose", "purpose") and str(value).strip().lower().startswith("prefetch"):
+                return str(value).strip()
+        return None
 
     @property
     def key(self) -> tuple[str, str]:

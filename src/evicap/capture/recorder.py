@@ -100,6 +100,7 @@ class NetworkRecorder:
         self._streamers: list[FetchStreamer] = []
         self._targets: dict[str, str] = {}  # session key -> target id
         self._ungated: set[str] = set()  # session keys whose requests the gate cannot stop (shared workers)
+        self._held: set[str] = set()  # requestIds our Fetch held at the request stage (so the gate judged them)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False  # set when drain() stops the page: later cancellations are ours
         self._not_kept: dict[str, Wanted] = {}  # GET bodies the browser did not keep, by URL
@@ -417,6 +418,9 @@ class NetworkRecorder:
     async def shared_worker_ready(self, url: str) -> None:
         await self.tree.shared_worker_ready(url)
 
+    def held(self, network_id: str) -> None:
+        self._held.add(network_id)
+
     def blocked(self, channel: Channel, refusal: Blocked) -> None:
         self.blocked_requests.append(refusal)
         where = f" (address {refusal.address})" if refusal.address else ""
@@ -455,6 +459,7 @@ class NetworkRecorder:
             self.nav.on_document(flow, event)
         if channel.key in self._ungated and self.gate is not None:
             self.spawn(self._ungated_request(url, "a shared worker"))
+        flow.speculative = Flow.purpose_of(event["request"])
 
     def _extras(self, channel: Channel, rid: str) -> tuple[list[Event], list[Event]]:
         flow = self._network_flow(channel, rid)
@@ -476,6 +481,8 @@ class NetworkRecorder:
         if event.get("type"):
             flow.resource_type = event["type"]
         self.chains.seen(channel, event["response"])
+        if self._bypassed(flow):
+            return
         address = event["response"].get("remoteIPAddress")
         if address and self.gate is not None and hasattr(self.gate, "check_address"):
             self.spawn(self._rebinding(flow.hops[-1].url, str(address)))
@@ -505,7 +512,18 @@ class NetworkRecorder:
     def _on_failed(self, channel: Channel, event: Event) -> None:
         flow = self._network_flow(channel, event["requestId"])
         if flow is not None and not flow.done:
+            self._bypassed(flow)
             self.spawn(self._fail(flow, event))
+
+    def _bypassed(self, flow: Flow) -> bool:
+        """A prefetch the browser made on the page's speculation rules passes no DevTools Fetch interception, so
+        the gate never held it (one it held was paused first, at the request stage): judge it now it has gone."""
+        if flow.speculative is None or self.gate is None or flow.request_id in self._held:
+            return False
+        self._held.add(flow.request_id)  # judged once, whether it answers or fails
+        self.spawn(self._ungated_request(flow.hops[0].url, f"the browser, loading ahead on the page's speculation "
+                                                           f"rules ({flow.speculative}),"))
+        return True
 
     # -- bodies and records ----------------------------------------------------------------------------------
 

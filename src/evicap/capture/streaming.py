@@ -83,6 +83,8 @@ class StreamHost(Protocol):
 
     def blocked(self, channel: Channel, refusal: Blocked) -> None: ...
 
+    def held(self, network_id: str) -> None: ...
+
     def unseen(self, channel: Channel, event: dict[str, Any]) -> Flow | None: ...
 
     def finish(self, flow: Flow) -> None: ...
@@ -173,6 +175,7 @@ class FetchStreamer:
 
     async def _at_request(self, event: dict[str, Any]) -> None:
         fetch_id = event["requestId"]
+        self.host.held(str(event.get("networkId") or ""))
         if self.frozen and event.get("resourceType") == "Document":
             await self._fail(fetch_id, "Aborted")
             return
