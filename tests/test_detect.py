@@ -305,3 +305,40 @@ def test_pdq_hashes_are_those_of_the_copying_implementation(tmp_path: Path) -> N
     images += [tmp_path / name for name in made]
     for path in images:
         assert pdq_of_file(path).to_json() == _pdq_as_before(path), path.name
+
+
+def test_an_image_served_again_is_decoded_once_and_hashed_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from evicap.detect import pdq
+
+    first, other = scene(tmp_path / "a.png", seed=11), scene(tmp_path / "b.png", seed=12)
+    again = tmp_path / "a-again.png"
+    shutil.copyfile(first, again)
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    decoded: list[Path] = []
+    real = pdq.pdq_of_file
+    monkeypatch.setattr(pdq, "pdq_of_file", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    assert pdq.pdq_of_body(first, digest) == pdq.pdq_of_body(again, digest) == real(first)
+    assert decoded == [first]
+    # Other bytes, or the same under a smaller pixel cap, are hashed afresh; a refusal is not remembered.
+    assert pdq.pdq_of_body(other, hashlib.sha256(other.read_bytes()).hexdigest()) == real(other)
+    for _ in range(2):
+        with pytest.raises(Unhashable, match="over the cap"):
+            pdq.pdq_of_body(first, digest, max_pixels=1000)
+    assert decoded == [first, other, first, first]
+
+
+def test_remembered_hashes_are_bounded_least_recently_used_first() -> None:
+    from evicap.detect.pdq import PdqHash, _Remembered
+
+    remembered = _Remembered(2)
+    hashes = {name: PdqHash(name * 64, 100, (), 1, 1) for name in "abc"}
+    remembered.put(("a", 1), hashes["a"])
+    remembered.put(("b", 1), hashes["b"])
+    assert remembered.get(("a", 1)) == hashes["a"]  # now the most recently used
+    remembered.put(("c", 1), hashes["c"])
+    assert remembered.get(("b", 1)) is None
+    assert remembered.get(("a", 1)) == hashes["a"] and remembered.get(("c", 1)) == hashes["c"]

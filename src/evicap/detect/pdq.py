@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,7 @@ def warm_up() -> None:
         _warming.start()
 
 
+@cache
 def pdq_version() -> str | None:
     try:
         from importlib.metadata import version
@@ -146,3 +149,43 @@ def pdq_of_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PdqHash:
             raise Unhashable("not an image format Pillow can decode") from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             raise Unhashable(f"image cannot be decoded: {str(exc).strip() or type(exc).__name__}") from None
+
+
+class _Remembered:
+    """The PDQ of bodies this process hashed lately, by SHA-256 and pixel cap: the same avatar, logo or picture
+    served on every page of a site is decoded and hashed once per batch, not once per capture. PDQ is a function of
+    the file's bytes (Pillow's decoders and pdqhash are deterministic), so a remembered hash is the hash. Bounded:
+    the least recently used are forgotten first. Thread-safe: captures hash their media in worker threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._hashes: OrderedDict[tuple[str, int], PdqHash] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> PdqHash | None:
+        with self._lock:
+            known = self._hashes.get(key)
+            if known is not None:
+                self._hashes.move_to_end(key)
+            return known
+
+    def put(self, key: tuple[str, int], value: PdqHash) -> None:
+        with self._lock:
+            self._hashes[key] = value
+            self._hashes.move_to_end(key)
+            while len(self._hashes) > self.size:
+                self._hashes.popitem(last=False)
+
+
+_REMEMBERED = _Remembered(1024)  # a PdqHash is about 1 KB
+
+
+def pdq_of_body(path: Path, sha256: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PdqHash:
+    """``pdq_of_file`` of a file whose SHA-256 the caller has just computed over all of its bytes, remembered
+    (``_Remembered``); what cannot be hashed is not remembered, and raises ``Unhashable`` each time."""
+    key = (sha256, max_pixels)
+    known = _REMEMBERED.get(key)
+    if known is None:
+        known = pdq_of_file(path, max_pixels=max_pixels)
+        _REMEMBERED.put(key, known)
+    return known
