@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from evicap.detect.lists import load_list
 from evicap.detect.matching import Thresholds, match_media
 from evicap.detect.media import Limits, media_kind
-from evicap.detect.pdq import DEFAULT_MAX_PIXELS, Unhashable, hamming, pdq_of_file
+from evicap.detect.pdq import DEFAULT_MAX_PIXELS, WORK_SIDE, Unhashable, hamming, pdq_of_file
 from evicap.detect.video import frame_hashes
 from evicap.errors import UsageError
 
@@ -251,3 +251,95 @@ def test_media_hashed_ahead_and_the_rest_later_make_the_same_document(tmp_path: 
     assert later["media"] == whole["media"] and later["not_hashed"] == whole["not_hashed"]
     names = [m.get("target_uri", m.get("artifact", "")).rsplit("/", 1)[-1] for m in later["media"]]
     assert names == ["0.png", "1.png", "2.png", "shot.png", "element.png"]
+
+
+def _pdq_as_before(path: Path) -> dict:
+    """pdq_of_file as it was written before it reduced images in place and packed bits with numpy: a copy of the
+    decoded image thumbnailed, bits folded into an int one by one. Kept here to pin that the hashes did not move."""
+    import numpy as np
+    import pdqhash
+
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (WORK_SIDE, WORK_SIDE))
+        image.load()
+        width, height = image.size
+        if max(width, height) > WORK_SIDE:
+            image = image.copy()
+            image.thumbnail((WORK_SIDE, WORK_SIDE))
+        rgb = image.convert("RGB") if image.mode != "RGB" else image
+        hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)))
+    hexes = []
+    for bits in hashes:
+        value = 0
+        for bit in bits:
+            value = (value << 1) | int(bit)
+        hexes.append(f"{value:064x}")
+    return {"hash": hexes[0], "quality": int(quality), "dihedral": hexes, "width": width, "height": height}
+
+
+def test_pdq_hashes_are_those_of_the_copying_implementation(tmp_path: Path) -> None:
+    """Regression pin for the in-place reduction: a full-page screenshot, a viewport, large and small JPEGs (the
+    large one drafted), and the modes pages serve (alpha, palette, grey, 16-bit, CMYK, WebP, an animation)."""
+    images = [
+        scene(tmp_path / "full.png", (1280, 6036)),
+        scene(tmp_path / "viewport.png", (1280, 900)),
+        scene(tmp_path / "small.png", (96, 96), seed=3),
+        scene(tmp_path / "wide.png", (3000, 200), seed=4),
+    ]
+    with Image.open(images[1]) as base:
+        base.save(tmp_path / "big.jpg", quality=85)
+        base.resize((2600, 1800)).save(tmp_path / "huge.jpg", quality=90, progressive=True)
+        base.resize((640, 400)).save(tmp_path / "post.jpg", quality=80)
+        base.convert("CMYK").save(tmp_path / "cmyk.jpg")
+        base.convert("RGBA").save(tmp_path / "alpha.png")
+        base.convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "palette.png")
+        base.convert("L").save(tmp_path / "grey.png")
+        base.convert("LA").save(tmp_path / "grey-alpha.png")
+        base.convert("I;16").save(tmp_path / "sixteen.png")
+        base.save(tmp_path / "lossy.webp", quality=70)
+        frames = [base.resize((700, 500)), base.rotate(90).resize((700, 500))]
+        frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:])
+    made = ("big.jpg", "huge.jpg", "post.jpg", "cmyk.jpg", "alpha.png", "palette.png", "grey.png", "grey-alpha.png",
+            "sixteen.png", "lossy.webp", "moving.gif")  # fmt: skip
+    images += [tmp_path / name for name in made]
+    for path in images:
+        assert pdq_of_file(path).to_json() == _pdq_as_before(path), path.name
+
+
+def test_an_image_served_again_is_decoded_once_and_hashed_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from evicap.detect import pdq
+
+    first, other = scene(tmp_path / "a.png", seed=11), scene(tmp_path / "b.png", seed=12)
+    again = tmp_path / "a-again.png"
+    shutil.copyfile(first, again)
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    decoded: list[Path] = []
+    real = pdq.pdq_of_file
+    monkeypatch.setattr(pdq, "pdq_of_file", lambda path, **kw: decoded.append(path) or real(path, **kw))
+    monkeypatch.setattr(pdq, "_REMEMBERED", pdq._Remembered(16))  # not what other tests of this process hashed
+    assert pdq.pdq_of_body(first, digest) == pdq.pdq_of_body(again, digest) == real(first)
+    assert decoded == [first]
+    # Other bytes, or the same under a smaller pixel cap, are hashed afresh; a refusal is not remembered.
+    assert pdq.pdq_of_body(other, hashlib.sha256(other.read_bytes()).hexdigest()) == real(other)
+    for _ in range(2):
+        with pytest.raises(Unhashable, match="over the cap"):
+            pdq.pdq_of_body(first, digest, max_pixels=1000)
+    assert decoded == [first, other, first, first]
+
+
+def test_remembered_hashes_are_bounded_least_recently_used_first() -> None:
+    from evicap.detect.pdq import PdqHash, _Remembered
+
+    remembered = _Remembered(2)
+    hashes = {name: PdqHash(name * 64, 100, (), 1, 1) for name in "abc"}
+    remembered.put(("a", 1), hashes["a"])
+    remembered.put(("b", 1), hashes["b"])
+    assert remembered.get(("a", 1)) == hashes["a"]  # now the most recently used
+    remembered.put(("c", 1), hashes["c"])
+    assert remembered.get(("b", 1)) is None
+    assert remembered.get(("a", 1)) == hashes["a"] and remembered.get(("c", 1)) == hashes["c"]

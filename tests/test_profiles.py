@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from evicap.cli.main import cli
 from evicap.errors import ConfigError, ProfileError, UsageError
-from evicap.profiles import load_profile, resolve_profile
+from evicap.profiles import load_profile, loader, resolve_profile
 from evicap.profiles.loader import available_profiles, builtin_profiles_dir, parse_profile
 from evicap.sessions import list_sessions, load_session, save_session, session_path
 
@@ -94,6 +94,34 @@ def test_schema_errors_name_the_file_the_line_the_key_and_what_was_expected(
     message = str(caught.value)
     assert message.startswith(f"mine.yaml:{line}:"), message
     assert key in message and expected in message
+
+
+@pytest.mark.skipif(loader._FAST_LOADER is None, reason="PyYAML built without libyaml")
+def test_libyaml_and_pure_python_yaml_give_the_same_profiles_lines_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [(path, path.read_text(encoding="utf-8")) for path in sorted(builtin_profiles_dir().glob("*.yaml"))]
+    texts += [(Path("mine.yaml"), text) for text, *_ in BAD]
+    texts += [(Path("tabs.yaml"), "name: a\nsteps:\n\t- wait: {}\n"), (Path("empty.yaml"), "")]
+
+    def outcome(path: Path, text: str) -> Any:
+        try:
+            return parse_profile(text, path)
+        except ProfileError as error:
+            return str(error)
+
+    fast = [outcome(path, text) for path, text in texts]
+    monkeypatch.setattr(loader, "_FAST_LOADER", None)
+    assert fast == [outcome(path, text) for path, text in texts]
+    assert any(isinstance(result, loader.Profile) and result.steps and result.steps[-1].line for result in fast)
+
+
+def test_an_edited_profile_is_read_afresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    monkeypatch.setenv("EVICAP_PROFILES_DIR", str(folder))
+    (folder / "telegram.yaml").write_text("name: telegram\ndomains: [t.me]\nsteps:\n  - dismiss:\n")
+    assert [s.kind for s in resolve_profile("auto", "https://t.me/s/x").steps] == ["dismiss"]
+    (folder / "telegram.yaml").write_text("name: telegram\ndomains: [t.me]\nsteps:\n  - scroll:\n  - dismiss:\n")
+    assert [s.kind for s in resolve_profile("auto", "https://t.me/s/x").steps] == ["scroll", "dismiss"]
 
 
 def test_a_user_profile_overrides_the_builtin_and_is_hashed_as_written(

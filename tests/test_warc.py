@@ -198,3 +198,33 @@ def test_attachments_link_to_the_page_response_not_refers_to_target_uri(tmp_path
     assert headers[unlinked].get_header("WARC-Concurrent-To") is None
     assert headers[shot].get_header("WARC-Concurrent-To") == response_id
     assert headers[facts].get_header("WARC-Refers-To") == response_id
+
+
+def test_already_compressed_resources_are_stored_and_text_deflated(tmp_path: Path) -> None:
+    """A PNG or JPEG resource is not deflated again (CPU for a few percent of its bytes), by its type whatever the
+    bytes (here compressible ones, to show it); text still is. Both read back as written."""
+    pixels = b"\x00\x10\x20\x30" * 50_000
+    text = b"<p>the same statement, again and again</p>\n" * 5000
+    out = tmp_path / "capture.warc.gz"
+
+    async def write() -> None:
+        warc = WarcWriter(out, {"software": "evicap test"})
+        await warc.write_resource("urn:evicap:screenshot", "image/png", b"\x89PNG\r\n\x1a\n" + pixels)
+        await warc.write_resource("urn:evicap:photo", "image/jpeg; q=1", b"\xff\xd8\xff" + pixels)
+        await warc.write_resource("urn:evicap:dom", "text/html; charset=utf-8", text)
+        await warc.close()
+
+    asyncio.run(write())
+    check(out)
+    data, members = out.read_bytes(), []
+    while data:
+        decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        inflated = decomp.decompress(data)
+        members.append((len(data) - len(decomp.unused_data), len(inflated)))
+        data = decomp.unused_data
+    _, png, jpeg, dom = members
+    assert png[0] > png[1] and jpeg[0] > jpeg[1]  # stored: a few bytes of framing over the record itself
+    assert dom[0] < dom[1] / 20
+    with open(out, "rb") as stream:
+        bodies = [r.content_stream().read() for r in ArchiveIterator(stream) if r.rec_type == "resource"]
+    assert bodies == [b"\x89PNG\r\n\x1a\n" + pixels, b"\xff\xd8\xff" + pixels, text]

@@ -29,6 +29,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from evicap.errors import UsageError
@@ -74,8 +75,10 @@ def _unmapped(address: Address) -> Address:
     return address
 
 
+@lru_cache(maxsize=4096)
 def classify(address: Address) -> str | None:
-    """The rule that forbids ``address`` by default, or None for an ordinary public address."""
+    """The rule that forbids ``address`` by default, or None for an ordinary public address (remembered: a
+    capture asks about the same few addresses for every request, several times each)."""
     address = _unmapped(address)
     for rule, networks in RULES:
         if any(address.version == n.version and address in n for n in networks):

@@ -104,13 +104,17 @@ class _Budget:
 
 
 def _perceptual(
-    kind: str, media_type: str | None, path: Path, limits: Limits, budget: _Budget | None = None
+    kind: str, media_type: str | None, path: Path, limits: Limits, budget: _Budget | None = None,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
-    """The perceptual part of an entry: {"pdq": ...} or {"frames": [...]}, plus "problem" when incomplete."""
+    """The perceptual part of an entry: {"pdq": ...} or {"frames": [...]}, plus "problem" when incomplete.
+    ``sha256`` (of the whole file): an image's PDQ may be one this process already computed for the same bytes."""
     if kind == "image":
         if media_type == "image/svg+xml":
             return {"problem": "vector image (SVG): PDQ needs pixels"}
         try:
+            if sha256 is not None:
+                return {"pdq": pdq.pdq_of_body(path, sha256, max_pixels=limits.max_pixels).to_json()}
             return {"pdq": pdq.pdq_of_file(path, max_pixels=limits.max_pixels).to_json()}
         except pdq.Unhashable as exc:
             return {"problem": str(exc)}
@@ -190,7 +194,7 @@ def _warc_entries(
                 entry = {**where, "kind": kind, "media_type": media_type, "size": size, "md5": md5,
                          "sha256": sha256}  # fmt: skip
                 if whole:
-                    entry.update(_perceptual(kind, media_type, Path(spool.name), limits, budget))
+                    entry.update(_perceptual(kind, media_type, Path(spool.name), limits, budget, sha256))
                 else:
                     entry["problem"] = f"body of {size:,} bytes over the {limits.max_body:,}-byte cap: no PDQ"
             yield entry

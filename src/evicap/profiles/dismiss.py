@@ -8,6 +8,7 @@ Every click is reported back (what was clicked, by which sign) so the manifest s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,10 +326,17 @@ def patterns(
     return selectors, texts
 
 
-async def _dismiss_in_frame(frame: Frame, selectors: list[str], texts: list[str], timeout_ms: float) -> list[Dismissal]:
+def _find_expression(selectors: list[str], texts: list[str]) -> str:
+    """_FIND_JS applied to the selectors and texts written into the expression as a JSON literal: Playwright's
+    Python client serialises and validates an argument string by string, which for these ~170 strings cost about
+    2 ms of CPU per frame and round, more than the rest of the call."""
+    return f"() => ({_FIND_JS})({json.dumps([selectors, texts])})"
+
+
+async def _dismiss_in_frame(frame: Frame, expression: str, timeout_ms: float) -> list[Dismissal]:
     done: list[Dismissal] = []
     try:
-        handle = await frame.evaluate_handle(_FIND_JS, [selectors, texts])
+        handle = await frame.evaluate_handle(expression)
     except Exception:  # detached or cross-process frame: nothing to do there
         return done
     try:
@@ -363,12 +371,12 @@ async def dismiss_overlays(
     timeout_ms: float = 2000,
 ) -> list[Dismissal]:
     """Click consent / close buttons in the page and its frames, a few rounds (banners come in layers)."""
-    selectors, texts = patterns(consent, extra_selectors, extra_texts)
+    expression = _find_expression(*patterns(consent, extra_selectors, extra_texts))
     done: list[Dismissal] = []
     for _ in range(rounds):
         this_round: list[Dismissal] = []
         for frame in page.frames:
-            this_round += await _dismiss_in_frame(frame, selectors, texts, timeout_ms)
+            this_round += await _dismiss_in_frame(frame, expression, timeout_ms)
         if not this_round:
             break
         done += this_round

@@ -79,8 +79,10 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+@cache
 def builtin_profiles_dir() -> Path:
-    """Where the shipped profiles are (a symlink to the repository's top-level profiles/ in a checkout)."""
+    """Where the shipped profiles are (a symlink to the repository's top-level profiles/ in a checkout); fixed for
+    the process, so asked of importlib.resources once."""
     return Path(str(resources.files("evicap").joinpath("builtin_profiles")))
 
 
@@ -125,11 +127,36 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+# libyaml's parser when PyYAML was built with it: about ten times faster than the pure-Python one, with which
+# parsing the built-in profiles cost about 0.1 s of the first capture of a process.
+_FAST_LOADER: type[Any] | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (its marks give the line numbers) and the data built from it as ``yaml.safe_load`` builds it,
+    in one parse. Text the fast parser refuses is parsed again by the pure-Python one, so that a syntax error reads
+    (and names its line) the same with or without libyaml."""
+    if _FAST_LOADER is not None:
+        try:
+            return _one_parse(_FAST_LOADER, text)
+        except yaml.YAMLError:
+            pass
+    return _one_parse(yaml.SafeLoader, text)
+
+
+def _one_parse(loader_class: type[Any], text: str) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return root, (None if root is None else loader.construct_document(root))
+    finally:
+        loader.dispose()
+
+
 def parse_profile(text: str, path: Path, *, builtin: bool = False) -> Profile:
     """Validate a profile's text; ProfileError names file, key path and line on any problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_construct(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}" if mark else ""
@@ -215,7 +242,10 @@ def load_profile(name: str) -> Profile:
     """Load a profile by name (user profiles win) or by path to a YAML file."""
     if name.endswith((".yaml", ".yml")) or os.sep in name:
         return load_profile_file(Path(name))
-    files = available_profiles()
+    return _load_named(name, available_profiles())
+
+
+def _load_named(name: str, files: dict[str, Path]) -> Profile:
     if name not in files:
         known = ", ".join(sorted(files)) or "none"
         raise ProfileError(f"no profile named {name!r}", hint=f"known profiles: {known}")
@@ -227,14 +257,17 @@ def load_profile(name: str) -> Profile:
 
 
 def resolve_profile(name: str | None, url: str) -> Profile:
-    """The profile a capture of ``url`` runs: the named one, or for ``auto`` the first whose domains match."""
+    """The profile a capture of ``url`` runs: the named one, or for ``auto`` the first whose domains match.
+
+    The profile directories are listed once per call (not once per candidate: ``auto`` tries every profile)."""
     if name and name != AUTO:
         return load_profile(name)
     host = urlsplit(url).hostname or ""
-    for candidate in sorted(available_profiles()):
+    files = available_profiles()
+    for candidate in sorted(files):
         if candidate == GENERIC:
             continue
-        profile = load_profile(candidate)
+        profile = _load_named(candidate, files)
         if profile.matches(host):
             return profile
-    return load_profile(GENERIC)
+    return _load_named(GENERIC, files)

@@ -1,0 +1,85 @@
+"""The manifest validator, built once with the schema's local references inlined, judges as the schema itself does."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from evicap.bundle import layout
+from evicap.bundle.hashing import digest_file
+from evicap.bundle.manifest import _validator, schema, validate
+from evicap.bundle.model import Artifact
+from evicap.errors import BundleError
+from tests.sealed import manifest_for
+
+WRONG = (None, 7, "text", [], {"unexpected": True})
+
+
+def a_manifest(tmp_path: Path) -> dict[str, Any]:
+    page = tmp_path / "dom.html"
+    page.write_text("<!doctype html><title>Post 9</title>\n", encoding="utf-8")
+    ended = datetime.now(timezone.utc)
+    manifest = manifest_for([Artifact(layout.DOM, "dom", "text/html", digest_file(page))], "ab" * 32,
+                            ended - timedelta(seconds=2), ended)  # fmt: skip
+    manifest["target"]["redirects"] = [{"url": "http://example.test/9", "status": 301, "location": "/post/9"}]
+    manifest["capture"]["warnings"] = [{"code": "slow", "message": "the page took long"}]
+    return manifest
+
+
+def places(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key and index path in a JSON value."""
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in children:
+        yield (*path, key)
+        yield from places(value, (*path, key))
+
+
+def variants(manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The manifest with, at each place in turn, the value removed or replaced by one of WRONG, or a key added."""
+    for place in places(manifest):
+        *parent_path, key = place
+        for change in ("remove", "add", *range(len(WRONG))):
+            changed = copy.deepcopy(manifest)
+            parent = changed
+            for part in parent_path:
+                parent = parent[part]
+            if change == "remove":
+                del parent[key]
+            elif change == "add":
+                if not isinstance(parent[key], dict):
+                    continue
+                parent[key]["unexpected_key"] = 1
+            else:
+                parent[key] = copy.deepcopy(WRONG[int(change)])
+            yield changed
+
+
+def judged(validator: jsonschema.Draft202012Validator, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted(("/".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(manifest))
+
+
+def test_the_inlined_validator_finds_the_same_errors_as_the_schema(tmp_path: Path) -> None:
+    manifest = a_manifest(tmp_path)
+    as_written = jsonschema.Draft202012Validator(schema())
+    assert "$ref" not in str(_validator().schema)
+    assert judged(_validator(), manifest) == judged(as_written, manifest) == []
+    broken = 0
+    for changed in variants(manifest):
+        expected = judged(as_written, changed)
+        assert judged(_validator(), changed) == expected
+        assert _validator().is_valid(changed) == (not expected)
+        broken += bool(expected)
+    assert broken > 100  # the variants do reach the referenced definitions
+
+
+def test_a_bad_manifest_is_refused_naming_the_field(tmp_path: Path) -> None:
+    manifest = a_manifest(tmp_path)
+    manifest["target"]["redirects"][0]["location"] = 5
+    with pytest.raises(BundleError, match=r"manifest field target/redirects/0/location: 5 is not of type"):
+        validate(manifest)
