@@ -164,7 +164,7 @@ async def capture_many(
     ``build_plan`` runs in a thread; a plan that fails (bad key, bad list) closes it again and is the error
     reported, before any capture. ``after`` runs on the same browser before it closes (the default report's PDFs)."""
     early = browser_plan(params)
-    planning = asyncio.ensure_future(asyncio.to_thread(_plan_while_launching, params, early))
+    planning = asyncio.ensure_future(asyncio.to_thread(_plan_while_launching, params, early, urls[:1]))
     try:
         async with launch(early.info, no_sandbox=early.no_sandbox, browser_user=early.browser_user) as browser:
             plan = await planning
@@ -179,10 +179,15 @@ async def capture_many(
         raise
 
 
-def _plan_while_launching(params: dict[str, Any], early: BrowserPlan) -> Plan:
+def _plan_while_launching(params: dict[str, Any], early: BrowserPlan, first: Sequence[str]) -> Plan:
     plan = build_plan(params, early=early)
     import evicap.capture.attachments  # what the capture imports later, loaded while the browser still starts
     import evicap.capture.session
+    from evicap.capture.target import normalize_target
+    from evicap.profiles import resolve_profile
+
+    for url in first:  # the first capture's profile, parsed now (profiles are parsed once per process)
+        resolve_profile(plan.options.profile, normalize_target(url))
 
     if plan.sealing.settings.tsa:  # the RFC 3161 machinery, imported by the seal only when an authority is asked
         import evicap.seal.timestamp  # noqa: F401
