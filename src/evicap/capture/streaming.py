@@ -32,9 +32,9 @@ FULFIL_LIMIT = 16 * 1024 * 1024  # streamed bodies up to this size are handed ba
 # 88 KiB reads. Each read arrives base64 in one DevTools message, which Playwright's node driver parses and
 # passes on. A message under V8's large-object size (128 KiB) lives in the young generation and is collected
 # within the next read or two; a larger one waits in the old generation for a full collection, so the driver grows
-# by tens of MB over a large body. Measured with benchmarks/bench_large_body.py, 256 MiB body, the peak of Python
-# plus driver at one moment: 512 KiB reads 228-240 MB (driver 178-189) in 20-22 s; 88 KiB reads 160 MB (driver
-# 118, its idle size) in 27 s. The driver alone holds about 105-117 MB when idle.
+# by tens of MB over a large body. Measured with benchmarks/bench_large_body.py on a quiet machine, 256 MiB body,
+# the peak of Python plus driver at one moment: 512 KiB reads 186-221 MB (driver 136-173) in 13.2 s; 88 KiB reads
+# 158-160 MB (driver 116-117, its idle size) in 17.5 s. The driver alone holds about 105-117 MB when idle.
 READ_SIZE = 88 * 1024
 UNSEEN = "recorded from the Fetch interception of its frame (no attached session reported it in time)"
 # A worker's script is requested by its frame and answered in the worker's own process, which we may attach to
