@@ -107,6 +107,20 @@ async def capture(url: str, out: Path, sample: list[int]) -> tuple[float, Networ
     return elapsed, recorder
 
 
+def stored_sha256(warc: Path, url: str) -> str | None:
+    """SHA-256 of the payload of the response record for ``url`` in ``warc`` (the last one), None without one."""
+    stored = None
+    with open(warc, "rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
+                digest = hashlib.sha256()
+                content = record.content_stream()
+                while block := content.read(MIB):
+                    digest.update(block)
+                stored = digest.hexdigest()
+    return stored
+
+
 def whole_command(url: str, work: Path) -> None:
     """The whole CLI capture of ``url``: peak of Python + driver RSS at one moment, and the stored body's digest."""
     evicap = str(Path(sys.executable).with_name("evicap"))
@@ -129,18 +143,8 @@ def whole_command(url: str, work: Path) -> None:
     print(f"command:          {' '.join(command[1:3])} ... exit {child.returncode} in {elapsed:.1f} s")
     print(f"summed peak:      {sum(peak) / MIB:.0f} MiB of Python + Playwright's node driver at one moment "
           f"(Python {peak[0] / MIB:.0f}, driver {peak[1] / MIB:.0f})")
-    warcs = list((work / "out").glob("*/artifacts/capture.warc.gz"))
-    stored = None
-    for warc in warcs:
-        with open(warc, "rb") as stream:
-            for record in ArchiveIterator(stream):
-                if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
-                    digest = hashlib.sha256()
-                    content = record.content_stream()
-                    while block := content.read(MIB):
-                        digest.update(block)
-                    stored = digest.hexdigest()
-    whole = stored == expected_sha256(Handler.size)
+    stored = [stored_sha256(warc, url) for warc in (work / "out").glob("*/artifacts/capture.warc.gz")]
+    whole = expected_sha256(Handler.size) in stored
     print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
 
 
@@ -162,16 +166,7 @@ def main() -> None:
         samples: list[int] = []
         elapsed, recorder = asyncio.run(capture(url, out, samples))
         baseline, peak = samples[0], max(samples)
-        stored = None
-        with open(out, "rb") as stream:
-            for record in ArchiveIterator(stream):
-                if record.rec_type == "response" and record.rec_headers.get_header("WARC-Target-URI") == url:
-                    digest = hashlib.sha256()
-                    content = record.content_stream()
-                    while block := content.read(MIB):
-                        digest.update(block)
-                    stored = digest.hexdigest()
-        whole = stored == expected_sha256(size)
+        whole = stored_sha256(out, url) == expected_sha256(size)
         print(f"body size:        {size / MIB:.0f} MiB")
         print(f"capture time:     {elapsed:.1f} s")
         print(f"RSS baseline:     {baseline / MIB:.0f} MiB")

@@ -21,9 +21,9 @@ output that contains a <script element or an inline event handler, whatever the 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from evicap.lazy import lazy_names
 from evicap.render.catalog import LANGUAGES, Language, check_language, translations
 
 if TYPE_CHECKING:
@@ -36,13 +36,7 @@ _LAZY = {"Document": "document", "PdfHeader": "document", "RenderError": "docume
          "pdf_files": "pdf"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 __all__ = [
     "LANGUAGES",
