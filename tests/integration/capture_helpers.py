@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 from warcio.archiveiterator import ArchiveIterator
 
-from evicap.bundle.manifest import schema
+from evicap.bundle.manifest import CHECK, schema
 from evicap.bundle.model import CaptureResult
 from evicap.capture.session import capture_url
 from evicap.capture.staged import Sealing, acquire
@@ -33,6 +33,7 @@ def make_sealing(tmp: Path) -> Sealing:
 def manifest_of(bundle: str | Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((Path(bundle) / "manifest.json").read_text("utf-8"))
     jsonschema.Draft202012Validator(schema()).validate(data)  # every manifest a test sees obeys the schema
+    assert CHECK.surely_valid(data), "jsonschema-rs refuses a manifest python-jsonschema accepts"
     return data
 
 

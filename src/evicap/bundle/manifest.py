@@ -14,12 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from evicap.bundle.hashing import FileDigest, write_bytes
 from evicap.bundle.layout import CHECKSUMS, MANIFEST
 from evicap.bundle.model import Artifact
 from evicap.errors import BundleError
+from evicap.schema_check import SchemaCheck
 
 FORMAT = "evicap-bundle"
 FORMAT_VERSION = "1.1"
@@ -70,17 +69,18 @@ def _inline_refs(node: Any, defs: dict[str, Any], within: tuple[str, ...] = ()) 
     return node
 
 
-@cache
-def _validator() -> jsonschema.Draft202012Validator:
-    """Built once per process, from the schema with its local references inlined."""
-    return jsonschema.Draft202012Validator(_inline_refs(schema(), schema().get("$defs", {})))
+def _inline_schema_refs(loaded: dict[str, Any]) -> dict[str, Any]:
+    inlined: dict[str, Any] = _inline_refs(loaded, loaded.get("$defs", {}))
+    return inlined
+
+
+# python-jsonschema, which explains a refused manifest, reads the schema with its local references inlined.
+CHECK = SchemaCheck(schema, reference=_inline_schema_refs)
 
 
 def validate(manifest: dict[str, Any]) -> None:
     """Raise BundleError naming the first field that breaks the schema."""
-    if _validator().is_valid(manifest):
-        return
-    errors = sorted(_validator().iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    errors = sorted(CHECK.errors(manifest), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(root)"

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jsonschema
 import yaml
 
 from evicap.config import load_config
 from evicap.errors import ProfileError
+from evicap.schema_check import SchemaCheck
+
+if TYPE_CHECKING:
+    import jsonschema
 
 GENERIC = "generic"
 AUTO = "auto"
@@ -77,6 +80,9 @@ def _schema() -> dict[str, Any]:
     text = resources.files("evicap").joinpath("schemas/profile.schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+_CHECK = SchemaCheck(_schema)
 
 
 @cache
@@ -168,8 +174,7 @@ def parse_profile(text: str, path: Path, *, builtin: bool = False) -> Profile:
     lines: dict[tuple[Any, ...], int] = {}
     if root is not None:
         _line_map(root, (), lines)
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
+    errors = sorted(_CHECK.errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     if errors:
         error = _leaf(errors[0])
         key = tuple(error.absolute_path)
