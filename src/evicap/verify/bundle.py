@@ -20,12 +20,14 @@ import json
 import os
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from evicap.bundle import layout
 from evicap.config import DEFAULT_CLOCK_TOLERANCE
 from evicap.errors import EvicapError, VerificationError, first_line
+from evicap.machine import cores
 from evicap.verify.artifacts import HashingReader, check_artifact, compare_digest, open_artifact
 from evicap.verify.inventory import bundle_inventory, root_checks
 from evicap.verify.paths import PathProblem, path_problem, read_small
@@ -40,6 +42,7 @@ from evicap.verify.warc import WarcScan, scan_warc
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_CHECKSUMS = 4 * 1024 * 1024
 MAX_CUSTODY = 64 * 1024 * 1024
+MAX_VERIFY_THREADS = 2  # bundles of a case directory checked at once (one per core, at most two: the bound above holds)
 
 
 def _load_manifest(root: Path) -> tuple[bytes | None, dict[str, Any] | None, list[Check]]:
@@ -289,8 +292,13 @@ def verify_path(
         index_checks = [failed("case-index", f"this evicap build cannot check case indexes ({error}): reinstall")]
     else:
         index_checks = check_index(root, trusted_keys=keys, tsa_cas=cas)
-    reports = [BundleReport(str(root / layout.INDEX), tuple(index_checks))]
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and not child.is_symlink() and (child / layout.MANIFEST).exists():
-            reports.append(verify_bundle(child, keys, cas, lenient, deep, clock_tolerance=clock_tolerance))
-    return reports
+    bundles = [child for child in sorted(root.iterdir())
+               if child.is_dir() and not child.is_symlink() and (child / layout.MANIFEST).exists()]
+
+    def one(bundle: Path) -> BundleReport:
+        return verify_bundle(bundle, keys, cas, lenient, deep, clock_tolerance=clock_tolerance)
+
+    # The bundles are independent and most of a check is hashing and reading, which release the GIL: one thread
+    # per core (in order; each thread holds one bundle's bounded buffers).
+    with ThreadPoolExecutor(max_workers=min(cores(), MAX_VERIFY_THREADS), thread_name_prefix="evicap-verify") as pool:
+        return [BundleReport(str(root / layout.INDEX), tuple(index_checks)), *pool.map(one, bundles)]
