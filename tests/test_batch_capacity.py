@@ -1,4 +1,4 @@
-"""The batch's default concurrency: two captures per core, fewer when memory is short (docs/batch.md)."""
+"""The batch's default concurrency: three captures per core, fewer when memory is short (docs/batch.md)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from evicap.batch.capacity import MAX_DEFAULT, available_memory, cores, default_
 GB = 1024**3
 
 
-def test_two_captures_per_core_when_memory_is_plentiful() -> None:
-    assert default_concurrency(cpu=1, memory=16 * GB) == 2
-    assert default_concurrency(cpu=2, memory=16 * GB) == 4
+def test_three_captures_per_core_when_memory_is_plentiful() -> None:
+    assert default_concurrency(cpu=1, memory=16 * GB) == 3
+    assert default_concurrency(cpu=2, memory=16 * GB) == 6
     assert default_concurrency(cpu=64, memory=512 * GB) == MAX_DEFAULT
 
 

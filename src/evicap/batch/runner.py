@@ -55,7 +55,7 @@ class RunSettings:
     """How hard to push: limits apply to the whole run."""
 
     concurrency: int = 2  # captures in flight at once (isolated browser contexts)
-    per_host: int = 4  # captures in flight on one host (host:port): docs/batch.md says why
+    per_host: int = 6  # captures in flight on one host (host:port): docs/batch.md says why
     host_delay: float = 0.0  # seconds between two capture starts on one host
     retries: int = 2  # extra attempts for a transient failure
     backoff: float = 2.0  # seconds before the first retry; doubles each time, with jitter

@@ -33,11 +33,11 @@ INTERRUPTED = 130
 @click.command()
 @click.argument("targets_file", metavar="TARGETS")
 @click.option("--concurrency", type=click.IntRange(1, 4096),
-              help="Captures at once, at most 64 (default: 2 per core, as memory allows); with --broker, tasks in "
+              help="Captures at once, at most 64 (default: 3 per core, as memory allows); with --broker, tasks in "
               "flight (default 32).")
 @click.option(
-    "--per-host", type=click.IntRange(1, 64), default=4, show_default=True,
-    help="Captures in flight on one host (a person with four tabs open: docs/batch.md)."
+    "--per-host", type=click.IntRange(1, 64), default=6, show_default=True,
+    help="Captures in flight on one host (six tabs, as many as a browser opens connections: docs/batch.md)."
 )
 @click.option(
     "--host-delay",
