@@ -10,6 +10,7 @@ from evicap.capture.sandbox import (
     FEATURES_OFF,
     SandboxPlan,
     browser_environment,
+    driver_environment,
     features_off_in,
     scrub_environment,
     wrapper_script,
@@ -25,6 +26,13 @@ OURS = {
 def test_driver_environment_keeps_nothing_secret_or_ours() -> None:
     kept = scrub_environment(OURS)
     assert set(kept) == {"PATH", "HOME", "LANG", "TZ", "LC_TIME", "PLAYWRIGHT_BROWSERS_PATH"}
+
+
+def test_the_driver_keeps_its_compiled_code_in_evicaps_cache_unless_told_otherwise() -> None:
+    env = driver_environment({**OURS, "XDG_CACHE_HOME": "/home/ana/.cache"})
+    assert env["NODE_COMPILE_CACHE"] == "/home/ana/.cache/evicap/node-compile-cache"
+    assert "--max-semi-space-size=1" in env["NODE_OPTIONS"] and "DB_PASSWORD" not in env
+    assert driver_environment({**OURS, "NODE_COMPILE_CACHE": "/elsewhere"})["NODE_COMPILE_CACHE"] == "/elsewhere"
 
 
 def test_browser_environment_is_an_allow_list_with_a_private_home(tmp_path: Path) -> None:

@@ -107,6 +107,14 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     return root / "evicap"
 
 
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """evicap's directory under $XDG_CACHE_HOME (or ~/.cache): things kept only to go faster, never evidence."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    return root / "evicap"
+
+
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read the config file (if any) and apply EVICAP_* environment variables over it.
 

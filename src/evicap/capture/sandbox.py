@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evicap.config import cache_dir
 from evicap.errors import EnvironmentProblem
 
 DEFAULT_ACCOUNTS = ("evicap-browser", "nobody")
@@ -72,9 +73,13 @@ DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
 
 
 def driver_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The driver's environment: ``env`` scrubbed, with our V8 setting added to any NODE_OPTIONS already there."""
+    """The driver's environment: ``env`` scrubbed, with our V8 setting added to any NODE_OPTIONS already there, and
+    Node's compile cache in evicap's cache directory unless one is set: the driver then loads Playwright's modules
+    from V8 code cached by the last run instead of compiling them, 0.31 -> 0.25 s a start (measured; Node 22.1 and
+    later, an older Node ignores it; an unwritable directory just turns the cache off)."""
     scrubbed = scrub_environment(env)
     scrubbed["NODE_OPTIONS"] = " ".join(filter(None, (scrubbed.get("NODE_OPTIONS"), DRIVER_NODE_OPTIONS)))
+    scrubbed.setdefault("NODE_COMPILE_CACHE", str(cache_dir(env) / "node-compile-cache"))
     return scrubbed
 
 
