@@ -269,3 +269,35 @@ def test_crashed_renderer_still_yields_page_facts_and_warnings(
     assert result.facts["http_status"] == 200 and result.facts["rendered"] is True
     assert not (tmp_path / layout.SCREENSHOT_FULL).exists() and not (tmp_path / layout.PDF).exists()
     assert "urn:evicap:cap-1:page-facts.json" in _warc_records(warc_path)
+
+
+def test_a_page_that_fits_the_window_is_photographed_once_and_a_taller_one_painted_whole(
+    run: Any, browser: Browser, http_server: LocalServer, tmp_path: Path
+) -> None:
+    """Fitting the 800x600 window, the full-page screenshot is the viewport one (the same moment, one paint; a
+    spinning square would otherwise differ between two shots); 50 px taller, the whole page is painted."""
+    spinner = ("<style>body{margin:0}i{display:block;width:60px;height:60px;background:#c33;"
+               "animation:s .3s linear infinite}@keyframes s{to{transform:rotate(360deg)}}</style><i></i>")
+    short = http_server.route("/fits", f"<title>fits</title>{spinner}<p>short post</p>")
+    tall = http_server.route("/taller", f"<title>taller</title>{spinner}<div style='height:650px'></div>")
+
+    def collect(url: str, staging: Path) -> AttachmentResult:
+        async def work(page: Page, cdp: CDPSession) -> AttachmentResult:
+            await page.goto(url)
+            result, _ = await _collect(page, cdp, staging, url)
+            return result
+
+        result: AttachmentResult = run(_in_page(browser, url, work))
+        return result
+
+    fits = collect(short, tmp_path / "fits")
+    full, viewport = (tmp_path / "fits" / layout.SCREENSHOT_FULL), (tmp_path / "fits" / layout.SCREENSHOT_VIEWPORT)
+    assert full.read_bytes() == viewport.read_bytes() and Image.open(full).size == (800, 600)
+    assert fits.facts["screenshot"]["tiles"] == 0 and not fits.facts["screenshot"]["truncated"]
+    digests = {a.path: a.digest.sha256 for a in fits.artifacts}
+    assert digests[layout.SCREENSHOT_FULL] == digests[layout.SCREENSHOT_VIEWPORT] == digest_file(full).sha256
+
+    taller = collect(tall, tmp_path / "taller")
+    assert taller.facts["screenshot"]["tiles"] == 1
+    assert Image.open(tmp_path / "taller" / layout.SCREENSHOT_FULL).size == (800, 650 + 60)
+    assert Image.open(tmp_path / "taller" / layout.SCREENSHOT_VIEWPORT).size == (800, 600)

@@ -289,7 +289,9 @@ async def _viewport(run: _Collector, cdp: CDPSession) -> None:
 async def _full_page(run: _Collector, cdp: CDPSession) -> FullPageShot | None:
     path = run.path(layout.SCREENSHOT_FULL)
     max_height = run.inputs.options.full_page_max_height
-    shot = await run.attempt("screenshot", lambda: full_page_png(cdp, path, max_height=max_height))
+    viewport = next((run.path(a.path) for a in run.artifacts if a.path == layout.SCREENSHOT_VIEWPORT), None)
+    shot = await run.attempt("screenshot", lambda: full_page_png(cdp, path, max_height=max_height,
+                                                                 viewport_shot=viewport))
     if shot is None:
         return None
     await run.store(layout.SCREENSHOT_FULL, "screenshot", "image/png", shot.digest)

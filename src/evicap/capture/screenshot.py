@@ -72,13 +72,19 @@ class FullPageShot:
         return self.captured_height < self.document_height or self.captured_width < self.document_width
 
 
-async def document_size(cdp: CDPSession) -> tuple[int, int]:
-    """Width and height of the laid-out document in CSS px (at least the viewport)."""
+async def layout_size(cdp: CDPSession) -> tuple[int, int, int, int]:
+    """Width and height of the laid-out document in CSS px (at least the viewport), then the viewport's."""
     metrics = await cdp.send("Page.getLayoutMetrics")
     content = metrics.get("cssContentSize") or metrics["contentSize"]
     viewport = metrics.get("cssLayoutViewport") or metrics["layoutViewport"]
-    width = max(math.ceil(content["width"]), int(viewport["clientWidth"]))
-    height = max(math.ceil(content["height"]), int(viewport["clientHeight"]))
+    view_width, view_height = int(viewport["clientWidth"]), int(viewport["clientHeight"])
+    return (max(math.ceil(content["width"]), view_width), max(math.ceil(content["height"]), view_height),
+            view_width, view_height)
+
+
+async def document_size(cdp: CDPSession) -> tuple[int, int]:
+    """Width and height of the laid-out document in CSS px (at least the viewport)."""
+    width, height, _, _ = await layout_size(cdp)
     return width, height
 
 
@@ -139,14 +145,24 @@ def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
     return fitted
 
 
-async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int) -> FullPageShot:
+async def full_page_png(cdp: CDPSession, path: Path, *, max_height: int,
+                        viewport_shot: Path | None = None) -> FullPageShot:
     """Write the whole page (cut at ``max_height`` CSS px) as one PNG at ``path``, one tile in memory at a time.
 
     While one tile is decoded and compressed in a worker thread, Chromium already paints the next one; at most
     two tiles are alive at once. The file is written through a HashingWriter, so its digest is known when this
     returns. On failure the partial file is removed.
+
+    ``viewport_shot``: the viewport screenshot just taken. When the whole document fits the window it shows, it
+    is the whole page, and it is copied byte for byte rather than painted again (``tiles`` 0): Chromium's paint of
+    the same pixels costs a capture about 0.05 s of CPU, and two shots taken a moment apart would differ only in
+    what moved meanwhile (an animation).
     """
-    doc_width, doc_height = await document_size(cdp)
+    doc_width, doc_height, view_width, view_height = await layout_size(cdp)
+    if viewport_shot is not None and (doc_width, doc_height) == (view_width, view_height):
+        copied = await asyncio.to_thread(_copy_viewport, viewport_shot, path, view_width, view_height)
+        if copied is not None:
+            return copied
     width = min(doc_width, MAX_WIDTH)
     height = min(doc_height, max(1, max_height))
     tile_height = max(MIN_TILE_HEIGHT, min(TILE_HEIGHT, TILE_PIXELS // max(1, width)))
@@ -229,6 +245,24 @@ async def _single_shot(
         scale=px_width / max(1, width),
         tiles=1,
     )
+
+
+def _copy_viewport(viewport_shot: Path, path: Path, width: int, height: int) -> FullPageShot | None:
+    """The viewport screenshot written again as the full-page one, if it is exactly ``width`` x ``height`` pixels
+    (one device pixel per CSS px, as the full-page screenshot is): else None, and the page is painted."""
+    data = viewport_shot.read_bytes()
+    with Image.open(io.BytesIO(data)) as image:  # header only
+        if image.format != "PNG" or image.size != (width, height):
+            return None
+    try:
+        with HashingWriter(path) as out:
+            out.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    assert out.digest is not None
+    return FullPageShot(digest=out.digest, width=width, height=height, document_width=width, document_height=height,
+                        captured_height=height, captured_width=width, scale=1.0, tiles=0)
 
 
 async def viewport_png(cdp: CDPSession, path: Path) -> FileDigest:

@@ -217,7 +217,8 @@ def _artifact_entries(root: Path, artifacts: Iterable[dict[str, Any]], limits: L
             entry["warc_record_uri"] = artifact["warc_record"]
         entry.update({"kind": "image", "media_type": artifact.get("media_type", "image/png"), "size": size,
                       "md5": md5.hexdigest(), "sha256": sha256.hexdigest()})  # fmt: skip
-        entry.update(_perceptual("image", entry["media_type"], path, limits))
+        # By SHA-256: a page that fits the window has its viewport screenshot twice (evicap.capture.screenshot).
+        entry.update(_perceptual("image", entry["media_type"], path, limits, sha256=entry["sha256"]))
         yield entry
 
 
