@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from evicap.bundle.manifest import CHECK, schema, validate
 from evicap.bundle.model import Artifact
 from evicap.errors import BundleError
 from tests.sealed import manifest_for
+from tests.variants import variants
 
 WRONG = (None, 7, "text", [], {"unexpected": True})
 
@@ -35,34 +34,6 @@ def a_manifest(tmp_path: Path) -> dict[str, Any]:
     return manifest
 
 
-def places(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every key and index path in a JSON value."""
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in children:
-        yield (*path, key)
-        yield from places(value, (*path, key))
-
-
-def variants(manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The manifest with, at each place in turn, the value removed or replaced by one of WRONG, or a key added."""
-    for place in places(manifest):
-        *parent_path, key = place
-        for change in ("remove", "add", *range(len(WRONG))):
-            changed = copy.deepcopy(manifest)
-            parent = changed
-            for part in parent_path:
-                parent = parent[part]
-            if change == "remove":
-                del parent[key]
-            elif change == "add":
-                if not isinstance(parent[key], dict):
-                    continue
-                parent[key]["unexpected_key"] = 1
-            else:
-                parent[key] = copy.deepcopy(WRONG[int(change)])
-            yield changed
-
-
 def judged(validator: jsonschema.Draft202012Validator, manifest: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted(("/".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(manifest))
 
@@ -74,7 +45,7 @@ def test_the_inlined_validator_finds_the_same_errors_as_the_schema(tmp_path: Pat
     assert "$ref" not in str(inlined.schema)
     assert judged(inlined, manifest) == judged(as_written, manifest) == []
     broken = 0
-    for changed in variants(manifest):
+    for changed in variants(manifest, WRONG):
         expected = judged(as_written, changed)
         assert judged(inlined, changed) == expected
         assert inlined.is_valid(changed) == (not expected)
@@ -93,7 +64,7 @@ def test_the_fast_validator_never_accepts_a_manifest_the_reference_refuses(tmp_p
     manifest = a_manifest(tmp_path)
     assert CHECK.surely_valid(manifest)  # the fast path is taken for a good manifest
     refused = 0
-    for changed in variants(manifest):
+    for changed in variants(manifest, WRONG):
         expected = judged(CHECK.reference, changed)
         if CHECK.surely_valid(changed):
             assert expected == [], f"jsonschema-rs accepted a manifest python-jsonschema refuses: {expected}"

@@ -16,6 +16,7 @@ from evicap.errors import ConfigError, ProfileError, UsageError
 from evicap.profiles import load_profile, loader, resolve_profile
 from evicap.profiles.loader import available_profiles, builtin_profiles_dir, parse_profile
 from evicap.sessions import list_sessions, load_session, save_session, session_path
+from tests.variants import variants
 
 PLATFORMS = ("facebook", "instagram", "reddit", "telegram", "tiktok", "vk", "x", "youtube")
 
@@ -181,40 +182,12 @@ def test_missing_or_exposed_sessions_are_clear_errors() -> None:
         save_session("../escape", {})
 
 
-def _profile_variants(data: dict[str, Any]) -> list[Any]:
-    """The profile with, at each place in turn, the value removed, replaced by a wrong one, or a key added."""
-    out: list[Any] = []
-
-    def walk(node: Any, path: tuple[Any, ...]) -> None:
-        children = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(
-            node, list) else []
-        for key, value in children:
-            for change in ("remove", "add", None, -1, "text", [], {"x": 1}):
-                changed = json.loads(json.dumps(data))
-                parent = changed
-                for part in path:
-                    parent = parent[part]
-                if change == "remove":
-                    del parent[key]
-                elif change == "add":
-                    if not isinstance(parent[key], dict):
-                        continue
-                    parent[key]["unexpected_key"] = 1
-                else:
-                    parent[key] = change
-                out.append(changed)
-            walk(value, (*path, key))
-
-    walk(data, ())
-    return out
-
-
 def test_the_fast_profile_validator_never_accepts_what_the_reference_refuses() -> None:
     refused = 0
     for path in sorted(builtin_profiles_dir().glob("*.yaml")):
         data = yaml.safe_load(path.read_text("utf-8"))
         assert loader._CHECK.surely_valid(data), path.name
-        for changed in _profile_variants(data):
+        for changed in variants(data, (None, -1, "text", [], {"x": 1})):
             reference_errors = list(loader._CHECK.reference.iter_errors(changed))
             if loader._CHECK.surely_valid(changed):
                 assert not reference_errors, f"{path.name}: jsonschema-rs accepted {reference_errors[0].message}"

@@ -227,15 +227,8 @@ async def _single_shot(
         if image.format != "PNG":
             raise ValueError(f"browser returned {image.format} instead of PNG")
         px_width, px_height = image.size
-    try:
-        with HashingWriter(path) as out:
-            out.write(data)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    assert out.digest is not None
     return FullPageShot(
-        digest=out.digest,
+        digest=_write_png(path, data),
         width=px_width,
         height=px_height,
         document_width=doc_width,
@@ -254,15 +247,8 @@ def _copy_viewport(viewport_shot: Path, path: Path, width: int, height: int) -> 
     with Image.open(io.BytesIO(data)) as image:  # header only
         if image.format != "PNG" or image.size != (width, height):
             return None
-    try:
-        with HashingWriter(path) as out:
-            out.write(data)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    assert out.digest is not None
-    return FullPageShot(digest=out.digest, width=width, height=height, document_width=width, document_height=height,
-                        captured_height=height, captured_width=width, scale=1.0, tiles=0)
+    return FullPageShot(digest=_write_png(path, data), width=width, height=height, document_width=width,
+                        document_height=height, captured_height=height, captured_width=width, scale=1.0, tiles=0)
 
 
 async def viewport_png(cdp: CDPSession, path: Path) -> FileDigest:
@@ -270,9 +256,14 @@ async def viewport_png(cdp: CDPSession, path: Path) -> FileDigest:
     # optimizeForSpeed only picks a faster zlib level: the same pixels (PNG is lossless), half the encoding time.
     params = {"format": "png", "fromSurface": True, "optimizeForSpeed": True}
     shot = await cdp.send("Page.captureScreenshot", params)
+    return _write_png(path, base64.b64decode(shot["data"]))
+
+
+def _write_png(path: Path, data: bytes) -> FileDigest:
+    """``data`` written to ``path`` through a HashingWriter; on failure no partial file is left."""
     try:
         with HashingWriter(path) as out:
-            out.write(base64.b64decode(shot["data"]))
+            out.write(data)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
