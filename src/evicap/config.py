@@ -99,20 +99,23 @@ class Config:
         return self.config_dir / DEFAULT_KEY_FILE
 
 
-def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """evicap's directory under $XDG_CONFIG_HOME (or ~/.config when unset or not absolute, per the XDG spec)."""
+def _xdg_dir(env: Mapping[str, str] | None, variable: str, fallback: str) -> Path:
+    """evicap's directory under the XDG base directory ``variable`` (``~/fallback`` when it is unset or not
+    absolute, per the XDG spec)."""
     env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME", "")
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    base = env.get(variable, "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / fallback
     return root / "evicap"
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """evicap's directory under $XDG_CONFIG_HOME (or ~/.config)."""
+    return _xdg_dir(env, "XDG_CONFIG_HOME", ".config")
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """evicap's directory under $XDG_CACHE_HOME (or ~/.cache): things kept only to go faster, never evidence."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
-    return root / "evicap"
+    return _xdg_dir(env, "XDG_CACHE_HOME", ".cache")
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:

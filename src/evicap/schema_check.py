@@ -1,4 +1,4 @@
-"""JSON Schema (draft 2020-12) checks for evicap's own documents: manifests, profiles, requests.
+"""JSON Schema (draft 2020-12) checks for evicap's own documents: manifests and profiles.
 
 Two libraries, one verdict. python-jsonschema is the reference: what it accepts is valid, and its errors are the
 ones evicap reports, word for word. jsonschema-rs (compiled, about 500 times faster on a manifest, and it does not
@@ -7,8 +7,9 @@ document valid, that is the answer and python-jsonschema is never imported. Anyt
 cannot read, jsonschema-rs missing on this platform) goes to python-jsonschema, which decides. So the faster
 library can only ever save time: where the two differ (Python's ``$`` also matches before a final newline, for
 example), the document is judged by python-jsonschema. The one way they could disagree in the dangerous
-direction, jsonschema-rs accepting what python-jsonschema refuses, is what tests/test_schema_check.py looks for
-over every broken variant of a real manifest and profile.
+direction, jsonschema-rs accepting what python-jsonschema refuses, is what tests/test_manifest_schema.py and
+tests/test_profiles.py look for over every broken variant of a manifest and of each built-in profile. (Drafted
+requests are checked by python-jsonschema alone: they are rare, and need every error listed.)
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def browser_environment(env: Mapping[str, str], home: Path) -> dict[str, str]:
 
 _guarded = False
 # V8's young generation is collected more often when it is small: the driver relays every DevTools message (bodies
-# read in 512 KiB pieces included), and with a 1 MiB semi-space its memory stays near its idle size instead of
+# read in 88 KiB pieces included), and with a 1 MiB semi-space its memory stays near its idle size instead of
 # growing by tens of MB between collections (benchmarks/bench_large_body.py). It only sets how often garbage is
 # collected, never a limit a large message could hit.
 DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
