@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class AttachmentInputs:
     # Called once the screenshots are written, while DOM, MHTML and PDF are still to come (the session hashes
     # them meanwhile); given the artifacts written so far.
     on_screenshots: Callable[[Sequence[Artifact]], None] | None = None
+    # Why snapshots taken during the quiet window were not kept (capture/ahead.py), for the page facts.
+    ahead_discarded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,13 +138,48 @@ class ConsoleLog:
 MIN_STEP = 2.0
 
 
-class _Collector:
-    """Runs the attachment steps, each isolated, and gathers artifacts and warnings."""
+@dataclass(frozen=True)
+class _Stored:
+    """One finished file, as ``_Collector.store`` was given it."""
 
-    def __init__(self, staging_dir: Path, warc: ResourceSink, inputs: AttachmentInputs) -> None:
+    rel_path: str
+    role: str
+    media_type: str
+    digest: FileDigest
+    metadata: bool
+
+
+@dataclass
+class Snapshots:
+    """Snapshots taken ahead (capture/ahead.py) into their own directory, in nothing else yet: not in the WARC,
+    not among the artifacts. ``collect_attachments(ahead=...)`` moves them into the bundle when they still show
+    the page; otherwise the directory is removed and the page is photographed again."""
+
+    directory: Path
+    stored: list[_Stored]
+    seen: dict[str, Any]
+    warnings: list[CaptureWarning]
+    failed: list[str]
+
+    @property
+    def whole(self) -> bool:
+        """Every step gave its file: a set that can stand in for the snapshots taken after the quiet window."""
+        return not self.failed
+
+
+class _Collector:
+    """Runs the attachment steps, each isolated, and gathers artifacts and warnings.
+
+    ``ahead``: files are listed but not copied into the WARC (``deferred``), and once ``abandon()`` says the
+    page moved on, or a step failed, the remaining steps are not run."""
+
+    def __init__(self, staging_dir: Path, warc: ResourceSink | None, inputs: AttachmentInputs, *,
+                 abandon: Callable[[], bool] | None = None) -> None:
         self.staging_dir = staging_dir
         self.warc = warc
         self.inputs = inputs
+        self.abandon = abandon
+        self.deferred: list[_Stored] = []
         self.target = inputs.navigation.final_url or inputs.page_url
         self.artifacts: list[Artifact] = []
         self.warnings: list[CaptureWarning] = []
@@ -156,6 +194,9 @@ class _Collector:
         """Run the browser side of one step within the time limit; a failure becomes a warning."""
         if self.page_gone is not None:
             self._fail(name, self.page_gone)
+            return None
+        if self.abandon is not None and (self.failed or self.abandon()):
+            self._fail(name, "the page changed while it was photographed ahead")
             return None
         try:
             return await asyncio.wait_for(step(), timeout=self.step_timeout())
@@ -186,14 +227,17 @@ class _Collector:
         The copy runs on the WARC's writer thread (records stay whole and in call order) while the browser takes
         the next snapshot; ``copied()`` waits for every copy and raises the first error of any."""
         uri = evicap_uri(self.inputs.capture_id, rel_path)
+        artifact = Artifact(rel_path, role, media_type, digest, warc_record_uri=uri)
+        self.artifacts.append(artifact)
+        if self.warc is None:
+            self.deferred.append(_Stored(rel_path, role, media_type, digest, metadata))
+            return artifact
         path = self.path(rel_path)
         if metadata:
             copy = self.warc.write_metadata(uri, media_type, path.read_bytes(), refers_to_target=self.target)
         else:
             copy = self.warc.write_resource(uri, media_type, path, refers_to_target=self.target)
         self._copies.append(asyncio.ensure_future(copy))
-        artifact = Artifact(rel_path, role, media_type, digest, warc_record_uri=uri)
-        self.artifacts.append(artifact)
         return artifact
 
     async def copied(self) -> None:
@@ -206,37 +250,37 @@ class _Collector:
 
 
 async def collect_attachments(
-    page: Page, cdp: CDPSession, staging_dir: Path, warc: ResourceSink, inputs: AttachmentInputs
+    page: Page, cdp: CDPSession, staging_dir: Path, warc: ResourceSink, inputs: AttachmentInputs,
+    *, ahead: Snapshots | None = None,
 ) -> AttachmentResult:
-    """Write every attachment of a loaded page into ``staging_dir/artifacts`` and the WARC."""
+    """Write every attachment of a loaded page into ``staging_dir/artifacts`` and the WARC. ``ahead``: snapshots
+    taken earlier that still show the page (capture/ahead.py) are moved in instead of being taken again."""
     (staging_dir / layout.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
     run = _Collector(staging_dir, warc, inputs)
     try:
-        return await _collect(run, page, cdp, inputs)
+        return await _collect(run, page, cdp, inputs, ahead)
     finally:
         await run.copied()  # also when a step raised: no copy is left running behind the caller
 
 
-async def _collect(run: _Collector, page: Page, cdp: CDPSession, inputs: AttachmentInputs) -> AttachmentResult:
+async def take_snapshots(
+    page: Page, cdp: CDPSession, directory: Path, inputs: AttachmentInputs, abandon: Callable[[], bool]
+) -> Snapshots:
+    """Take the snapshots into ``directory`` (its own ``artifacts``), copying nothing into the WARC: the steps of
+    ``collect_attachments`` up to the PDF. Stops at the first failed step or once ``abandon()`` is true."""
+    (directory / layout.ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+    run = _Collector(directory, None, inputs, abandon=abandon)
+    seen = await _snapshots(run, page, cdp, inputs)
+    return Snapshots(directory, run.deferred, seen, run.warnings, run.failed)
+
+
+async def _collect(run: _Collector, page: Page, cdp: CDPSession, inputs: AttachmentInputs,
+                   ahead: Snapshots | None) -> AttachmentResult:
     seen: dict[str, Any] = {}
-    if not inputs.skip_rendering:
-        # A crashed renderer fails this at once (DevTools calls to it would only time out); the steps after
-        # it are then skipped with a warning each. A page whose own script never yields is stopped first.
-        await _unblock(run, page, cdp)
-        await run.attempt("page", lambda: page.main_frame.evaluate("0"))
-        seen = await run.attempt("page facts from the document", lambda: _page_facts(page, cdp)) or {}
-        scrolled = await run.attempt("scroll to top", lambda: scroll_to_top(cdp))
-        if scrolled is not None:
-            seen["scrolled_to_top_from"] = {"x": scrolled[0], "y": scrolled[1]}
-        await _viewport(run, cdp)
-        shot = await _full_page(run, cdp)
-        if shot is not None:
-            seen["screenshot"] = _shot_facts(shot)
-        if inputs.on_screenshots is not None:
-            inputs.on_screenshots(list(run.artifacts))
-        await _text_file(run, "dom", layout.DOM, "dom", "text/html; charset=utf-8", page.content)
-        await _text_file(run, "mhtml", layout.MHTML, "mhtml", "multipart/related", lambda: _mhtml(cdp))
-        await _pdf(run, cdp)
+    if ahead is not None:
+        seen = await _adopt(run, ahead)
+    elif not inputs.skip_rendering:
+        seen = await _snapshots(run, page, cdp, inputs)
     facts = build_facts(inputs, seen)
     if inputs.scrubber is not None:  # safety (issue 12): console messages, frame URLs, titles
         facts = inputs.scrubber.scrub_json(facts, layout.PAGE_FACTS)
@@ -249,6 +293,43 @@ async def _collect(run: _Collector, page: Page, cdp: CDPSession, inputs: Attachm
         facts=facts,
         essential_missing=[name for name in ESSENTIAL if name in run.failed],
     )
+
+
+async def _snapshots(run: _Collector, page: Page, cdp: CDPSession, inputs: AttachmentInputs) -> dict[str, Any]:
+    """Screenshots, DOM, MHTML and PDF, in that order; returns what the page facts take from the document."""
+    began = utc_now()
+    # A crashed renderer fails this at once (DevTools calls to it would only time out); the steps after
+    # it are then skipped with a warning each. A page whose own script never yields is stopped first.
+    await _unblock(run, page, cdp)
+    await run.attempt("page", lambda: page.main_frame.evaluate("0"))
+    seen: dict[str, Any] = await run.attempt("page facts from the document", lambda: _page_facts(page, cdp)) or {}
+    scrolled = await run.attempt("scroll to top", lambda: scroll_to_top(cdp))
+    if scrolled is not None:
+        seen["scrolled_to_top_from"] = {"x": scrolled[0], "y": scrolled[1]}
+    await _viewport(run, cdp)
+    shot = await _full_page(run, cdp)
+    if shot is not None:
+        seen["screenshot"] = _shot_facts(shot)
+    if inputs.on_screenshots is not None:
+        inputs.on_screenshots(list(run.artifacts))
+    await _text_file(run, "dom", layout.DOM, "dom", "text/html; charset=utf-8", page.content)
+    await _text_file(run, "mhtml", layout.MHTML, "mhtml", "multipart/related", lambda: _mhtml(cdp))
+    await _pdf(run, cdp)
+    seen["snapshots"] = {"began": began, "ahead": False}
+    if inputs.ahead_discarded is not None:
+        seen["snapshots"]["ahead_discarded"] = inputs.ahead_discarded
+    return seen
+
+
+async def _adopt(run: _Collector, ahead: Snapshots) -> dict[str, Any]:
+    """Move snapshots taken ahead into the bundle, in the order they were taken, and copy each into the WARC."""
+    for item in ahead.stored:
+        os.replace(ahead.directory / item.rel_path, run.path(item.rel_path))
+        await run.store(item.rel_path, item.role, item.media_type, item.digest, metadata=item.metadata)
+    run.warnings.extend(ahead.warnings)
+    if run.inputs.on_screenshots is not None:
+        run.inputs.on_screenshots(list(run.artifacts))
+    return {**ahead.seen, "snapshots": {**ahead.seen["snapshots"], "ahead": True}}
 
 
 async def _unblock(run: _Collector, page: Page, cdp: CDPSession) -> None:
@@ -477,6 +558,7 @@ def build_facts(inputs: AttachmentInputs, seen: Mapping[str, Any]) -> dict[str, 
         "viewport": seen.get("viewport"),
         "scrolled_to_top_from": seen.get("scrolled_to_top_from"),
         "screenshot": seen.get("screenshot"),
+        "snapshots": seen.get("snapshots"),
         "frames": seen.get("frames") or [],
         "frame_count": seen.get("frame_count", 0),
         "console": [

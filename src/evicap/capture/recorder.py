@@ -107,6 +107,7 @@ class NetworkRecorder:
         self._spool_counter = 0
         self._last_event = 0.0
         self._last_http = 0.0  # last HTTP event (not a WebSocket frame): what quiet() counts from
+        self.http_events = 0  # HTTP events so far: snapshots taken ahead are stale once it moves (capture/ahead.py)
 
     @property
     def navigation(self) -> Navigation:
@@ -194,6 +195,7 @@ class NetworkRecorder:
             self._touch()
             if http:
                 self._last_http = self._last_event
+                self.http_events += 1
             handler(channel, event)
 
         return on_event
@@ -221,18 +223,22 @@ class NetworkRecorder:
             if done.summary is not None:
                 self.exchanges.append(done.summary)
 
+    @property
+    def busy(self) -> bool:
+        """An exchange is in flight (bodies being read included; event streams excepted)."""
+        return bool(self._tasks) or any(
+            not flow.done and flow.resource_type not in NEVER_QUIET for flow in self._flows.values()
+        )
+
     async def quiet(self, timeout: float, window: float = QUIET_WINDOW) -> bool:
-        """Wait until no exchange is in flight (bodies being read included; event streams excepted) and no HTTP
-        event came for ``window`` seconds. False when the network did not go quiet within ``timeout`` (long
-        polls, polling)."""
+        """Wait until no exchange is in flight (``busy``) and no HTTP event came for ``window`` seconds. False
+        when the network did not go quiet within ``timeout`` (long polls, polling)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + timeout
         self._last_http = max(self._last_http, loop.time())  # called at the load event: the window starts here
         while True:
             now = loop.time()
-            busy = bool(self._tasks) or any(
-                not flow.done and flow.resource_type not in NEVER_QUIET for flow in self._flows.values()
-            )
+            busy = self.busy
             if not busy and now - self._last_http >= window:
                 return True
             if now >= until:

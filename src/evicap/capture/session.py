@@ -18,11 +18,11 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -44,6 +44,10 @@ from evicap.capture.warc import WarcWriter
 from evicap.detect import pdq, video
 from evicap.errors import CaptureError, EvicapError, first_line
 
+if TYPE_CHECKING:  # imported on first use (capture_url): the snapshot modules load Pillow
+    from evicap.capture.ahead import Ahead
+    from evicap.capture.attachments import Snapshots
+
 __all__ = ["Sealing", "StagedCapture", "acquire", "capture_url", "describe_navigation_error"]
 
 # Share of the time limit spent waiting for the load event; the rest goes to quiet-waiting and behaviors.
@@ -60,6 +64,7 @@ SNAPSHOT_MAX = 30.0
 SEAL_MARGIN = 20.0
 TARGETS_RECORD = "targets.json"  # name of the metadata record linking exchanges to their targets and frames
 NETWORK_QUIET_CAP = 10.0
+AHEAD_DIR = ".ahead"  # snapshots taken during the quiet window, until judged (capture/ahead.py)
 TLS_HINT = "the server's certificate is not trusted; use --ignore-tls-errors to capture it anyway (recorded)"
 
 
@@ -138,14 +143,48 @@ async def _navigate(
             run.warnings.append(CaptureWarning("navigation-aborted", message, url=run.url))
         else:
             return describe_navigation_error(run.url, message)
-    remaining = deadline - time.monotonic()
-    # Quiet as the recorder sees it (every frame and worker, bodies read): ends as soon as nothing is in flight and
-    # nothing started for recorder.QUIET_WINDOW, not after Playwright's fixed 500 ms.
-    if remaining > 0.5 and not await recorder.quiet(min(remaining, NETWORK_QUIET_CAP)):
-        run.warnings.append(
-            CaptureWarning("network-busy", "network never went quiet (long-poll, streaming or polling page)")
-        )
     return None
+
+
+async def _wait_quiet(
+    run: CaptureRun, recorder: NetworkRecorder, deadline: float, ahead: Callable[[asyncio.Future[bool]], Any] | None
+) -> Ahead | None:
+    """Wait for quiet as the recorder sees it (every frame and worker, bodies read): ends as soon as nothing is in
+    flight and nothing started for recorder.QUIET_WINDOW, not after Playwright's fixed 500 ms. Meanwhile
+    ``ahead(quiet)`` may photograph the page (capture/ahead.py); its snapshots are returned."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0.5:
+        return None
+    quiet = asyncio.ensure_future(recorder.quiet(min(remaining, NETWORK_QUIET_CAP)))
+    taking = asyncio.ensure_future(ahead(quiet)) if ahead is not None else None
+    try:
+        if not await quiet:
+            run.warnings.append(
+                CaptureWarning("network-busy", "network never went quiet (long-poll, streaming or polling page)")
+            )
+    finally:
+        photographed = await taking if taking is not None else None
+    return photographed
+
+
+def _photographer(
+    run: CaptureRun, page: Page, cdp: CDPSession, recorder: NetworkRecorder, staging: Path
+) -> Callable[[asyncio.Future[bool]], Any]:
+    """``photograph_ahead`` for this page, given the quiet wait it runs beside."""
+    from evicap.capture.ahead import photograph_ahead
+    from evicap.capture.attachments import AttachmentInputs
+
+    inputs = AttachmentInputs(capture_id=run.capture_id, page_url=run.url, navigation=recorder.navigation,
+                              options=run.options, scrubber=run.scrubber)
+    return lambda quiet: photograph_ahead(page, cdp, recorder, staging / AHEAD_DIR, inputs, quiet)
+
+
+async def _judge_ahead(ahead: Ahead | None, *, skip: bool) -> tuple[Snapshots | None, str | None]:
+    """The snapshots taken during the quiet window if they still show the page (now stopped), else why not."""
+    if ahead is None or skip:
+        return None, None
+    reason = await ahead.stale()
+    return (ahead.snapshots if reason is None else None), reason
 
 
 async def _write_json_artifact(
@@ -216,8 +255,10 @@ async def capture_url(
             await recorder.start()
 
             nav_error = await _navigate(run, page, recorder, snapshots_from, say)
-            profile_run = None
+            profile_run = ahead = None
             if nav_error is None:
+                ahead = await _wait_quiet(run, recorder, snapshots_from,
+                                          None if profile.steps else _photographer(run, page, cdp, recorder, staging))
                 profile_run = await _run_profile(run, page, profile, snapshots_from, staging, say)
                 say("completing media")
                 await recorder.complete_media(snapshots_from)
@@ -242,6 +283,7 @@ async def capture_url(
                 detail = ", ".join(watch.tls_errors)
                 run.warnings.append(CaptureWarning("tls-error-ignored", f"certificate errors ignored: {detail}"))
 
+            kept, discarded = await _judge_ahead(ahead, skip=nav_error is not None)
             say("writing attachments")
             attachments = await collect_attachments(
                 page,
@@ -262,8 +304,12 @@ async def capture_url(
                     scrubber=guard.scrubber,
                     deadline=deadline,
                     on_screenshots=lambda shots: hashing.append(_hash_screenshots_ahead(media_ahead, staging, shots)),
+                    ahead_discarded=discarded,
                 ),
+                ahead=kept,
             )
+            if ahead is not None:
+                ahead.discard()
             run.artifacts.extend(attachments.artifacts)
             # The screenshots were hashed while the DOM, MHTML and PDF were taken; without them, nothing more.
             media_ahead = hashing[0] if hashing else _hash_screenshots_ahead(media_ahead, staging, run.artifacts)
@@ -291,6 +337,7 @@ async def capture_url(
             0, Artifact(layout.WARC, "warc", "application/warc", warc_digest, description="WARC/1.1, gzip per record")
         )
         shutil.rmtree(staging / ".spool", ignore_errors=True)
+        shutil.rmtree(staging / AHEAD_DIR, ignore_errors=True)
         ended = clock.now()
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
