@@ -24,14 +24,17 @@ import asyncio
 import dataclasses
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import CDPSession, Page
 
+from evicap.bundle.model import Artifact
 from evicap.capture.attachments import AttachmentInputs, Snapshots, take_snapshots
 from evicap.capture.recorder import NetworkRecorder
+from evicap.detect.media import remember_screenshots
 from evicap.errors import first_line
 
 # The page must stay still (no HTTP event, no DOM mutation) this long before it is photographed ahead.
@@ -101,6 +104,15 @@ class Ahead:
     http_mark: int
     dom: DomChanges
     dom_mark: int
+    hashing: asyncio.Future[None] | None  # the screenshots' PDQ, computed while the window runs out
+
+    async def hashed(self) -> None:
+        """Wait for the screenshots' PDQ begun ahead, so that the capture's media hashes find it remembered."""
+        if self.hashing is not None:
+            try:
+                await self.hashing
+            except Exception:  # the capture's own hashing of the same files meets the error and reports it
+                pass
 
     async def stale(self) -> str | None:
         """Why the snapshots no longer show the page, or None when they do. Call once the page is stopped."""
@@ -146,6 +158,12 @@ async def photograph_ahead(
             return None
     except Exception:  # a frame navigated or detached while watched: not a still page
         return None
-    inputs = dataclasses.replace(inputs, deadline=time.monotonic() + AHEAD_SECONDS)
+    hashing: list[asyncio.Future[None]] = []
+
+    def hash_screenshots(shots: Sequence[Artifact]) -> None:
+        listed = [shot.to_json() for shot in shots]
+        hashing.append(asyncio.ensure_future(asyncio.to_thread(remember_screenshots, directory, listed)))
+
+    inputs = dataclasses.replace(inputs, deadline=time.monotonic() + AHEAD_SECONDS, on_screenshots=hash_screenshots)
     snapshots = await take_snapshots(page, cdp, directory, inputs, abandon=lambda: recorder.http_events != http_mark)
-    return Ahead(snapshots, recorder, http_mark, dom, dom_mark)
+    return Ahead(snapshots, recorder, http_mark, dom, dom_mark, hashing[0] if hashing else None)

@@ -184,7 +184,10 @@ async def _judge_ahead(ahead: Ahead | None, *, skip: bool) -> tuple[Snapshots | 
     if ahead is None or skip:
         return None, None
     reason = await ahead.stale()
-    return (ahead.snapshots if reason is None else None), reason
+    if reason is not None:
+        return None, reason
+    await ahead.hashed()
+    return ahead.snapshots, None
 
 
 async def _write_json_artifact(

@@ -200,6 +200,19 @@ def _warc_entries(
             yield entry
 
 
+def remember_screenshots(root: Path, artifacts: Iterable[dict[str, Any]], limits: Limits | None = None) -> None:
+    """Compute the PDQ of the screenshots among ``artifacts`` (their SHA-256 as listed) ahead of time: the entries
+    made later for the same bytes take it from the process's memory (``pdq.pdq_of_body``), wherever the file
+    then lies. What cannot be hashed is left for that later entry to report."""
+    limits = limits or Limits()
+    for artifact in artifacts:
+        if artifact.get("role") in SCREENSHOT_ROLES and artifact.get("media_type", "image/png") != "image/svg+xml":
+            try:
+                pdq.pdq_of_body(root / artifact["path"], artifact["sha256"], max_pixels=limits.max_pixels)
+            except pdq.Unhashable:
+                pass
+
+
 def _artifact_entries(root: Path, artifacts: Iterable[dict[str, Any]], limits: Limits) -> Iterator[dict[str, Any]]:
     for artifact in artifacts:
         if artifact.get("role") not in SCREENSHOT_ROLES:
