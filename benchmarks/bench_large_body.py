@@ -1,6 +1,7 @@
 """Capture a 256 MiB response through NetworkRecorder + WarcWriter and print memory and time figures.
 
-Serves SIZE bytes of pseudo-random data (application/octet-stream, Content-Length set) from a local server,
+Serves SIZE bytes of pseudo-random data (application/octet-stream, Content-Length set) from a local server in a
+process of its own (so that its buffers are not counted as evicap's),
 navigates a fresh context to it, and reports: wall time, the Python process's peak RSS and its growth over the
 baseline, and whether the body stored in the WARC is whole (SHA-256 of the record payload == served body).
 
@@ -141,25 +142,48 @@ def whole_command(url: str, work: Path) -> None:
         time.sleep(0.05)
     elapsed = time.monotonic() - started
     print(f"command:          {' '.join(command[1:3])} ... exit {child.returncode} in {elapsed:.1f} s")
-    print(f"summed peak:      {sum(peak) / MIB:.0f} MiB of Python + Playwright's node driver at one moment "
-          f"(Python {peak[0] / MIB:.0f}, driver {peak[1] / MIB:.0f})")
+    print(f"summed peak:      {sum(peak) / MIB:.0f} MiB = {sum(peak) / 1e6:.0f} MB of Python + Playwright's node "
+          f"driver at one moment (Python {peak[0] / MIB:.0f}, driver {peak[1] / MIB:.0f} MiB)")
     stored = [stored_sha256(warc, url) for warc in (work / "out").glob("*/artifacts/capture.warc.gz")]
     whole = expected_sha256(Handler.size) in stored
     print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
 
 
+def serve(size: int) -> None:
+    """The web server's own process (``--serve SIZE``): its threads and buffers are not evicap's memory."""
+    Handler.size = size
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()  # until the benchmark closes the pipe
+
+
+def start_server(size: int) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(size)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    return server, f"http://127.0.0.1:{int(server.stdout.readline())}/big.bin"
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    assert server.stdin is not None
+    server.stdin.close()
+    server.wait(timeout=10)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]))
+        return
     cli = "--cli" in sys.argv[1:]
     sizes = [a for a in sys.argv[1:] if a != "--cli"]
     size = int(sizes[0]) * MIB if sizes else 256 * MIB
     Handler.size = size
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/big.bin"
+    server, url = start_server(size)
     if cli:
         with tempfile.TemporaryDirectory() as tmp:
             whole_command(url, Path(tmp))
-        server.shutdown()
+        stop_server(server)
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "capture.warc.gz"
@@ -172,13 +196,14 @@ def main() -> None:
         print(f"RSS baseline:     {baseline / MIB:.0f} MiB")
         print(f"RSS peak:         {peak / MIB:.0f} MiB (growth {(peak - baseline) / MIB:.0f} MiB)")
         python, driver = max(SUMMED, key=sum) if SUMMED else (0, 0)
-        print(f"summed peak:      {(python + driver) / MIB:.0f} MiB of Python + Playwright's node driver at one moment "
-              f"(Python {python / MIB:.0f}, driver {driver / MIB:.0f}; issue 15 target < 150 MB)")
+        print(f"summed peak:      {(python + driver) / MIB:.0f} MiB = {(python + driver) / 1e6:.0f} MB of Python + "
+              f"Playwright's node driver at one moment (Python {python / MIB:.0f}, driver {driver / MIB:.0f} MiB; "
+              "issue 15 target < 150 MB)")
         print(f"WARC size:        {out.stat().st_size / MIB:.1f} MiB")
         print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
         for exchange in recorder.exchanges:
             print(f"exchange:         {exchange.url} {exchange.status} {exchange.outcome} {exchange.detail or ''}")
-    server.shutdown()
+    stop_server(server)
     sys.exit(0 if whole else 1)
 
 

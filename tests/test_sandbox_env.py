@@ -31,8 +31,15 @@ def test_driver_environment_keeps_nothing_secret_or_ours() -> None:
 def test_the_driver_keeps_its_compiled_code_in_evicaps_cache_unless_told_otherwise() -> None:
     env = driver_environment({**OURS, "XDG_CACHE_HOME": "/home/ana/.cache"})
     assert env["NODE_COMPILE_CACHE"] == "/home/ana/.cache/evicap/node-compile-cache"
-    assert "--max-semi-space-size=1" in env["NODE_OPTIONS"] and "DB_PASSWORD" not in env
+    assert "--max-semi-space-size=1 --jitless" in env["NODE_OPTIONS"] and "DB_PASSWORD" not in env
     assert driver_environment({**OURS, "NODE_COMPILE_CACHE": "/elsewhere"})["NODE_COMPILE_CACHE"] == "/elsewhere"
+
+
+def test_the_drivers_memory_settings_are_added_to_the_users_own() -> None:
+    env = driver_environment({**OURS, "NODE_OPTIONS": "--trace-warnings", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert env["NODE_OPTIONS"] == "--trace-warnings --max-semi-space-size=1 --jitless"
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=65536"
+    assert driver_environment(OURS)["GLIBC_TUNABLES"] == "glibc.malloc.mmap_threshold=65536"
 
 
 def test_browser_environment_is_an_allow_list_with_a_private_home(tmp_path: Path) -> None:

@@ -69,16 +69,28 @@ _guarded = False
 # read in 88 KiB pieces included), and with a 1 MiB semi-space its memory stays near its idle size instead of
 # growing by tens of MB between collections (benchmarks/bench_large_body.py). It only sets how often garbage is
 # collected, never a limit a large message could hit.
-DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
+# --jitless: the driver's JavaScript runs in V8's interpreter, never compiled to machine code. The driver only
+# relays messages; its optimizing compilers cost more than they save in a run this short, and their code and
+# heaps are memory. Measured (benchmarks/, alternated): 256 MiB body, Python + driver at one moment 158-160 ->
+# 145-146 MiB (the driver 115-117 -> 102); 100 demo pages at the default concurrency 131-138 -> 147-152 pages/min;
+# it costs only the driver's relaying of a huge body (+0.25 s of CPU for 256 MiB). It also turns off WebAssembly
+# in the driver, which Playwright uses only for WebKit's and WebP screenshot comparison, never here.
+DRIVER_NODE_OPTIONS = "--max-semi-space-size=1 --jitless"
+# glibc hands blocks of 64 KiB and more straight from (and back to) the kernel instead of keeping them in its heap
+# once freed: each body piece the driver relays is one such block, so its heap no longer holds their high-water
+# mark (256 MiB body: the driver 102 -> 99-100 MiB at the peak; benchmarks/bench_large_body.py).
+DRIVER_GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=65536"
 
 
 def driver_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The driver's environment: ``env`` scrubbed, with our V8 setting added to any NODE_OPTIONS already there, and
+    """The driver's environment: ``env`` scrubbed, with our V8 and glibc settings added to any NODE_OPTIONS and
+    GLIBC_TUNABLES already there, and
     Node's compile cache in evicap's cache directory unless one is set: the driver then loads Playwright's modules
     from V8 code cached by the last run instead of compiling them, 0.31 -> 0.25 s a start (measured; Node 22.1 and
     later, an older Node ignores it; an unwritable directory just turns the cache off)."""
     scrubbed = scrub_environment(env)
     scrubbed["NODE_OPTIONS"] = " ".join(filter(None, (scrubbed.get("NODE_OPTIONS"), DRIVER_NODE_OPTIONS)))
+    scrubbed["GLIBC_TUNABLES"] = ":".join(filter(None, (scrubbed.get("GLIBC_TUNABLES"), DRIVER_GLIBC_TUNABLES)))
     scrubbed.setdefault("NODE_COMPILE_CACHE", str(cache_dir(env) / "node-compile-cache"))
     return scrubbed
 
