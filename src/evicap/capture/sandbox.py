@@ -72,8 +72,9 @@ _guarded = False
 # --jitless: the driver's JavaScript runs in V8's interpreter, never compiled to machine code. The driver only
 # relays messages; its optimizing compilers cost more than they save in a run this short, and their code and
 # heaps are memory. Measured (benchmarks/, alternated): 256 MiB body, Python + driver at one moment 158-160 ->
-# 145-146 MiB (the driver 115-117 -> 102); 100 demo pages at the default concurrency 131-138 -> 147-152 pages/min;
-# it costs only the driver's relaying of a huge body (+0.25 s of CPU for 256 MiB). It also turns off WebAssembly
+# 145-146 MiB (the driver 115-117 -> 102); 100 demo pages at the default concurrency, three runs a side: 130-134
+# pages/min against 131-141 without it, within the runs' spread; a single capture the same. Its cost is the
+# driver's relaying of a huge body: about 0.25 s more CPU for 256 MiB. It also turns off WebAssembly
 # in the driver, which Playwright uses only for WebKit's and WebP screenshot comparison, never here.
 DRIVER_NODE_OPTIONS = "--max-semi-space-size=1 --jitless"
 # glibc hands blocks of 64 KiB and more straight from (and back to) the kernel instead of keeping them in its heap
