@@ -138,17 +138,6 @@ class ConsoleLog:
 MIN_STEP = 2.0
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """One finished file, as ``_Collector.store`` was given it."""
-
-    rel_path: str
-    role: str
-    media_type: str
-    digest: FileDigest
-    metadata: bool
-
-
 @dataclass
 class Snapshots:
     """Snapshots taken ahead (capture/ahead.py) into their own directory, in nothing else yet: not in the WARC,
@@ -156,7 +145,7 @@ class Snapshots:
     the page; otherwise the directory is removed and the page is photographed again."""
 
     directory: Path
-    stored: list[_Stored]
+    stored: list[tuple[Artifact, bool]]  # each file as listed, and whether it goes into the WARC as metadata
     seen: dict[str, Any]
     warnings: list[CaptureWarning]
     failed: list[str]
@@ -170,8 +159,8 @@ class Snapshots:
 class _Collector:
     """Runs the attachment steps, each isolated, and gathers artifacts and warnings.
 
-    ``ahead``: files are listed but not copied into the WARC (``deferred``), and once ``abandon()`` says the
-    page moved on, or a step failed, the remaining steps are not run."""
+    Without a ``warc`` (snapshots taken ahead) files are listed but not copied (``deferred``), and once a step
+    failed or ``abandon()`` says the page moved on, the remaining steps are not run."""
 
     def __init__(self, staging_dir: Path, warc: ResourceSink | None, inputs: AttachmentInputs, *,
                  abandon: Callable[[], bool] | None = None) -> None:
@@ -179,7 +168,7 @@ class _Collector:
         self.warc = warc
         self.inputs = inputs
         self.abandon = abandon
-        self.deferred: list[_Stored] = []
+        self.deferred: list[tuple[Artifact, bool]] = []
         self.target = inputs.navigation.final_url or inputs.page_url
         self.artifacts: list[Artifact] = []
         self.warnings: list[CaptureWarning] = []
@@ -196,7 +185,7 @@ class _Collector:
             self._fail(name, self.page_gone)
             return None
         if self.abandon is not None and (self.failed or self.abandon()):
-            self._fail(name, "the page changed while it was photographed ahead")
+            self._fail(name, "not taken ahead: an earlier step failed or the page changed")
             return None
         try:
             return await asyncio.wait_for(step(), timeout=self.step_timeout())
@@ -230,7 +219,7 @@ class _Collector:
         artifact = Artifact(rel_path, role, media_type, digest, warc_record_uri=uri)
         self.artifacts.append(artifact)
         if self.warc is None:
-            self.deferred.append(_Stored(rel_path, role, media_type, digest, metadata))
+            self.deferred.append((artifact, metadata))
             return artifact
         path = self.path(rel_path)
         if metadata:
@@ -323,9 +312,9 @@ async def _snapshots(run: _Collector, page: Page, cdp: CDPSession, inputs: Attac
 
 async def _adopt(run: _Collector, ahead: Snapshots) -> dict[str, Any]:
     """Move snapshots taken ahead into the bundle, in the order they were taken, and copy each into the WARC."""
-    for item in ahead.stored:
-        os.replace(ahead.directory / item.rel_path, run.path(item.rel_path))
-        await run.store(item.rel_path, item.role, item.media_type, item.digest, metadata=item.metadata)
+    for item, metadata in ahead.stored:
+        os.replace(ahead.directory / item.path, run.path(item.path))
+        await run.store(item.path, item.role, item.media_type, item.digest, metadata=metadata)
     run.warnings.extend(ahead.warnings)
     if run.inputs.on_screenshots is not None:
         run.inputs.on_screenshots(list(run.artifacts))

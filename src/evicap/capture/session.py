@@ -340,7 +340,6 @@ async def capture_url(
             0, Artifact(layout.WARC, "warc", "application/warc", warc_digest, description="WARC/1.1, gzip per record")
         )
         shutil.rmtree(staging / ".spool", ignore_errors=True)
-        shutil.rmtree(staging / AHEAD_DIR, ignore_errors=True)
         ended = clock.now()
         manifest = facts.manifest(
             run, ended, navigation, recorder, watch, browser_info, browser.version, user_agent, profile, profile_run,
