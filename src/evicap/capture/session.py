@@ -430,9 +430,9 @@ async def _identifiers(
     from evicap.profiles.identifiers import from_warc
 
     try:
-        await warc.flush()
+        written = await warc.flush()
         found = await asyncio.to_thread(from_warc, staging / layout.WARC, profile.name if profile else None,
-                                        growing=True)
+                                        growing=True, members=warc.members_within(written))
     except EvicapError as error:  # an unreadable WARC fails its own checks; the capture keeps what it has
         run.warnings.append(CaptureWarning("identifiers-unread", error.one_line()))
         return []
@@ -458,7 +458,8 @@ async def _hash_media_ahead(staging: Path, warc: WarcWriter, deadline: float) ->
 
     written = await warc.flush()
     return asyncio.ensure_future(asyncio.to_thread(
-        hash_warc_media, staging / layout.WARC, written, limits=_media_limits(deadline), spool_dir=staging))
+        hash_warc_media, staging / layout.WARC, written, limits=_media_limits(deadline), spool_dir=staging,
+        members=warc.members_within(written)))
 
 
 def _hash_screenshots_ahead(ahead: asyncio.Future[Any], staging: Path, artifacts: Sequence[Artifact]
@@ -489,6 +490,7 @@ async def _detect(
     document, detection = await asyncio.to_thread(
         media_detection, staging, written, [a.to_json() for a in run.artifacts], run.capture_id,
         run.options.match_lists, limits=_media_limits(deadline), ahead=hashed_ahead,
+        members=warc.members_within(written),
     )
     run.artifacts.append(
         await _write_json_artifact(run, staging, warc, layout.MEDIA_HASHES, "media-hashes", document, target)

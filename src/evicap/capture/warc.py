@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evicap.bundle.hashing import CHUNK, FileDigest, HashingWriter
+from evicap.bundle.warcmembers import Member
 from evicap.errors import BundleError
 
 WARC_VERSION = "WARC/1.1"
@@ -119,6 +120,7 @@ class WarcWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evicap-warc")
         self._digest: FileDigest | None = None
         self.records = 0
+        self._members: list[Member] = []  # where each record's gzip member lies (bundle/warcmembers.py)
         self.warcinfo_id = new_record_id()
         self._responses: dict[str, str] = {}  # target URI -> its last response record's id (for links)
         fields = {"filename": path.name, **warcinfo}
@@ -239,6 +241,11 @@ class WarcWriter:
 
         return int(await self._run(work))
 
+    def members_within(self, size: int) -> tuple[Member, ...]:
+        """The records whose gzip members end within the first ``size`` bytes (what ``flush`` returned): readers
+        of the open file go straight to the records they want (bundle/warcmembers.py)."""
+        return tuple(member for member in list(self._members) if member.end <= size)
+
     async def close(self) -> FileDigest:
         """Finish the file (flush, fsync) and return its size and digests, computed during the writes."""
         if self._digest is None:
@@ -310,6 +317,7 @@ class WarcWriter:
 
         level = 0 if http is None and _media_type(content_type) in STORED_TYPES else COMPRESS_LEVEL
         compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        offset = self._out.tell()
         write = self._out.write
         write(compressor.compress(warc_head))
         if head:
@@ -318,6 +326,7 @@ class WarcWriter:
             write(compressor.compress(chunk))
         write(compressor.compress(b"\r\n\r\n"))
         write(compressor.flush())
+        self._members.append(Member(offset, self._out.tell() - offset, warc_type))
         self.records += 1
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
+import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from evicap.bundle.warcmembers import Member, inflating, records_of
 from evicap.detect import pdq, video
 
 FORMAT = "evicap-media-hashes"
@@ -136,68 +137,71 @@ def _perceptual(
     return entry
 
 
-class _Prefix(io.RawIOBase):
-    """The first ``limit`` bytes of a file still being appended to: records past the limit are not seen."""
-
-    def __init__(self, handle: BinaryIO, limit: int) -> None:
-        self.handle, self.left = handle, limit
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.left <= 0:
-            return 0
-        data = self.handle.read(min(len(buffer), self.left))
-        buffer[: len(data)] = data
-        self.left -= len(data)
-        return len(data)
-
-
 def _warc_entries(
     warc: Path, limits: Limits, skipped: list[dict[str, Any]], warc_bytes: int | None, spool_dir: Path | None,
-    start: int = 0,
+    start: int = 0, members: Sequence[Member] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Media of the WARC's response records from byte ``start`` (a record boundary) to ``warc_bytes``."""
+    """Media of the WARC's response records from byte ``start`` (a record boundary) to ``warc_bytes``. With
+    ``members`` (where the writer put each record: bundle/warcmembers.py) only response records are opened, and
+    one that is not media is left after its first read; without, the file is walked from ``start``. Either way
+    each read inflates at most what it asks for (warcio is given the inflated stream)."""
     from warcio.archiveiterator import ArchiveIterator
 
     budget = _Budget(limits.video_budget)
     with open(warc, "rb") as raw:
+        if members is not None:
+            for stream in records_of(raw, members, "response", start):
+                for record in ArchiveIterator(stream):
+                    entry = _entry(record, limits, skipped, spool_dir, budget)
+                    if entry is not None:
+                        yield entry
+                    break  # one record per member: the rest of its body is never read
+            return
+        end = warc_bytes if warc_bytes is not None else os.fstat(raw.fileno()).st_size
         raw.seek(start)
-        source: Any = raw if warc_bytes is None else io.BufferedReader(_Prefix(raw, warc_bytes - start), CHUNK)
-        for record in ArchiveIterator(source):
-            if record.rec_type != "response" or record.http_headers is None:
-                continue
-            headers = record.rec_headers
-            record_id = headers.get_header("WARC-Record-ID")
-            uri = headers.get_header("WARC-Target-URI")
-            status = record.http_headers.get_statuscode()
-            content_type = record.http_headers.get_header("Content-Type")
-            stream = record.content_stream()
-            head = stream.read(CHUNK)
-            kind, media_type = media_kind(content_type, head)
-            if kind is None:
-                continue
-            where = {"source": "warc", "warc_record_id": record_id, "target_uri": uri}
-            if status != "200":
-                skipped.append({**where, "reason": f"HTTP {status}: not a whole body"
-                                + (" (the whole file is hashed from its re-fetch, when there is one)"
-                                   if status == "206" else "")})  # fmt: skip
-                continue
-            truncated = headers.get_header("WARC-Truncated")
-            if truncated:
-                skipped.append({**where, "reason": f"body truncated in the WARC (WARC-Truncated: {truncated})"})
-                continue
-            with tempfile.NamedTemporaryFile(prefix=".evicap-media-", dir=spool_dir) as spool:
-                md5, sha256, size, whole = _spool(stream, spool, limits.max_body, head)  # type: ignore[arg-type]
-                spool.flush()
-                entry = {**where, "kind": kind, "media_type": media_type, "size": size, "md5": md5,
-                         "sha256": sha256}  # fmt: skip
-                if whole:
-                    entry.update(_perceptual(kind, media_type, Path(spool.name), limits, budget, sha256))
-                else:
-                    entry["problem"] = f"body of {size:,} bytes over the {limits.max_body:,}-byte cap: no PDQ"
-            yield entry
+        with inflating(raw, end - start) as stream:
+            for record in ArchiveIterator(stream):
+                entry = _entry(record, limits, skipped, spool_dir, budget)
+                if entry is not None:
+                    yield entry
+
+
+def _entry(record: Any, limits: Limits, skipped: list[dict[str, Any]], spool_dir: Path | None, budget: _Budget
+           ) -> dict[str, Any] | None:
+    """The media entry of one WARC record (warcio's), or None when it is not a whole media response (a body that
+    cannot be hashed whole is added to ``skipped`` with the reason)."""
+    if record.rec_type != "response" or record.http_headers is None:
+        return None
+    headers = record.rec_headers
+    record_id = headers.get_header("WARC-Record-ID")
+    uri = headers.get_header("WARC-Target-URI")
+    status = record.http_headers.get_statuscode()
+    content_type = record.http_headers.get_header("Content-Type")
+    stream = record.content_stream()
+    head = stream.read(CHUNK)
+    kind, media_type = media_kind(content_type, head)
+    if kind is None:
+        return None
+    where = {"source": "warc", "warc_record_id": record_id, "target_uri": uri}
+    if status != "200":
+        skipped.append({**where, "reason": f"HTTP {status}: not a whole body"
+                        + (" (the whole file is hashed from its re-fetch, when there is one)"
+                           if status == "206" else "")})  # fmt: skip
+        return None
+    truncated = headers.get_header("WARC-Truncated")
+    if truncated:
+        skipped.append({**where, "reason": f"body truncated in the WARC (WARC-Truncated: {truncated})"})
+        return None
+    with tempfile.NamedTemporaryFile(prefix=".evicap-media-", dir=spool_dir) as spool:
+        md5, sha256, size, whole = _spool(stream, spool, limits.max_body, head)  # type: ignore[arg-type]
+        spool.flush()
+        entry = {**where, "kind": kind, "media_type": media_type, "size": size, "md5": md5,
+                 "sha256": sha256}  # fmt: skip
+        if whole:
+            entry.update(_perceptual(kind, media_type, Path(spool.name), limits, budget, sha256))
+        else:
+            entry["problem"] = f"body of {size:,} bytes over the {limits.max_body:,}-byte cap: no PDQ"
+    return entry
 
 
 def remember_screenshots(root: Path, artifacts: Iterable[dict[str, Any]], limits: Limits | None = None) -> None:
@@ -255,11 +259,12 @@ class WarcMedia:
 
 
 def hash_warc_media(warc: Path, warc_bytes: int, *, limits: Limits | None = None,
-                    spool_dir: Path | None = None) -> WarcMedia:
-    """Hash the media of the first ``warc_bytes`` (a record boundary) of a WARC still being written."""
+                    spool_dir: Path | None = None, members: Sequence[Member] | None = None) -> WarcMedia:
+    """Hash the media of the first ``warc_bytes`` (a record boundary) of a WARC still being written; ``members``:
+    where its records lie, as the writer listed them."""
     limits = limits or Limits()
     skipped: list[dict[str, Any]] = []
-    media = list(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir))
+    media = list(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir, members=members))
     return WarcMedia(media, skipped, warc_bytes, limits)
 
 
@@ -273,16 +278,19 @@ def hash_media(
     warc_bytes: int | None = None,
     spool_dir: Path | None = None,
     ahead: WarcMedia | None = None,
+    members: Sequence[Member] | None = None,
 ) -> dict[str, Any]:
     """The media-hashes document of a bundle (staged or published) whose WARC is ``warc`` (only its first
-    ``warc_bytes`` when given: a WARC still open for writing). Bodies are spooled in ``spool_dir`` (a capture's
-    staging directory, on the disk that holds the evidence anyway), else in the system's temporary directory.
+    ``warc_bytes`` when given: a WARC still open for writing, and then ``members``, where its records lie).
+    Bodies are spooled in ``spool_dir`` (a capture's staging directory, on the disk that holds the evidence
+    anyway), else in the system's temporary directory.
     ``ahead``: the media of the WARC's beginning, already hashed (``hash_warc_media``); ``limits`` bound the rest,
     and the document names the limits of the part hashed ahead (they bounded the page's media)."""
     limits = limits or Limits()
     skipped: list[dict[str, Any]] = list(ahead.not_hashed) if ahead is not None else []
     media = list(ahead.media) if ahead is not None else []
-    media.extend(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir, start=ahead.upto if ahead else 0))
+    media.extend(_warc_entries(warc, limits, skipped, warc_bytes, spool_dir, start=ahead.upto if ahead else 0,
+                               members=members))
     done = {entry["artifact"] for entry in ahead.artifact_media} if ahead is not None else set()
     media.extend(ahead.artifact_media if ahead is not None else ())
     media.extend(_artifact_entries(root, [a for a in artifacts if a.get("path") not in done], limits))

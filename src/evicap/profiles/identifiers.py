@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from evicap.bundle.warcmembers import Member
 from evicap.profiles.warcread import Response, text_responses
 
 KINDS = ("account_id", "username", "post_id", "video_id", "channel_id", "message_id", "community_id",
@@ -253,15 +254,16 @@ def platform_of(url: str) -> str | None:
     return None
 
 
-def from_warc(path: Path, platform: str | None = None, *, growing: bool = False) -> list[Identifier]:
+def from_warc(path: Path, platform: str | None = None, *, growing: bool = False,
+              members: Sequence[Member] | None = None) -> list[Identifier]:
     """Every distinct identifier in the WARC's text responses; the first record that showed it is named.
 
     ``platform`` (the capture's profile) applies that extractor to every response; without it (or for a
     profile with no extractor here) each record is read by the extractor of its host, if any. ``growing``: the
-    WARC is still open (see warcread.text_responses).
+    WARC is still open, ``members`` where its records lie (see warcread.text_responses).
     """
     seen: dict[tuple[str, str, str], Identifier] = {}
-    for response in text_responses(path, growing):
+    for response in text_responses(path, growing, members):
         if not 200 <= response.status < 300:
             continue
         name = platform if platform in EXTRACTORS else platform_of(response.uri)

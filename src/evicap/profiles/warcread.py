@@ -3,20 +3,25 @@
 Identifier extraction works only from what the capture recorded (never a new request), so it needs the
 server's responses with their ``WARC-Record-ID``. The WARC is gzip per record; ``gzip`` reads the members as
 one stream. Bodies are read into memory only when they are text a platform could put identifiers in and
-at most ``MAX_TEXT`` bytes; everything else (media) is skipped in 1 MiB reads.
+at most ``MAX_TEXT`` bytes; everything else (media) is skipped in 1 MiB reads. At capture time the writer's list
+of where each record lies (bundle/warcmembers.py) lets the reader open only the response records and leave a
+body that is not text after its first 64 KiB.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from evicap.bundle.warcmembers import Member, records_of
 from evicap.errors import BundleError
 
 MAX_TEXT = 16 * 1024 * 1024
 _SKIP = 1024 * 1024
+HEAD_READ = 64 * 1024  # a block's first read: the HTTP head, to tell whether the body is text before reading it
 _TEXT_TYPES = ("text/html", "application/json", "text/json", "application/ld+json", "text/plain",
                "application/xhtml+xml", "text/javascript", "application/javascript", "application/x-javascript")
 
@@ -79,40 +84,70 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-def text_responses(path: Path, growing: bool = False) -> Iterator[Response]:
+def _is_text(http: dict[str, str]) -> bool:
+    return http.get("content-type", "").split(";")[0].strip().lower() in _TEXT_TYPES
+
+
+def _text_response(headers: dict[str, str], stream: gzip.GzipFile) -> Response | None:
+    """The response whose WARC ``headers`` were just read from ``stream``, if its body is text; its block is read
+    only then. None (the block left unread) for other records."""
+    length = int(headers.get("content-length", "0") or 0)
+    is_response = headers.get("warc-type") == "response" and "msgtype=response" in headers.get("content-type", "")
+    if not is_response or length > MAX_TEXT + 65536:
+        return None
+    block = stream.read(min(length, HEAD_READ))
+    if block.find(b"\r\n\r\n") < 0 or _is_text(_http_head(block)[1]):  # a head longer than that: read on
+        block += stream.read(length - len(block))
+    status, http, body = _http_head(block)
+    content_type = http.get("content-type", "")
+    if not _is_text(http):
+        return None
+    try:
+        text = body.decode(_charset(content_type), "replace")
+    except LookupError:
+        text = body.decode("utf-8", "replace")
+    return Response(headers.get("warc-record-id", ""), headers.get("warc-target-uri", ""), status, content_type,
+                    text)
+
+
+def _walked(stream: gzip.GzipFile, path: Path) -> Iterator[Response]:
+    """Every record from the start, each block read or skipped (inflated either way) to reach the next."""
+    while True:
+        headers = _read_headers(stream, path)
+        if headers is None:
+            return
+        before = stream.tell()
+        response = _text_response(headers, stream)
+        if response is not None:
+            yield response
+        else:
+            _skip(stream, int(headers.get("content-length", "0") or 0) - (stream.tell() - before))
+
+
+def text_responses(path: Path, growing: bool = False, members: Sequence[Member] | None = None
+                   ) -> Iterator[Response]:
     """Each response record of ``path`` whose body is text, in the order they were written.
 
     ``growing``: the WARC is still being written (the capture reads it before closing it); a record cut short at
-    the end is then where the reading stops, not an error.
+    the end is then where the reading stops, not an error. ``members``: where its records lie (the writer's list,
+    bundle/warcmembers.py): only response records are opened, and a body that is not text is never inflated past
+    its HTTP head's first read.
     """
     try:
-        with gzip.open(path, "rb") as stream:
-            assert isinstance(stream, gzip.GzipFile)
-            while True:
-                headers = _read_headers(stream, path)
-                if headers is None:
-                    return
-                length = int(headers.get("content-length", "0") or 0)
-                is_response = headers.get("warc-type") == "response" and "msgtype=response" in headers.get(
-                    "content-type", ""
-                )
-                if not is_response or length > MAX_TEXT + 65536:
-                    _skip(stream, length)
-                    continue
-                block = stream.read(length)
-                status, http, body = _http_head(block)
-                content_type = http.get("content-type", "")
-                if content_type.split(";")[0].strip().lower() not in _TEXT_TYPES:
-                    continue
-                try:
-                    text = body.decode(_charset(content_type), "replace")
-                except LookupError:
-                    text = body.decode("utf-8", "replace")
-                yield Response(headers.get("warc-record-id", ""), headers.get("warc-target-uri", ""), status,
-                               content_type, text)
+        if members is None:
+            with gzip.open(path, "rb") as stream:
+                assert isinstance(stream, gzip.GzipFile)
+                yield from _walked(stream, path)
+            return
+        with open(path, "rb") as raw:
+            for record in records_of(raw, members, "response"):
+                headers = _read_headers(record, path)
+                response = _text_response(headers, record) if headers is not None else None
+                if response is not None:
+                    yield response
     except EOFError as error:
         if growing:
             return
         raise BundleError(f"cannot read the WARC {path}: {error}", path=str(path)) from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, zlib.error) as error:  # zlib: a damaged member's deflate stream
         raise BundleError(f"cannot read the WARC {path}: {error}", path=str(path)) from None
