@@ -27,7 +27,7 @@ def media_detection(
     """Hash the media of the staged bundle (its WARC's first ``warc_bytes``, a record boundary, while the capture
     still writes; and its screenshots) and match them against the lists. ``ahead``: the media of the WARC's
     beginning, hashed while the snapshots were taken (evicap.detect.media.hash_warc_media). ``members``: where the
-WARC's records lie (bundle/warcmembers.py).
+    WARC's records lie (bundle/warcmembers.py).
 
     Returns the media-hashes document (the caller stores it as artifacts/media-hashes.json and in the WARC) and the
     manifest's ``detection`` object: list names and file hashes, thresholds, matches; never a list's entries.

@@ -96,8 +96,9 @@ def _text_response(headers: dict[str, str], stream: gzip.GzipFile) -> Response |
     if not is_response or length > MAX_TEXT + 65536:
         return None
     block = stream.read(min(length, HEAD_READ))
-    if block.find(b"\r\n\r\n") < 0 or _is_text(_http_head(block)[1]):  # a head longer than that: read on
-        block += stream.read(length - len(block))
+    if b"\r\n\r\n" in block and not _is_text(_http_head(block)[1]):
+        return None  # the HTTP head says it is not text: the rest of the block is left unread
+    block += stream.read(length - len(block))  # text, or a head longer than the first read
     status, http, body = _http_head(block)
     content_type = http.get("content-type", "")
     if not _is_text(http):
