@@ -10,6 +10,9 @@ baseline, and whether the body stored in the WARC is whole (SHA-256 of the recor
 ``--cli`` instead runs the whole ``evicap capture URL --profile as-loaded --no-timestamp --no-report`` command
 and samples, every 50 ms, the summed RSS of its Python process and Playwright's node driver: what a user's
 capture of such a response holds (the Python process then also holds the capture's other libraries).
+Both modes first print the floor: stock Playwright (no evicap at all, no flags of ours) in a process of its own, a
+browser launched and one blank page open, Python + driver sampled for a second. No capture built on Playwright's
+driver can hold less than that before a byte moves.
 """
 
 from __future__ import annotations
@@ -149,6 +152,35 @@ def whole_command(url: str, work: Path) -> None:
     print(f"body whole:       {'yes' if whole else 'NO'} (sha256 of the stored payload)")
 
 
+async def _stock_idle(seconds: float = 1.0) -> tuple[int, int]:
+    """Peak (Python, driver) RSS of stock Playwright with a browser and one blank page open."""
+    from playwright.async_api import async_playwright
+
+    process = psutil.Process()
+    peak = (0, 0)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(find_browser().path))
+        page = await browser.new_page()
+        await page.goto("about:blank")
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            peak = max(peak, (process.memory_info().rss, driver_rss(process)), key=sum)
+            await asyncio.sleep(0.05)
+        await browser.close()
+    return peak
+
+
+def stock_floor() -> None:
+    """Print stock Playwright's idle Python + driver, measured in a fresh process (its peak RSS is not ours)."""
+    result = subprocess.run([sys.executable, __file__, "--stock"], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        print(f"stock floor:      not measured: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+        return
+    python, driver = (int(value) for value in result.stdout.split())
+    print(f"stock floor:      {(python + driver) / MIB:.0f} MiB = {(python + driver) / 1e6:.0f} MB: stock Playwright, "
+          f"browser and a blank page open, nothing captured (Python {python / MIB:.0f}, driver {driver / MIB:.0f} MiB)")
+
+
 def serve(size: int) -> None:
     """The web server's own process (``--serve SIZE``): its threads and buffers are not evicap's memory."""
     Handler.size = size
@@ -175,6 +207,10 @@ def main() -> None:
     if sys.argv[1:2] == ["--serve"]:
         serve(int(sys.argv[2]))
         return
+    if sys.argv[1:2] == ["--stock"]:
+        print(*asyncio.run(_stock_idle()))
+        return
+    stock_floor()
     cli = "--cli" in sys.argv[1:]
     sizes = [a for a in sys.argv[1:] if a != "--cli"]
     size = int(sizes[0]) * MIB if sizes else 256 * MIB
