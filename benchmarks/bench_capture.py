@@ -185,9 +185,10 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
     print(f"ratio              {ours / bare:6.2f} x (issue 15 target <= 1.3; issue 2 asked 1.5)")
     # No capture that waits for late requests can end sooner than the bare script's own load plus the quiet
     # window (recorder.QUIET_WINDOW, which the late-request tests pin), even with every snapshot taken inside it.
-    floor = statistics.median(bare_loads) + QUIET_WINDOW
+    loaded = statistics.median(bare_loads)
+    floor = loaded + QUIET_WINDOW
     print(f"floor              {floor:6.2f} s = {floor / bare:.2f} x: the bare script until load "
-          f"({statistics.median(bare_loads):.2f} s) + the {QUIET_WINDOW:g} s quiet window, nothing taken or written")
+          f"({loaded:.2f} s) + the {QUIET_WINDOW:g} s quiet window, nothing taken or written")
     print(f"capture statuses   {', '.join(statuses)}")
     print("evicap phases      median seconds from each progress message to the next:")
     for name, times in phases.items():

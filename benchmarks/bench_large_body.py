@@ -159,7 +159,7 @@ async def _stock_idle(seconds: float = 1.0) -> tuple[int, int]:
     process = psutil.Process()
     peak = (0, 0)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(find_browser().path))
+        browser = await playwright.chromium.launch(executable_path=find_browser().path)
         page = await browser.new_page()
         await page.goto("about:blank")
         until = time.monotonic() + seconds
